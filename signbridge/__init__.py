@@ -1,0 +1,3 @@
+"""SignBridge: sign-language videos to captioned, voiced videos and landmark datasets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""All configuration in one place.
+
+Every setting has a default, an environment variable (``SIGNBRIDGE_*``; the S3
+ones use the standard ``AWS_*`` names so any S3 client config carries over) and
+may be overridden by a CLI flag. ``docs/configuration.md`` documents each one;
+``tests/test_settings.py`` checks that the doc and this table agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from signbridge.errors import ConfigError
+
+
+def _default_home() -> str:
+    return str(Path.cwd() / ".signbridge")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: Any
+    type: type
+    help: str
+
+
+# name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
+_TABLE: list[Setting] = [
+    Setting("home", "SIGNBRIDGE_HOME", None, str,
+            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: ./.signbridge"),
+    Setting("output", "SIGNBRIDGE_OUTPUT", "s3://signbridge/outputs", str,
+            "Where results go: an s3://bucket/prefix or a local folder."),
+    Setting("uploads", "SIGNBRIDGE_UPLOADS", "s3://signbridge/uploads", str,
+            "Prefix the main command uploads local videos to, and the DAG watches."),
+    Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
+            "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
+    Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
+    Setting("s3_access_key", "AWS_ACCESS_KEY_ID", None, str,
+            "S3 access key. Unset with the embedded store: the generated key in $SIGNBRIDGE_HOME/s3/credentials.json."),
+    Setting("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None, str, "S3 secret key (see AWS_ACCESS_KEY_ID)."),
+    Setting("s3_path_style", "SIGNBRIDGE_S3_PATH_STYLE", True, bool,
+            "Path-style addressing (http://host/bucket/key). Needed for SeaweedFS/MinIO; set false for virtual-host AWS buckets."),
+    Setting("s3_multipart_mb", "SIGNBRIDGE_S3_MULTIPART_MB", 16, int,
+            "Objects larger than this are uploaded in parts of this size."),
+    Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
+    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
+            "Frames per second sampled for landmark extraction (0 = every frame)."),
+    Setting("max_side", "SIGNBRIDGE_MAX_SIDE", 640, int,
+            "Frames are downscaled so the longer side is at most this many pixels before MediaPipe."),
+    Setting("workers", "SIGNBRIDGE_WORKERS", 0, int,
+            "Parallel worker processes for extraction (0 = number of CPU cores)."),
+    Setting("face", "SIGNBRIDGE_FACE", "full", str,
+            "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, nulls elsewhere) or none."),
+    Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
+            "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N."),
+    Setting("batch_size", "SIGNBRIDGE_BATCH_SIZE", 256, int, "Spans per forward pass in recognition."),
+    Setting("checkpoint", "SIGNBRIDGE_CHECKPOINT", None, str,
+            "Recogniser model directory. Unset: the checkpoint shipped inside the package."),
+    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
+            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept)."),
+    Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm."),
+    Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
+            "Model for the composer: a local path or HF id for vllm, a GGUF path for local. Unset: backend default."),
+    Setting("llm_url", "SIGNBRIDGE_LLM_URL", None, str,
+            "OpenAI-compatible endpoint (vllm serve). Set: the vllm backend calls it instead of loading the model in process."),
+    Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts."),
+    Setting("tts_voice", "SIGNBRIDGE_TTS_VOICE", None, str,
+            "Voice: a piper .onnx path, an espeak voice name, or an XTTS reference clip. Unset: backend default."),
+    Setting("xtts_model_dir", "SIGNBRIDGE_XTTS_MODEL_DIR", None, str, "Local Coqui XTTS-v2 model directory (GPU extra)."),
+    Setting("burn_captions", "SIGNBRIDGE_BURN_CAPTIONS", False, bool,
+            "Draw captions into the picture (re-encodes the video) instead of soft subtitles."),
+    Setting("original_audio", "SIGNBRIDGE_ORIGINAL_AUDIO", "track", str,
+            "What happens to the video's own audio: track (second audio track), duck (mixed under the narration) or drop."),
+    Setting("low_confidence_marker", "SIGNBRIDGE_LOW_CONFIDENCE_MARKER", "(?)", str,
+            "Appended in captions to words from low-confidence signs. Empty string disables it."),
+    Setting("language", "SIGNBRIDGE_LANGUAGE", "eng", str, "ISO 639-2 language tag of captions and narration."),
+    Setting("log_level", "SIGNBRIDGE_LOG_LEVEL", "INFO", str, "Logging level."),
+]
+
+SETTINGS_TABLE: tuple[Setting, ...] = tuple(_TABLE)
+
+
+def _parse(s: Setting, raw: str) -> Any:
+    try:
+        if s.type is bool:
+            v = raw.strip().lower()
+            if v in ("1", "true", "yes", "on"):
+                return True
+            if v in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return s.type(raw)
+    except ValueError:
+        raise ConfigError(f"{s.env}={raw!r} is not a valid {s.type.__name__}", hint=s.help) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str = ""
+    output: str = "s3://signbridge/outputs"
+    uploads: str = "s3://signbridge/uploads"
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_path_style: bool = True
+    s3_multipart_mb: int = 16
+    s3_retries: int = 5
+    s3_port: int = 8333
+    fps: float = 15.0
+    max_side: int = 640
+    workers: int = 0
+    face: str = "full"
+    device: str = "auto"
+    batch_size: int = 256
+    checkpoint: str | None = None
+    min_confidence: float = 0.35
+    composer: str = "rules"
+    llm_model: str | None = None
+    llm_url: str | None = None
+    tts: str = "piper"
+    tts_voice: str | None = None
+    xtts_model_dir: str | None = None
+    burn_captions: bool = False
+    original_audio: str = "track"
+    low_confidence_marker: str = "(?)"
+    language: str = "eng"
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    def replace(self, **changes: Any) -> "Settings":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> "Settings":
+        choices = {
+            "face": ("full", "reduced", "none"),
+            "composer": ("rules", "local", "vllm"),
+            "tts": ("piper", "espeak", "xtts"),
+            "original_audio": ("track", "duck", "drop"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                env = next(s.env for s in SETTINGS_TABLE if s.name == name)
+                raise ConfigError(f"{env}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if self.fps < 0:
+            raise ConfigError(f"SIGNBRIDGE_FPS={self.fps} must be >= 0")
+        if self.max_side < 64:
+            raise ConfigError(f"SIGNBRIDGE_MAX_SIDE={self.max_side} must be >= 64")
+        return self
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults < environment < explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for s in SETTINGS_TABLE:
+        raw = env.get(s.env)
+        if raw is not None and raw != "":
+            values[s.name] = _parse(s, raw)
+        elif s.default is not None:
+            values[s.name] = s.default
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if not values.get("home"):
+        values["home"] = _default_home()
+    values["home"] = str(Path(values["home"]).expanduser().resolve())
+    return Settings(**values).validate()

@@ -1,0 +1,107 @@
+"""``signbridge storage up|down|status|ls|put|get``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+
+    p = sub.add_parser("storage", help="run the embedded S3 store (SeaweedFS) and move objects",
+                       description="Manage the embedded SeaweedFS S3 store (127.0.0.1 only) and move objects.")
+    ssub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, help_ in [("up", "start the embedded store and wait until it is healthy"),
+                        ("down", "stop the embedded store (by PID)"),
+                        ("status", "show whether the embedded store runs and where"),
+                        ("env", "print export lines for AWS_* to use the embedded store from other tools")]:
+        q = ssub.add_parser(name, help=help_)
+        add_common(q)
+        q.add_argument("--port", dest="s3_port", type=int, help="S3 port (SIGNBRIDGE_S3_PORT)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        q.set_defaults(func=_run)
+    q = ssub.add_parser("ls", help="list objects under an s3:// or local prefix")
+    add_common(q)
+    q.add_argument("uri")
+    q.set_defaults(func=_ls)
+    q = ssub.add_parser("put", help="upload a file")
+    add_common(q)
+    q.add_argument("path")
+    q.add_argument("uri", help="destination s3://bucket/key")
+    q.set_defaults(func=_put)
+    q = ssub.add_parser("get", help="download an object")
+    add_common(q)
+    q.add_argument("uri")
+    q.add_argument("path")
+    q.set_defaults(func=_get)
+
+
+def _run(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.storage.embedded import EmbeddedStore
+
+    store = EmbeddedStore(settings_from_args(args))
+    if args.action == "up":
+        st = store.up()
+        if args.json:
+            print(json.dumps({"running": st.running, "pid": st.pid, "endpoint": st.endpoint}))
+        else:
+            print(f"SeaweedFS S3 is up at {st.endpoint} (pid {st.pid}, data {st.data_dir})")
+            print(f"credentials: {store.cred_file}  (`signbridge storage env` prints export lines)")
+        return 0
+    if args.action == "down":
+        stopped = store.down()
+        print("stopped" if stopped else "not running")
+        return 0
+    if args.action == "env":
+        c = store.credentials()
+        print(f"export AWS_ENDPOINT_URL={store.endpoint}")
+        print(f"export AWS_ACCESS_KEY_ID={c['access_key']}")
+        print(f"export AWS_SECRET_ACCESS_KEY={c['secret_key']}")
+        return 0
+    st = store.status()
+    if args.json:
+        print(json.dumps(st.__dict__))
+    else:
+        print(f"{'running' if st.running else 'stopped'}: {st.endpoint} pid={st.pid} data={st.data_dir} ({st.detail})")
+    return 0 if st.running else 3
+
+
+def _split(uri: str):
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[5:].partition("/")
+        return f"s3://{bucket}", key
+    from pathlib import Path
+
+    p = Path(uri)
+    return str(p.parent), p.name
+
+
+def _ls(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.storage import open_store
+
+    store = open_store(args.uri, settings_from_args(args))
+    for o in store.list():
+        print(f"{o.size:>12}  {store.uri(o.key)}")
+    return 0
+
+
+def _put(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.storage import open_store
+
+    root, key = _split(args.uri)
+    print(open_store(root, settings_from_args(args), create=True).put_file(key, args.path))
+    return 0
+
+
+def _get(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.storage import open_store
+
+    root, key = _split(args.uri)
+    open_store(root, settings_from_args(args)).get_file(key, args.path)
+    print(args.path, file=sys.stdout)
+    return 0

@@ -1,0 +1,85 @@
+"""Local-folder backend (same semantics as S3: atomic replace, flat keys)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from signbridge.errors import InvalidKeyError, StorageError
+from signbridge.storage.base import ObjectInfo, Store
+
+
+class LocalStore(Store):
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.root_uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        p = (self.root / key).resolve()
+        if p != self.root and self.root not in p.parents:
+            raise InvalidKeyError(f"key {key!r} resolves outside {self.root}")
+        return p
+
+    def _atomic_write(self, key: str, writer) -> None:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _put_file(self, key: str, path: Path, content_type: str | None) -> None:
+        if not path.is_file():
+            raise StorageError(f"cannot upload {path}: not a file")
+        def w(f):
+            with open(path, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+        self._atomic_write(key, w)
+
+    def _put_bytes(self, key: str, data: bytes, content_type: str | None) -> None:
+        self._atomic_write(key, lambda f: f.write(data))
+
+    def _get_file(self, key: str, path: Path) -> None:
+        src = self._path(key)
+        if not src.is_file():
+            raise StorageError(f"no object {self.uri(key)}")
+        tmp = path.with_name(path.name + ".part")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, path)
+
+    def _get_bytes(self, key: str) -> bytes:
+        src = self._path(key)
+        if not src.is_file():
+            raise StorageError(f"no object {self.uri(key)}")
+        return src.read_bytes()
+
+    def _exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        if not self.root.exists():
+            return iter(())
+        out = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                p = Path(dirpath) / name
+                key = p.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    out.append(ObjectInfo(key=key, size=p.stat().st_size))
+        return iter(sorted(out, key=lambda o: o.key))
+
+    def _delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def _child(self, prefix: str) -> "LocalStore":
+        return LocalStore(self._path(prefix))

@@ -1,0 +1,176 @@
+"""S3 backend over boto3: any S3-compatible endpoint (AWS, MinIO, Ceph, SeaweedFS).
+
+boto3 is imported lazily so that importing :mod:`signbridge.storage` (e.g. from
+a DAG file) stays cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from signbridge.errors import StorageError
+from signbridge.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from signbridge.settings import Settings
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise StorageError(f"not an s3:// URI: {uri!r}")
+    rest = uri[5:]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise StorageError(f"no bucket in {uri!r}", hint="use s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def make_client(settings: "Settings"):
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(
+        region_name=settings.s3_region,
+        retries={"max_attempts": max(1, settings.s3_retries), "mode": "standard"},  # exponential backoff + jitter
+        s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+        connect_timeout=10,
+        read_timeout=120,
+        # SeaweedFS/MinIO/Ceph may not support the CRC64 default of newer botocore.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    kwargs: dict[str, Any] = {"config": cfg}
+    if settings.s3_endpoint:
+        kwargs["endpoint_url"] = settings.s3_endpoint
+    if settings.s3_access_key:
+        kwargs["aws_access_key_id"] = settings.s3_access_key
+        kwargs["aws_secret_access_key"] = settings.s3_secret_key
+    return boto3.client("s3", **kwargs)
+
+
+@contextlib.contextmanager
+def _s3_errors(what: str, endpoint: str | None):
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    try:
+        yield
+    except EndpointConnectionError:
+        raise StorageError(f"{what}: cannot reach S3 endpoint {endpoint or '(AWS default)'}",
+                           hint="is the store running? `signbridge storage status`") from None
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "?")
+        msg = e.response.get("Error", {}).get("Message", "")
+        hint = {
+            "NoSuchBucket": "create the bucket or check SIGNBRIDGE_OUTPUT / SIGNBRIDGE_UPLOADS",
+            "NoSuchKey": None,
+            "404": None,
+            "AccessDenied": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+            "InvalidAccessKeyId": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+            "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY",
+        }.get(code)
+        raise StorageError(f"{what}: S3 said {code} {msg}".rstrip(), hint=hint) from None
+    except BotoCoreError as e:
+        raise StorageError(f"{what}: {e}") from None
+
+
+class S3Store(Store):
+    def __init__(self, uri: str, settings: "Settings", client=None, ensure_bucket: bool = False):
+        self.bucket, self.prefix = parse_s3_uri(uri)
+        self.settings = settings
+        self.client = client or make_client(settings)
+        self.root_uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        if ensure_bucket:
+            self.ensure_bucket()
+
+    # helpers
+    def _k(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _transfer_config(self):
+        from boto3.s3.transfer import TransferConfig
+
+        part = max(5, self.settings.s3_multipart_mb) * 1024 * 1024
+        return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4)
+
+    def _err(self, what: str):
+        return _s3_errors(what, self.settings.s3_endpoint)
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        with self._err(f"bucket s3://{self.bucket}"):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                    self.client.create_bucket(Bucket=self.bucket)
+                else:
+                    raise
+
+    # Store API
+    def _put_file(self, key: str, path: Path, content_type: str | None) -> None:
+        if not path.is_file():
+            raise StorageError(f"cannot upload {path}: not a file")
+        extra = {"ContentType": content_type} if content_type else None
+        with self._err(f"upload {path} to {self.uri(key)}"):
+            self.client.upload_file(str(path), self.bucket, self._k(key), ExtraArgs=extra,
+                                    Config=self._transfer_config())
+
+    def _put_bytes(self, key: str, data: bytes, content_type: str | None) -> None:
+        if len(data) > self.settings.s3_multipart_mb * 1024 * 1024:
+            import io
+
+            extra = {"ContentType": content_type} if content_type else None
+            with self._err(f"upload to {self.uri(key)}"):
+                self.client.upload_fileobj(io.BytesIO(data), self.bucket, self._k(key), ExtraArgs=extra,
+                                           Config=self._transfer_config())
+            return
+        kwargs = {"ContentType": content_type} if content_type else {}
+        with self._err(f"upload to {self.uri(key)}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, **kwargs)
+
+    def _get_file(self, key: str, path: Path) -> None:
+        tmp = path.with_name(path.name + ".part")
+        try:
+            with self._err(f"download {self.uri(key)}"):
+                self.client.download_file(self.bucket, self._k(key), str(tmp), Config=self._transfer_config())
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _get_bytes(self, key: str) -> bytes:
+        with self._err(f"read {self.uri(key)}"):
+            return self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._err(f"stat {self.uri(key)}"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+                return True
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        full = self._k(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        with self._err(f"list {self.uri(prefix)}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            out = []
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    k = obj["Key"][strip:]
+                    if k and not k.endswith("/"):
+                        out.append(ObjectInfo(key=k, size=obj["Size"], etag=obj.get("ETag", "").strip('"')))
+        return iter(out)
+
+    def _delete(self, key: str) -> None:
+        with self._err(f"delete {self.uri(key)}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+
+    def _child(self, prefix: str) -> "S3Store":
+        return S3Store(f"{self.root_uri}/{prefix}", self.settings, client=self.client)
