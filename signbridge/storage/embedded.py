@@ -126,7 +126,7 @@ class EmbeddedStore:
         from signbridge.storage.s3 import make_client
 
         try:
-            client = make_client(self.client_settings().replace(s3_retries=1))
+            client = make_client(self.client_settings().replace(s3_retries=1), connect_timeout=2, read_timeout=5)
             client.list_buckets()
             return True, "healthy"
         except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
@@ -143,6 +143,7 @@ class EmbeddedStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         creds = self.credentials()
         p = self.ports()
+        self._check_ports_free(p)
         cmd = [
             weed_binary(), "mini",
             f"-dir={self.data_dir}",
@@ -161,6 +162,19 @@ class EmbeddedStore:
         log.close()
         self.pid_file.write_text(str(proc.pid))
         return self._wait_healthy(proc.pid, timeout, proc)
+
+    @staticmethod
+    def _check_ports_free(ports: dict[str, int]) -> None:
+        import socket
+
+        for name, port in ports.items():
+            for q in (port, port + 10000):  # weed puts gRPC at +10000
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", q))
+                    except OSError:
+                        raise StorageError(f"cannot start SeaweedFS: port {q} ({name}) on 127.0.0.1 is already in use",
+                                           hint="stop what uses it or set SIGNBRIDGE_S3_PORT to another base port") from None
 
     def _wait_healthy(self, pid: int | None, timeout: float, proc: subprocess.Popen | None = None) -> StoreStatus:
         deadline = time.monotonic() + timeout

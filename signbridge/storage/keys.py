@@ -43,8 +43,9 @@ def validate_key(key: str, *, allow_empty: bool = False) -> str:
 
 
 def join_key(*parts: str) -> str:
-    joined = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
-    return validate_key(joined)
+    """Join key parts; each part is validated, so an absolute or '..' part is refused, not silently fixed."""
+    clean = [validate_key(p).rstrip("/") for p in parts if p]
+    return validate_key("/".join(c for c in clean if c))
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -26,7 +26,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def make_client(settings: "Settings"):
+def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout: float = 120):
     import boto3
     from botocore.config import Config
 
@@ -34,8 +34,8 @@ def make_client(settings: "Settings"):
         region_name=settings.s3_region,
         retries={"max_attempts": max(1, settings.s3_retries), "mode": "standard"},  # exponential backoff + jitter
         s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         # SeaweedFS/MinIO/Ceph may not support the CRC64 default of newer botocore.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
