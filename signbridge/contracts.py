@@ -53,17 +53,60 @@ def part_shape(part: str) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=None)
 def landmarks_arrow_schema():
-    """Arrow schema (without file metadata) built from the contract file."""
+    """Arrow schema (without file metadata) built from the contract file.
+
+    Landmark parts are variable-size ``list<float32>`` whose length the
+    validator enforces, not ``fixed_size_list``: pyarrow < 26 cannot read back
+    a Parquet fixed-size list column that contains nulls (apache/arrow#35692),
+    and our mediapipe pin keeps pyarrow < 26.
+    """
     import pyarrow as pa
 
     fields = []
     for col in landmarks_spec()["columns"]:
         t = getattr(pa, col["type"])()
         if "points" in col:
-            t = pa.list_(t, col["points"] * len(col["dims"]))  # fixed-size list, flattened points x dims
+            t = pa.list_(t)  # flattened points x dims; length checked by validate_landmarks
         fields.append(pa.field(col["name"], t, nullable=col["nullable"],
                                metadata={"doc": col["doc"]}))
     return pa.schema(fields)
+
+
+def part_to_arrow(values, present=None):
+    """(n, points, dims) float array (+ optional bool mask of detected rows) -> list<float32> column.
+
+    Rows where ``present`` is False (or all values are NaN when no mask is given) become nulls.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    n = v.shape[0]
+    flat = v.reshape(n, -1)
+    if present is None:
+        present = ~np.all(np.isnan(flat), axis=1) if flat.shape[1] else np.zeros(n, bool)
+    present = np.asarray(present, dtype=bool)
+    width = flat.shape[1]
+    kept = flat[present]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(present.astype(np.int32) * width)
+    mask = pa.array(~present)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(kept.ravel(), pa.float32()), mask=mask)
+
+
+def part_to_numpy(table, part: str):
+    """Landmark part column -> ((n, points, dims) float32 with NaN where missing, (n,) bool detected)."""
+    import numpy as np
+
+    points, dims = part_shape(part)
+    col = table.column(part).combine_chunks()
+    n = len(col)
+    out = np.full((n, points, dims), np.nan, dtype=np.float32)
+    present = col.is_valid().to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
+    if present.any():
+        vals = col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        out[present] = vals.reshape(-1, points, dims)
+    return out, present
 
 
 def landmarks_metadata_key() -> str:
@@ -110,6 +153,12 @@ def validate_landmarks(table, source: str | None = None) -> dict:
             raise SchemaError(f"column {f.name!r} has type {got}, expected {f.type}", source=source)
         if not f.nullable and table.column(f.name).null_count:
             raise SchemaError(f"column {f.name!r} has nulls but may not", source=source)
+        if f.name in PARTS and table.num_rows:
+            lengths = pc.list_value_length(table.column(f.name)).drop_null()
+            width = part_width(f.name)
+            if len(lengths) and (pc.min(lengths).as_py() != width or pc.max(lengths).as_py() != width):
+                raise SchemaError(f"column {f.name!r} has rows whose length is not {width} "
+                                  f"({part_shape(f.name)[0]} points x {part_shape(f.name)[1]} values)", source=source)
     if table.num_rows > 1:
         frames = table.column("frame")
         diffs = pc.subtract(frames.slice(1), frames.slice(0, table.num_rows - 1))
