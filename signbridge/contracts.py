@@ -150,7 +150,9 @@ def validate_landmarks(table, source: str | None = None) -> dict:
             raise SchemaError(f"landmarks table has no column {f.name!r}", source=source)
         got = table.schema.field(f.name).type
         if not got.equals(f.type):
-            raise SchemaError(f"column {f.name!r} has type {got}, expected {f.type}", source=source)
+            hint = ("build landmark columns with signbridge.contracts.part_to_arrow (variable lists; see "
+                    "landmarks_arrow_schema for why not fixed-size)") if f.name in PARTS else None
+            raise SchemaError(f"column {f.name!r} has type {got}, expected {f.type}", source=source, hint=hint)
         if not f.nullable and table.column(f.name).null_count:
             raise SchemaError(f"column {f.name!r} has nulls but may not", source=source)
         if f.name in PARTS and table.num_rows:
