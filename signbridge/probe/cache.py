@@ -1,0 +1,107 @@
+"""Activation cache: one NPZ per (model, inputs, extraction options, pooling).
+
+Probes are cheap and get re-run with other splits or C; the forward passes are
+not. Files live in ``$SIGNBRIDGE_HOME/cache/probe/``. The model part of the key
+hashes config.json and, per weight file, its name, size and first/last MiB:
+reading 14 GB of weights to key a cache would cost more than it saves, and the
+sampled bytes change whenever a checkpoint is re-trained or re-quantised.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signbridge.errors import InputError
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+_MIB = 1 << 20
+
+
+def cache_dir(home: str | Path) -> Path:
+    return Path(home) / "cache" / "probe"
+
+
+def model_fingerprint(path: str | Path) -> str:
+    p = Path(path)
+    h = hashlib.sha256()
+    files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())
+    for f in files:
+        rel = f.name if p.is_file() else str(f.relative_to(p))
+        if f.suffix in WEIGHT_SUFFIXES:
+            size = f.stat().st_size
+            h.update(f"{rel}|{size}|".encode())
+            with f.open("rb") as fh:
+                h.update(fh.read(_MIB))
+                if size > 2 * _MIB:
+                    fh.seek(-_MIB, os.SEEK_END)
+                    h.update(fh.read(_MIB))
+        elif f.suffix in (".json", ".jinja", ".txt", ".model") and f.stat().st_size < 64 * _MIB:
+            h.update(f"{rel}|".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(**parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@dataclass
+class Activations:
+    """Pooled activations of one pooling: ``x`` is (layers, samples, hidden)."""
+
+    x: np.ndarray
+    layers: list[int]
+    labels: np.ndarray
+    ids: list[str]
+    pooling: str
+    groups: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Atomic write; float16 when that loses no range (halves a 7B sweep's size)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        x = self.x
+        if x.dtype != np.float16 and np.isfinite(x.astype(np.float16)).all():
+            x = x.astype(np.float16)
+        arrays = dict(
+            x=x, layers=np.asarray(self.layers, dtype=np.int32), labels=self.labels.astype(str),
+            ids=np.asarray(self.ids, dtype=str), pooling=np.asarray(self.pooling),
+            meta=np.asarray(json.dumps(self.meta, default=str)),
+        )
+        if self.groups is not None:
+            arrays["groups"] = self.groups.astype(str)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Activations":
+        p = Path(path)
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                return cls(
+                    x=z["x"].astype(np.float32), layers=z["layers"].tolist(), labels=z["labels"],
+                    ids=z["ids"].tolist(), pooling=str(z["pooling"]),
+                    groups=z["groups"] if "groups" in z.files else None, meta=json.loads(str(z["meta"])),
+                )
+        except FileNotFoundError:
+            raise InputError("does not exist", source=str(p), hint="pass an activations .npz written by signbridge probe") from None
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
+            raise InputError(f"is not a probe activations file ({e})", source=str(p),
+                             hint="pass an .npz from $SIGNBRIDGE_HOME/cache/probe or --save-activations") from None
