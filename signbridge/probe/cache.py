@@ -53,6 +53,16 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def storable(x: np.ndarray) -> np.ndarray:
+    """float16 when that loses no range (halves a 7B sweep's cache), else float32.
+
+    Applied before probing too, so a run from the cache and the run that filled it
+    see the same numbers.
+    """
+    h = np.asarray(x).astype(np.float16)
+    return h if np.isfinite(h).all() else np.asarray(x, dtype=np.float32)
+
+
 @dataclass
 class Activations:
     """Pooled activations of one pooling: ``x`` is (layers, samples, hidden)."""
@@ -66,12 +76,10 @@ class Activations:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> Path:
-        """Atomic write; float16 when that loses no range (halves a 7B sweep's size)."""
+        """Atomic write, in :func:`storable` precision."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        x = self.x
-        if x.dtype != np.float16 and np.isfinite(x.astype(np.float16)).all():
-            x = x.astype(np.float16)
+        x = storable(self.x)
         arrays = dict(
             x=x, layers=np.asarray(self.layers, dtype=np.int32), labels=self.labels.astype(str),
             ids=np.asarray(self.ids, dtype=str), pooling=np.asarray(self.pooling),

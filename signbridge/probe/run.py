@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from signbridge.errors import InputError
-from signbridge.probe.cache import Activations, cache_dir, cache_key, model_fingerprint
+from signbridge.probe.cache import Activations, cache_dir, cache_key, model_fingerprint, storable
 from signbridge.probe.data import LabelledSet
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def vlm_activations(model_path: str | Path, data: LabelledSet, home: str | Path,
             "dtype": vlm.dtype, "quantization": vlm.quantization, "image_size": image_size}
     acts = []
     for p in poolings:
-        a = Activations(raw[p], list(range(raw[p].shape[0])), data.labels, data.ids, p, data.groups, meta)
+        a = Activations(storable(raw[p]).astype(np.float32), list(range(raw[p].shape[0])), data.labels, data.ids, p, data.groups, meta)
         if use_cache:
             a.save(paths[p])
         acts.append(a)
