@@ -1,0 +1,239 @@
+"""``signbridge recognize | train | eval | vocab``: thin adapters over the recognition functions."""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from signbridge.cli import add_common, settings_from_args
+
+DEFAULT_DATA = "npy:../shared/data/wlasl_holistic_landmarks_npy"
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--checkpoint", help="checkpoint folder (SIGNBRIDGE_CHECKPOINT; default: the shipped model)")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:N (SIGNBRIDGE_DEVICE)")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help="spans per forward pass (SIGNBRIDGE_BATCH_SIZE)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
+                       description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
+                                   "All spans of all inputs are classified in shared batches.")
+    p.add_argument("inputs", nargs="+", metavar="LANDMARKS",
+                   help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
+    p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
+    p.add_argument("--min-confidence", dest="min_confidence", type=float,
+                   help="spans below this top probability become UNKNOWN (SIGNBRIDGE_MIN_CONFIDENCE)")
+    _model_flags(p)
+    add_common(p)
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("train", help="train the sign + letter classifiers and write a checkpoint",
+                       description="Train with a fixed seed on WLASL .npy, Kaggle ISLR or our Parquet datasets.")
+    p.add_argument("--data", action="append", metavar="SPEC",
+                   help=f"npy:DIR, kaggle:DIR, parquet:DIR or a DIR (repeatable; default {DEFAULT_DATA})")
+    p.add_argument("--letters", help="ASL-alphabet hand landmarks .npz for the fingerspelling classifier")
+    p.add_argument("-o", "--output", required=True, help="checkpoint folder to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--letter-epochs", type=int, default=40)
+    p.add_argument("--holdout", default="val", help="split held out for evaluation (val), or none to use all data")
+    p.add_argument("--d-model", type=int, default=96)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--steps", type=int, default=32, help="time steps each span is resampled to")
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--kaggle-fps", type=float, default=30.0, help="frame rate assumed for Kaggle ISLR files")
+    p.add_argument("--resume", help="start from this checkpoint (same vocabulary)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
+    p.add_argument("--name", default="asl-isolated")
+    p.add_argument("--version", default="1")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    add_common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="top-1/top-5, per-class recall and a confusion-matrix plot",
+                       description="Evaluate a checkpoint (its exported inference model) on labelled data.")
+    p.add_argument("--data", action="append", metavar="SPEC", help=f"dataset spec (default {DEFAULT_DATA})")
+    p.add_argument("--split", default="val", help="which split to evaluate (train, val, all)")
+    p.add_argument("--letters", help="also evaluate letters on the block-held-out frames of this .npz")
+    p.add_argument("--segmentation", action="store_true",
+                   help="also evaluate boundaries on sequences concatenated from the evaluated clips")
+    p.add_argument("-o", "--output", default="eval-report", help="folder for confusion.png and report.json")
+    _model_flags(p)
+    add_common(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("vocab", help="few-shot vocabulary: add, list, remove signs without retraining")
+    vs = p.add_subparsers(dest="vocab_cmd", metavar="ACTION")
+    a = vs.add_parser("add", help="add GLOSS from 1-5 example clips (videos or landmarks .parquet)")
+    a.add_argument("gloss")
+    a.add_argument("clips", nargs="+")
+    _model_flags(a)
+    add_common(a)
+    a.set_defaults(func=cmd_vocab_add)
+    a = vs.add_parser("list", help="trained and few-shot glosses")
+    a.add_argument("--json", action="store_true")
+    _model_flags(a)
+    add_common(a)
+    a.set_defaults(func=cmd_vocab_list)
+    a = vs.add_parser("remove", help="remove a few-shot gloss")
+    a.add_argument("gloss")
+    _model_flags(a)
+    add_common(a)
+    a.set_defaults(func=cmd_vocab_remove)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+# --------------------------------------------------------------------------- handlers
+
+def _expand_inputs(inputs: list[str]) -> list[str]:
+    from signbridge.errors import InputError
+
+    out = []
+    for i in inputs:
+        if i.startswith("s3://"):
+            out.append(i)
+            continue
+        p = Path(i)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*.parquet"))
+            if not found:
+                raise InputError("no .parquet files in this folder", source=i)
+            out += found
+        else:
+            out.append(i)
+    return out
+
+
+def cmd_recognize(args) -> int:
+    from signbridge.errors import SignBridgeError
+    from signbridge.recognize.checkpoint import load_recognizer
+    from signbridge.recognize.frames import read_landmarks_file
+    from signbridge.recognize.infer import frames_for_tables, recognize_frames
+    from signbridge.storage import open_store
+
+    settings = settings_from_args(args)
+    inputs = _expand_inputs(args.inputs)
+    rec = load_recognizer(settings)  # a bad checkpoint fails once, before any input is read
+    store = open_store(args.output, settings, create=True)
+    items, names, failed = [], [], 0
+    for src in inputs:  # one bad file is reported and skipped; the rest are still recognised
+        try:
+            items += frames_for_tables([read_landmarks_file(src, settings)], [src])
+            names.append(Path(src.rstrip("/")).name.removesuffix(".parquet"))
+        except SignBridgeError as e:
+            print(f"signbridge recognize: skipped: {e}", file=sys.stderr)
+            failed += 1
+    tracks = recognize_frames(items, rec, settings) if items else []
+    used: set[str] = set()
+    for name, track in zip(names, tracks):
+        key = f"{name}.gloss_track.json"
+        k = 2
+        while key in used:
+            key = f"{name}-{k}.gloss_track.json"
+            k += 1
+        used.add(key)
+        uri = store.put_bytes(key, json.dumps(track.to_dict(), indent=1).encode(), "application/json")
+        words = " ".join(s.label for s in track.spans) or "(no signing detected)"
+        print(f"{track.source_uri} -> {uri}: {words}")
+    if failed:
+        print(f"signbridge recognize: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from signbridge.recognize.train import run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = "signbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    run_training(args.data or [DEFAULT_DATA], args.letters, args.output, seed=args.seed, epochs=args.epochs,
+                 holdout=args.holdout, d_model=args.d_model, n_layers=args.layers, n_steps=args.steps,
+                 dropout=args.dropout, letter_epochs=args.letter_epochs, resume=args.resume,
+                 max_steps=args.max_steps, name=args.name, version=args.version, command=command,
+                 kaggle_fps=args.kaggle_fps, log_fn=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import numpy as np
+
+    from signbridge.errors import InputError
+    from signbridge.recognize.checkpoint import load_recognizer
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.evaluate import (concatenated_sequences, evaluate_isolated, evaluate_segmentation,
+                                               format_report, plot_confusion)
+    from signbridge.recognize.train import normalise_label
+
+    settings = settings_from_args(args)
+    rec = load_recognizer(settings)
+    samples = []
+    for spec in args.data or [DEFAULT_DATA]:
+        samples += load_dataset(spec)
+    for s in samples:
+        s.label = normalise_label(s.label)
+    if args.split != "all":
+        samples = [s for s in samples if s.split == args.split]
+    if not samples:
+        raise InputError(f"no samples in split {args.split!r}", hint="use --split train, val or all")
+    out = Path(args.output)
+    res = evaluate_isolated(rec, samples, settings.batch_size)
+    print(f"model: {rec.name} {rec.version} ({rec.dir})")
+    print(format_report(res))
+    report = {"model": {"name": rec.name, "version": rec.version, "dir": str(rec.dir)}, "split": args.split,
+              "signs": res}
+    if args.letters:
+        from signbridge.recognize.fingerspell import block_split, load_alphabet
+
+        X, y, num = load_alphabet(args.letters)
+        test = block_split(y, num)
+        acc = float(np.mean(rec.letter_probs(X[test]).argmax(1) == y[test]))
+        report["letters"] = {"block_heldout_top1": acc, "n": int(test.sum())}
+        print(f"letters (block-held-out frames, n={int(test.sum())}): {acc:.2%}")
+    if args.segmentation:
+        seg = evaluate_segmentation(concatenated_sequences(samples), rec.segment_cfg)
+        report["segmentation"] = seg
+        print(f"segmentation on {seg['sequences']} concatenated sequences: precision {seg['precision']:.2f} "
+              f"recall {seg['recall']:.2f} F1 {seg['f1']:.2f} at IoU >= 0.5")
+    png = plot_confusion(res, out / "confusion.png")
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"confusion matrix: {png}; report: {out / 'report.json'}")
+    return 0
+
+
+def cmd_vocab_add(args) -> int:
+    from signbridge.recognize.vocab import add_gloss
+
+    r = add_gloss(args.gloss, args.clips, settings_from_args(args))
+    print(f"added {r['gloss']!r} from {r['clips']} clip(s) -> {r['file']}")
+    return 0
+
+
+def cmd_vocab_list(args) -> int:
+    from signbridge.recognize.vocab import list_vocab
+
+    v = list_vocab(settings_from_args(args))
+    if args.json:
+        print(json.dumps(v, indent=1))
+        return 0
+    print(f"model: {v['model']} ({v['checkpoint']})")
+    print(f"trained glosses ({len(v['trained'])}): {', '.join(v['trained'])}")
+    fs = v["few_shot"]
+    print(f"few-shot glosses ({len(fs)}): " + (", ".join(f"{g} ({n} clips)" for g, n in sorted(fs.items())) or "none"))
+    print(f"few-shot file: {v['few_shot_file']}")
+    print(f"fingerspelling: {v['fingerspelling']}")
+    return 0
+
+
+def cmd_vocab_remove(args) -> int:
+    from signbridge.recognize.vocab import remove_gloss
+
+    path = remove_gloss(args.gloss, settings_from_args(args))
+    print(f"removed {args.gloss!r} from {path}")
+    return 0

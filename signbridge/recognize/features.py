@@ -1,0 +1,235 @@
+"""Normalised landmark features: the one module training and inference share.
+
+Every span is resampled to a fixed number of steps on its own time line (by
+timestamps, not frame counts), so 25 fps WLASL files, 30 fps Kaggle files and
+our 15 fps extraction look alike to the model. Coordinates are centred on the
+shoulders and scaled per signer (x by shoulder width, y by the nose-to-shoulder
+height, both medians over the whole video), so camera distance, position and
+aspect ratio fall away. Hand shapes are also given wrist-centred and scaled by
+palm length, which is the same normalisation the fingerspelling classifier uses.
+Missing parts become zeros plus a presence flag, so the model works with no face
+(WLASL ``.npy``) or with one hand out of frame.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from signbridge.recognize.frames import Frames
+
+POSE_SUBSET = (0, 2, 5, 9, 10, 11, 12, 13, 14, 15, 16)  # nose, eyes, mouth, shoulders, elbows, wrists
+POSE_PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
+              (21, 22), (23, 24), (25, 26), (27, 28), (29, 30), (31, 32))
+FACE_PAIRS = ((61, 291), (70, 300), (105, 334), (107, 336), (33, 263), (133, 362), (159, 386), (145, 374))
+FACE_CENTRE = (0, 17, 13, 14, 1, 152, 10)
+FACE_SUBSET = tuple(i for p in FACE_PAIRS for i in p) + FACE_CENTRE  # mouth, brows, eyes, nose, chin
+Y_RATIO = 0.93  # median (shoulder-mid y - nose y) / shoulder width in the WLASL set; keeps y roughly isotropic
+GAP_TOLERANCE_MS = 200.0  # a part missing for up to this long is filled from the nearest detection
+CLIP = 8.0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    n_steps: int = 32
+    use_face: bool = False
+    version: str = "1"
+
+    @property
+    def n_features(self) -> int:
+        n = len(POSE_SUBSET) * 2 + 2 * (21 * 2 + 21 * 3) + (len(POSE_SUBSET) * 2 + 2 * 21 * 2) + 3 + 1
+        if self.use_face:
+            n += len(FACE_SUBSET) * 2 + 1
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
+        return cls(**{k: d[k] for k in ("n_steps", "use_face", "version") if k in d})
+
+
+# --------------------------------------------------------------------------- normalisation
+
+def body_reference(frames: Frames) -> tuple[float, float, float, float]:
+    """(cx, cy, sx, sy): shoulder centre and per-axis scale, medians over the video (one signer per video)."""
+    p = frames.pose
+    ok = ~np.isnan(p[:, 11, 0]) & ~np.isnan(p[:, 12, 0])
+    if ok.sum() >= 1:
+        sh = p[ok][:, [11, 12], :2]
+        mid = sh.mean(axis=1)
+        cx, cy = np.median(mid, axis=0)
+        sx = float(np.median(np.abs(sh[:, 0, 0] - sh[:, 1, 0])))
+        nose_ok = ok & ~np.isnan(p[:, 0, 0])
+        sy = float(np.median(mid[nose_ok[ok]][:, 1] - p[nose_ok, 0, 1])) / Y_RATIO if nose_ok.any() else sx
+        if sx > 1e-3 and sy > 1e-3:
+            return float(cx), float(cy), sx, sy
+    # no usable pose: centre on the hands, scale by palm length (a shoulder width is about 3.5 palms)
+    hands = np.concatenate([frames.left, frames.right], axis=0)
+    ok = ~np.isnan(hands[:, 0, 0])
+    if not ok.any():
+        return 0.5, 0.5, 0.25, 0.25
+    h = hands[ok]
+    palm = float(np.median(np.linalg.norm(h[:, 9, :2] - h[:, 0, :2], axis=1)))
+    c = np.median(h[:, :, :2].reshape(-1, 2), axis=0)
+    s = max(3.5 * palm, 1e-2)
+    return float(c[0]), float(c[1] - s), s, s
+
+
+def hand_shape(hand: np.ndarray) -> np.ndarray:
+    """Wrist-centred, palm-length-scaled hand points (..., 21, 3); NaN stays NaN. Shared with fingerspelling."""
+    hand = np.asarray(hand, dtype=np.float32)
+    rel = hand - hand[..., :1, :]
+    palm = np.linalg.norm(rel[..., 9, :2], axis=-1)[..., None, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = rel / np.maximum(palm, 1e-6)
+    return out
+
+
+def _nearest_present(t: np.ndarray, present: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
+    """Index of the frame nearest each query time where the part is present (-1 if none within tol)."""
+    idx = np.flatnonzero(present)
+    if idx.size == 0:
+        return np.full(q.shape, -1, dtype=np.int64)
+    tv = t[idx]
+    pos = np.searchsorted(tv, q)
+    lo = np.clip(pos - 1, 0, tv.size - 1)
+    hi = np.clip(pos, 0, tv.size - 1)
+    pick = np.where(np.abs(tv[hi] - q) < np.abs(tv[lo] - q), hi, lo)
+    out = idx[pick]
+    out[np.abs(tv[pick] - q) > tol] = -1
+    return out
+
+
+def step_times(spans_ms: np.ndarray, n_steps: int, warp: np.ndarray | None = None) -> np.ndarray:
+    """(S, T) sample times: step centres of each [start, end) span (optionally warped, for augmentation)."""
+    spans_ms = np.asarray(spans_ms, dtype=np.float64).reshape(-1, 2)
+    u = (np.arange(n_steps) + 0.5) / n_steps if warp is None else warp
+    u = np.broadcast_to(u, (spans_ms.shape[0], n_steps))
+    return spans_ms[:, :1] + (spans_ms[:, 1:2] - spans_ms[:, :1]) * u
+
+
+def _gather(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = arr[np.clip(idx, 0, max(arr.shape[0] - 1, 0))] if arr.shape[0] else np.full(idx.shape + arr.shape[1:], np.nan,
+                                                                                       np.float32)
+    out = out.astype(np.float32, copy=True)
+    out[idx < 0] = np.nan
+    return out
+
+
+def span_features(frames: Frames, spans_ms: np.ndarray, cfg: FeatureConfig,
+                  times: np.ndarray | None = None, ref: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """(S, T, F) float32 features for S spans of one video."""
+    spans_ms = np.asarray(spans_ms, dtype=np.float64).reshape(-1, 2)
+    S, T = spans_ms.shape[0], cfg.n_steps
+    if S == 0:
+        return np.zeros((0, T, cfg.n_features), np.float32)
+    q = step_times(spans_ms, T) if times is None else times
+    cx, cy, sx, sy = body_reference(frames) if ref is None else ref
+    t = frames.t_ms
+
+    def norm_xy(a: np.ndarray) -> np.ndarray:
+        return np.stack([(a[..., 0] - cx) / sx, (a[..., 1] - cy) / sy], axis=-1)
+
+    pose = _gather(frames.pose, _nearest_present(t, frames.pose_present, q, GAP_TOLERANCE_MS))
+    pose_xy = norm_xy(pose[:, :, POSE_SUBSET, :2])  # (S,T,11,2)
+    blocks = [pose_xy.reshape(S, T, -1)]
+    vel_parts = [pose_xy]
+    flags = [~np.isnan(pose[:, :, 0, 0])]
+    for hand, present in ((frames.left, frames.left_present), (frames.right, frames.right_present)):
+        h = _gather(hand, _nearest_present(t, present, q, GAP_TOLERANCE_MS))
+        body = norm_xy(h)  # (S,T,21,2)
+        shape = hand_shape(h)  # (S,T,21,3)
+        blocks += [body.reshape(S, T, -1), shape.reshape(S, T, -1)]
+        vel_parts.append(body)
+        flags.append(~np.isnan(h[:, :, 0, 0]))
+    pos = np.concatenate([v.reshape(S, T, -1) for v in vel_parts], axis=-1)
+    vel = np.zeros_like(pos)
+    vel[:, 1:] = pos[:, 1:] - pos[:, :-1]
+    blocks.append(vel)
+    blocks.append(np.stack(flags, axis=-1).astype(np.float32))
+    dur = np.log1p((spans_ms[:, 1] - spans_ms[:, 0]) / 1000.0).astype(np.float32)
+    blocks.append(np.broadcast_to(dur[:, None, None], (S, T, 1)))
+    if cfg.use_face:
+        if frames.face is None:
+            blocks.append(np.zeros((S, T, len(FACE_SUBSET) * 2 + 1), np.float32))
+        else:
+            fp = ~np.isnan(frames.face[:, 1, 0])
+            f = _gather(frames.face[:, FACE_SUBSET, :2], _nearest_present(t, fp, q, GAP_TOLERANCE_MS))
+            i_l, i_r = FACE_SUBSET.index(33), FACE_SUBSET.index(263)
+            eye = np.linalg.norm(f[:, :, i_l] - f[:, :, i_r], axis=-1)[..., None, None]
+            nose = f[:, :, FACE_SUBSET.index(1)][:, :, None, :]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                fl = (f - nose) / np.maximum(eye, 1e-6)
+            blocks += [fl.reshape(S, T, -1), (~np.isnan(f[:, :, 0, 0]))[..., None].astype(np.float32)]
+    x = np.concatenate(blocks, axis=-1).astype(np.float32)
+    np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(x, -CLIP, CLIP, out=x)
+    return x
+
+
+# --------------------------------------------------------------------------- augmentation (training only)
+
+def mirror(frames: Frames) -> Frames:
+    """Left-right mirror: x -> 1 - x and left/right swapped (a left-handed signer looks like a right-handed one)."""
+    pose = frames.pose.copy()
+    pose[..., 0] = 1.0 - pose[..., 0]
+    a, b = np.array(POSE_PAIRS).T
+    pose[:, a], pose[:, b] = pose[:, b].copy(), pose[:, a].copy()
+    left, right = frames.right.copy(), frames.left.copy()
+    left[..., 0] = 1.0 - left[..., 0]
+    right[..., 0] = 1.0 - right[..., 0]
+    face = None
+    if frames.face is not None:
+        face = frames.face.copy()
+        face[..., 0] = 1.0 - face[..., 0]
+        a, b = np.array(FACE_PAIRS).T
+        face[:, a], face[:, b] = face[:, b].copy(), face[:, a].copy()
+    return Frames(t_ms=frames.t_ms, pose=pose, left=left, right=right, face=face, meta=frames.meta)
+
+
+def augment(frames: Frames, rng: np.random.Generator, strength: float = 1.0) -> Frames:
+    """Mirror, rotation/scale/shift jitter, frame dropout and landmark dropout on raw coordinates."""
+    if rng.random() < 0.5:
+        frames = mirror(frames)
+    cx, cy, sx, sy = body_reference(frames)
+    ang = np.deg2rad(rng.uniform(-15, 15) * strength)
+    scale = rng.uniform(0.85, 1.15) ** strength * np.array([rng.uniform(0.9, 1.1) ** strength, 1.0])
+    shift = rng.normal(0, 0.03 * strength, 2)
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
+
+    def tf(a: np.ndarray | None) -> np.ndarray | None:
+        if a is None:
+            return None
+        a = a.copy()
+        xy = (a[..., :2] - [cx, cy]) * scale
+        a[..., :2] = xy @ rot.T + [cx, cy] + shift
+        return a
+
+    pose, left, right, face = tf(frames.pose), tf(frames.left), tf(frames.right), tf(frames.face)
+    n = len(frames)
+    keep = rng.random(n) >= rng.uniform(0, 0.25 * strength)
+    keep[[0, -1]] = True
+    for hand in (left, right):
+        drop = rng.random(n) < 0.08 * strength
+        hand[drop] = np.nan
+        pts = rng.random(hand.shape[:2]) < 0.03 * strength
+        pts[:, 0] = False  # the wrist anchors the hand shape
+        hand[pts] = np.nan
+    t = frames.t_ms
+    out = Frames(t_ms=t[keep], pose=pose[keep], left=left[keep], right=right[keep],
+                 face=None if face is None else face[keep], meta=frames.meta)
+    return out
+
+
+def random_warp(rng: np.random.Generator, n_steps: int, strength: float = 1.0) -> np.ndarray:
+    """Monotone time warp of step centres in [0, 1] with a random crop (time stretch augmentation)."""
+    a = rng.uniform(0, 0.12 * strength)
+    b = 1 - rng.uniform(0, 0.12 * strength)
+    u = (np.arange(n_steps) + 0.5) / n_steps
+    g = rng.uniform(-0.3, 0.3) * strength  # speed change inside the span
+    w = u + g * u * (1 - u)
+    w = (w - w.min()) / (w.max() - w.min()) * (1 - 1 / n_steps) + 0.5 / n_steps
+    return a + (b - a) * w

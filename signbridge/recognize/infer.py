@@ -1,0 +1,144 @@
+"""Landmark tables -> gloss tracks: segment every video, classify all spans in shared batches.
+
+Spans from all videos go through the model together (``settings.batch_size``
+per forward pass), so throughput does not depend on how the work is split into
+videos. Decisions per span: fingerspelling when the letter reading is more
+confident than the sign classifier; UNKNOWN (top-k kept) below
+``settings.min_confidence``; else the top gloss.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from signbridge.errors import SchemaError
+from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
+from signbridge.recognize.features import body_reference, span_features
+from signbridge.recognize.fingerspell import read_span
+from signbridge.recognize.frames import Frames, frames_from_table
+from signbridge.recognize.segment import segment_runs
+
+log = logging.getLogger(__name__)
+TOP_K = 5
+
+
+@dataclass
+class _Plan:
+    frames: Frames
+    spans: np.ndarray
+    runs: np.ndarray
+    ref: tuple[float, float, float, float]
+    source: str
+    sha256: str
+
+
+def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) -> list[tuple[Frames, str, str]]:
+    """Validate every table first (a bad one is named before any work starts)."""
+    out = []
+    for i, table in enumerate(tables):
+        src = sources[i] if sources and i < len(sources) and sources[i] else None
+        frames = frames_from_table(table, source=src)
+        uri = src or str(frames.meta.get("source_uri", f"table[{i}]"))
+        if len(frames) == 0:
+            raise SchemaError("the landmarks table has no frames", source=uri,
+                              hint="the video decoded to nothing; check it with `signbridge probe`")
+        out.append((frames, uri, str(frames.meta.get("sha256", ""))))
+    return out
+
+
+def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) -> list[GlossTrack]:
+    """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video)."""
+    plans: list[_Plan] = []
+    feats = []
+    for frames, uri, sha in items:
+        if not frames.any_hand.any():
+            log.warning("%s: no hands detected in any frame; empty gloss track", uri)
+        ref = body_reference(frames)
+        spans, runs = segment_runs(frames, rec.segment_cfg, ref)
+        plans.append(_Plan(frames, spans, runs, ref, uri, sha))
+        feats.append(span_features(frames, spans, rec.feature_cfg, ref=ref))
+    x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
+                                                      np.float32)
+    probs, _ = rec.classify(x, settings.batch_size)
+    labels = rec.labels
+    tracks, k = [], 0
+    for plan in plans:
+        p = probs[k:k + len(plan.spans)]
+        k += len(plan.spans)
+        spans = _decide(plan, p, labels, rec, settings.min_confidence)
+        tracks.append(GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
+                                 model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
+                                 vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence))
+    return tracks
+
+
+def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: float) -> list[GlossSpan]:
+    f = plan.frames
+    if len(plan.spans) == 0:
+        return []
+    # letter probabilities for every frame with a hand (one small batched call per hand)
+    lp = {}
+    for name, hand, present in (("left", f.left, f.left_present), ("right", f.right, f.right_present)):
+        out = np.zeros((len(f), 26), np.float32)
+        if present.any():
+            out[present] = rec.letter_probs(hand[present])
+        lp[name] = out
+    result: list[tuple[GlossSpan, int]] = []
+    for s, (t0, t1) in enumerate(plan.spans):
+        order = np.argsort(-probs[s])[:TOP_K]
+        top = [TopK(label=labels[j], prob=round(float(probs[s, j]), 6)) for j in order]
+        conf = float(probs[s, order[0]])
+        i0, i1 = np.searchsorted(f.t_ms, [t0, t1])
+        hands = np.flatnonzero(f.any_hand[i0:i1])
+        reading = None
+        if hands.size:
+            reading = read_span(f, i0 + hands[0], i0 + hands[-1] + 1, lp["left"], lp["right"], rec.spell_cfg,
+                                rec.segment_cfg.rest_line, plan.ref)
+        if reading is not None and reading.confidence > conf:
+            label = f"fs-{reading.word}"
+            span = GlossSpan(float(t0), float(t1), label, "fingerspelling", round(reading.confidence, 6),
+                             [TopK(label, round(reading.confidence, 6))] + top[:TOP_K - 1])
+        elif conf < min_conf:
+            span = GlossSpan(float(t0), float(t1), UNKNOWN, "unknown", round(conf, 6), top)
+        else:
+            span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top)
+        result.append((span, int(plan.runs[s])))
+    return _merge_spelling(result)
+
+
+def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
+    """Pieces of one active run that are all fingerspelling form one word (a long word may be cut in pieces)."""
+    out: list[tuple[GlossSpan, int]] = []
+    for span, run in items:
+        if out and span.kind == "fingerspelling" and out[-1][0].kind == "fingerspelling" and out[-1][1] == run:
+            prev = out[-1][0]
+            a, b = prev.label[3:], span.label[3:]
+            word = a + (b[1:] if a and b and a[-1] == b[0] else b)
+            conf = min(prev.confidence, span.confidence)
+            merged = GlossSpan(prev.start_ms, span.end_ms, f"fs-{word}", "fingerspelling", conf,
+                               [TopK(f"fs-{word}", conf)])
+            out[-1] = (merged, run)
+        else:
+            out.append((span, run))
+    return [s for s, _ in out]
+
+
+def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None = None) -> list[GlossTrack]:
+    """Gloss tracks for landmark tables, in order; all spans of all videos share batched forward passes.
+
+    Device: ``settings.device`` (auto = CUDA/ROCm when present). Model: ``settings.checkpoint`` or the shipped
+    one. An empty table raises :class:`SchemaError`; a table without hands, or without signing, gives a track
+    with no spans.
+    """
+    from signbridge.recognize.checkpoint import load_recognizer
+
+    items = frames_for_tables(tables, sources)
+    rec = load_recognizer(settings)
+    return recognize_frames(items, rec, settings)
+
+
+def recognize_table(table, settings, source: str | None = None) -> GlossTrack:
+    return recognize_tables([table], settings, [source] if source else None)[0]

@@ -1,0 +1,228 @@
+"""Training the sign classifier and the letter classifier (fixed seed, CPU-friendly sizes).
+
+Each epoch re-augments every training sequence (mirror, rotation/scale jitter,
+time stretch and crop, frame and landmark dropout) before the shared feature
+code turns it into the model's input, so training sees exactly what inference
+computes, plus noise.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from signbridge.errors import InputError, ModelError
+from signbridge.recognize.datasets import Sample
+from signbridge.recognize.features import FeatureConfig, augment, random_warp, span_features, step_times
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 150
+    batch_size: int = 32
+    lr: float = 1.5e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    seed: int = 0
+    max_steps: int | None = None  # stop early (tests)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def clip_span(f) -> np.ndarray:
+    step = float(np.median(np.diff(f.t_ms))) if len(f) > 1 else 40.0
+    return np.array([[f.t_ms[0], f.t_ms[-1] + step]])
+
+
+def features_plain(samples: Sequence[Sample], cfg: FeatureConfig) -> np.ndarray:
+    """Features of whole clips, no augmentation (evaluation, prototypes)."""
+    if not samples:
+        return np.zeros((0, cfg.n_steps, cfg.n_features), np.float32)
+    return np.concatenate([span_features(s.frames, clip_span(s.frames), cfg) for s in samples])
+
+
+def features_augmented(samples: Sequence[Sample], cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+    out = []
+    for s in samples:
+        f = augment(s.frames, rng)
+        span = clip_span(s.frames)
+        times = step_times(span, cfg.n_steps, random_warp(rng, cfg.n_steps))
+        out.append(span_features(f, span, cfg, times=times))
+    return np.concatenate(out)
+
+
+def train_signs(train: Sequence[Sample], labels: list[str], feat_cfg: FeatureConfig, model_cfg, tcfg: TrainConfig,
+                val: Sequence[Sample] = (), init_state: dict | None = None,
+                log_fn: Callable[[str], None] | None = print):
+    """Returns (model in eval mode on CPU, history list of dicts)."""
+    import torch
+
+    from signbridge.recognize.model import SignClassifier
+
+    if not train:
+        raise InputError("no training samples", hint="check --data and the split column")
+    index = {g: i for i, g in enumerate(labels)}
+    unknown = sorted({s.label for s in train if s.label not in index})
+    if unknown:
+        raise ModelError(f"training labels not in the vocabulary: {unknown[:5]}")
+    torch.manual_seed(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed)
+    model = SignClassifier(model_cfg)
+    if init_state is not None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as e:
+            raise ModelError(f"cannot resume: the checkpoint does not fit this vocabulary/size "
+                             f"({str(e).splitlines()[0]})") from None
+    y = torch.as_tensor([index[s.label] for s in train])
+    steps_per_epoch = (len(train) + tcfg.batch_size - 1) // tcfg.batch_size
+    total = tcfg.epochs * steps_per_epoch
+    if tcfg.max_steps:
+        total = min(total, tcfg.max_steps)
+    opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr, total_steps=max(total, 2), pct_start=0.1)
+    xv = torch.as_tensor(features_plain(val, feat_cfg)) if val else None
+    yv = np.array([index.get(s.label, -1) for s in val]) if val else None
+    history: list[dict[str, Any]] = []
+    step, t0 = 0, time.time()
+    for ep in range(tcfg.epochs):
+        model.train()
+        x = torch.as_tensor(features_augmented(train, feat_cfg, rng))
+        perm = torch.as_tensor(rng.permutation(len(train)))
+        tot = 0.0
+        for i in range(0, len(train), tcfg.batch_size):
+            b = perm[i:i + tcfg.batch_size]
+            logits, _ = model(x[b])
+            loss = torch.nn.functional.cross_entropy(logits, y[b], label_smoothing=tcfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(b)
+            step += 1
+            if step >= total:
+                break
+        rec = {"epoch": ep + 1, "step": step, "loss": tot / len(train), "seconds": round(time.time() - t0, 1)}
+        last = step >= total or ep == tcfg.epochs - 1
+        if xv is not None and (ep % 10 == 9 or last):
+            rec.update(evaluate_logits(model, xv, yv))
+        history.append(rec)
+        if log_fn and (ep % 10 == 9 or last or ep == 0):
+            log_fn(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()))
+        if step >= total:
+            break
+    model.eval()
+    return model, history
+
+
+def evaluate_logits(model, xv, yv) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        logits, _ = model(xv)
+    model.train()
+    order = torch.argsort(logits, dim=1, descending=True).numpy()
+    yv = np.asarray(yv)
+    return {"val_top1": float(np.mean(order[:, 0] == yv)), "val_top5": float(np.mean((order[:, :5] == yv[:, None]).any(1)))}
+
+
+# --------------------------------------------------------------------------- the `signbridge train` job
+
+LABEL_ALIASES = {"thankyou": "thank you"}  # Kaggle spells it as one word; WLASL has "thank you"
+
+
+def normalise_label(label: str) -> str:
+    label = " ".join(label.strip().lower().split())
+    return LABEL_ALIASES.get(label, label)
+
+
+def split_samples(samples: Sequence[Sample], holdout: str) -> tuple[list[Sample], list[Sample]]:
+    """holdout='val': train on split=train, hold out split=val; 'none': train on everything present."""
+    if holdout == "none":
+        return list(samples), []
+    return [s for s in samples if s.split == "train"], [s for s in samples if s.split == holdout]
+
+
+def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed: int = 0, epochs: int = 150,
+                 holdout: str = "val", d_model: int = 96, n_layers: int = 3, n_steps: int = 32,
+                 dropout: float = 0.2, letter_epochs: int = 40, resume: str | None = None,
+                 max_steps: int | None = None, name: str = "asl-isolated", version: str = "1",
+                 command: str = "", kaggle_fps: float = 30.0, log_fn: Callable[[str], None] = print) -> dict:
+    """Load data, train both classifiers, evaluate on the held-out part, write a checkpoint. Returns config."""
+    import torch
+
+    from signbridge.recognize.checkpoint import load_float_models, save_checkpoint
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.fingerspell import block_split, letter_probs, load_alphabet, train_letters
+    from signbridge.recognize.model import ModelConfig
+
+    torch.manual_seed(seed)
+    samples: list[Sample] = []
+    sources = []
+    for spec in data:
+        got = load_dataset(spec, kaggle_fps=kaggle_fps)
+        for s in got:
+            s.label = normalise_label(s.label)
+        samples += got
+        sources.append({"spec": spec, "n": len(got), "labels": sorted({s.label for s in got})})
+    train, held = split_samples(samples, holdout)
+    init_state, init_letters, labels = None, None, sorted({s.label for s in samples})
+    if resume:
+        model0, letters0, cfg0 = load_float_models(resume)
+        if cfg0["labels"] != labels:
+            extra = sorted(set(labels) - set(cfg0["labels"]))
+            raise ModelError(f"cannot resume: the data's vocabulary differs from the checkpoint's "
+                             f"(new: {extra[:5]}{'...' if len(extra) > 5 else ''})", source=resume,
+                             hint="train from scratch, or add glosses with `signbridge vocab add`")
+        init_state, init_letters = model0.state_dict(), letters0
+        n_steps, d_model, n_layers = cfg0["features"]["n_steps"], cfg0["model"]["d_model"], cfg0["model"]["n_layers"]
+    feat_cfg = FeatureConfig(n_steps=n_steps)
+    model_cfg = ModelConfig(n_features=feat_cfg.n_features, n_classes=len(labels), n_steps=n_steps, d_model=d_model,
+                            n_layers=n_layers, dropout=dropout)
+    log_fn(f"signs: {len(train)} training / {len(held)} held-out sequences, {len(labels)} glosses")
+    tcfg = TrainConfig(epochs=epochs, seed=seed, max_steps=max_steps)
+    model, history = train_signs(train, labels, feat_cfg, model_cfg, tcfg, val=held, init_state=init_state,
+                                 log_fn=log_fn)
+    metrics: dict[str, Any] = {}
+    if held:
+        metrics["signs"] = {k: v for k, v in history[-1].items() if k.startswith("val_")}
+        metrics["signs"]["n_heldout"] = len(held)
+    letters_info: dict[str, Any] = {}
+    if letters_npz:
+        X, y, num = load_alphabet(letters_npz)
+        test = block_split(y, num)
+        letters = train_letters(X[~test], y[~test], seed=seed, epochs=letter_epochs,
+                                log=log_fn) if not max_steps else train_letters(X[~test][:512], y[~test][:512],
+                                                                                 seed=seed, epochs=1, log=log_fn)
+        acc = float(np.mean(letter_probs(letters, X[test]).argmax(1) == y[test]))
+        metrics["letters"] = {"block_heldout_top1": acc, "n_heldout": int(test.sum())}
+        letters_info = {"data": str(letters_npz), "split": "blocks of 50 consecutive frame numbers, every 5th held out"}
+        log_fn(f"letters: block-held-out accuracy {acc:.4f} on {int(test.sum())} frames")
+    elif init_letters is not None:
+        letters = init_letters
+    else:
+        raise InputError("no letter data: pass --letters PATH.npz (or --resume a checkpoint that has letters)")
+    config = {
+        "name": name, "version": version, "labels": labels,
+        "features": feat_cfg.to_dict(), "model": model_cfg.to_dict(),
+        "train": {"seed": seed, "epochs": epochs, "holdout": holdout, "data": sources, "command": command,
+                  "n_train": len(train), "n_heldout": len(held), "resumed_from": resume,
+                  "per_class_train_counts": {g: sum(s.label == g for s in train) for g in labels},
+                  "torch": torch.__version__},
+        "letters": letters_info,
+        "metrics": metrics,
+    }
+    from signbridge.recognize.fingerspell import FingerspellConfig
+    from signbridge.recognize.segment import SegmentConfig
+
+    config["segmentation"] = SegmentConfig().to_dict()
+    config["fingerspelling"] = FingerspellConfig().to_dict()
+    save_checkpoint(out, model, letters, config)
+    log_fn(f"checkpoint written to {out}")
+    return config
