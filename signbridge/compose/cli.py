@@ -1,0 +1,111 @@
+"""``signbridge compose`` (gloss tracks -> transcripts) and ``signbridge eval-compose``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _composer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--composer", choices=["rules", "local", "vllm"], help="backend (SIGNBRIDGE_COMPOSER)")
+    p.add_argument("--llm-model", dest="llm_model", help="model path/id (SIGNBRIDGE_LLM_MODEL)")
+    p.add_argument("--llm-url", dest="llm_url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
+                                                     "(SIGNBRIDGE_LLM_URL)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+
+    p = sub.add_parser("compose", help="compose English sentences from gloss tracks",
+                       description="Gloss track JSON files -> transcript JSON files (one batched backend call for "
+                                   "all inputs). With --text, compose one gloss string and print the sentence.")
+    add_common(p)
+    _composer_flags(p)
+    p.add_argument("inputs", nargs="*", metavar="GLOSS_TRACK.json")
+    p.add_argument("-o", "--output", help="output .json (one input) or folder (<name>.transcript.json each); "
+                                          "default: print to stdout")
+    p.add_argument("--text", help='a gloss string, e.g. "YESTERDAY IX-1p GO STORE"')
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the composition cache")
+    p.set_defaults(func=_compose)
+
+    e = sub.add_parser("eval-compose", help="score every composer backend with sacreBLEU and chrF",
+                       description="Score composer backends on ../shared/data/gloss_english (ASLG-PC12 and NCSLGR "
+                                   "dev) and print a table.")
+    add_common(e)
+    _composer_flags(e)
+    e.add_argument("--data", help="gloss_english folder (default: ../shared/data/gloss_english next to the repo)")
+    e.add_argument("--backends", default="rules,local,vllm", help="comma-separated (default: rules,local,vllm)")
+    e.add_argument("--limit", type=int, default=200,
+                   help="rows per set for every backend (the first N; 0 = all). Rules are also scored on all rows.")
+    e.add_argument("--json", dest="json_out", default="benchmarks/results/compose_eval.json",
+                   help="where to write the JSON report")
+    e.set_defaults(func=_eval)
+
+
+def _read_track(path: str):
+    from signbridge.errors import InputError
+    from signbridge.records import GlossTrack
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("gloss track not found", source=str(p))
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not a JSON gloss track ({e})", source=str(p), hint="pass the gloss_track.json that "
+                         "`signbridge recognize` writes") from None
+    return GlossTrack.from_dict(doc, source=str(p))
+
+
+def _compose(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.compose import compose_text, compose_tracks
+    from signbridge.errors import ConfigError
+
+    settings = settings_from_args(args)
+    if args.text:
+        print(compose_text(args.text, settings))
+        return 0
+    if not args.inputs:
+        raise ConfigError("give GLOSS_TRACK.json files or --text")
+    tracks = [_read_track(p) for p in args.inputs]
+    stats: list = []
+    transcripts = compose_tracks(tracks, settings, use_cache=not args.no_cache, stats_out=stats)
+    docs = [t.to_dict() for t in transcripts]
+    st = stats[0]
+    print(f"composer {st.backend} ({st.model}): {st.items} sentence(s), {st.cached} cached, {st.rejected} rejected "
+          f"by the guard{', fell back from ' + st.fallback_from if st.fallback_from else ''}", file=sys.stderr)
+    if not args.output:
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, ensure_ascii=False))
+        return 0
+    out = Path(args.output)
+    if len(docs) == 1 and out.suffix == ".json":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(docs[0], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(out)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for src, doc in zip(args.inputs, docs):
+        stem = Path(src).name.removesuffix(".json").removesuffix(".gloss_track").removesuffix(".gloss")
+        dst = out / f"{stem}.transcript.json"
+        dst.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(dst)
+    return 0
+
+
+def _eval(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.compose.evaluate import evaluate, table, write_json
+
+    settings = settings_from_args(args)
+    import os
+
+    shared = os.environ.get("SIGNBRIDGE_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    data = Path(args.data) if args.data else Path(shared) / "gloss_english"
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    report = evaluate(settings, data, backends, limit=args.limit)
+    print(table(report))
+    if args.json_out:
+        print(f"\nwritten: {write_json(report, args.json_out)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""``signbridge speak``: a transcript -> one narration WAV as long as the video."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+
+    p = sub.add_parser("speak", help="narrate a transcript (TTS) into a WAV as long as the video",
+                       description="Synthesise each sentence of a transcript and place it at its caption's start "
+                                   "(sped up to 1.3x or delayed so narrations never overlap).")
+    add_common(p)
+    p.add_argument("transcript", metavar="TRANSCRIPT.json")
+    p.add_argument("-o", "--output", required=True, help="output .wav")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--video", help="the video the transcript belongs to (its duration sets the WAV length)")
+    g.add_argument("--duration-ms", type=float, help="length of the narration in milliseconds")
+    p.add_argument("--tts", choices=["piper", "espeak", "xtts"], help="TTS backend (SIGNBRIDGE_TTS)")
+    p.add_argument("--tts-voice", dest="tts_voice", help="voice (SIGNBRIDGE_TTS_VOICE)")
+    p.add_argument("--xtts-model-dir", dest="xtts_model_dir", help="XTTS-v2 folder (SIGNBRIDGE_XTTS_MODEL_DIR)")
+    p.set_defaults(func=_speak)
+
+
+def read_transcript(path: str):
+    from signbridge.errors import InputError
+    from signbridge.records import Transcript
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("transcript not found", source=str(p))
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not a JSON transcript ({e})", source=str(p)) from None
+    return Transcript.from_dict(doc, source=str(p))
+
+
+def _speak(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.media import require_video
+    from signbridge.speech import narrate_detailed
+
+    settings = settings_from_args(args)
+    tr = read_transcript(args.transcript)
+    dur = args.duration_ms if args.duration_ms is not None else require_video(args.video).duration_s * 1000.0
+    res = narrate_detailed(tr, dur, settings, args.output)
+    delayed = sum(1 for p in res.placements if p.delay_ms > 1)
+    faster = sum(1 for p in res.placements if p.speed > 1.0)
+    print(f"{res.path}: {res.duration_ms / 1000:.2f} s, {len(res.placements)} sentence(s) "
+          f"({faster} sped up, {delayed} delayed), {res.backend or 'silence'}", file=sys.stderr)
+    return 0
