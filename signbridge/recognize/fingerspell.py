@@ -28,7 +28,8 @@ class FingerspellConfig:
     min_hand_frac: float = 0.6  # share of the span's frames with the spelling hand detected
     max_other_raised: float = 0.3  # share of frames where the other hand is up (two-handed signs are not spelling)
     max_spread: float = 0.45  # spread of the palm centre (shoulder widths): spelling stays in place
-    min_letter_conf: float = 0.8  # mean top letter probability over the span
+    min_letter_conf: float = 0.8  # mean top letter probability inside the letter runs
+    min_letter_share: float = 0.5  # share of the hand's frames that lie in confident letter runs
     frame_conf: float = 0.6  # a frame votes for a letter only above this
     min_letter_ms: float = 120.0  # a letter must be held at least this long
 
@@ -168,26 +169,26 @@ def read_span(frames: Frames, i0: int, i1: int, probs_left: np.ndarray, probs_ri
         if spread > cfg.max_spread:
             continue
         p = probs[i0:i1][pres]
-        conf = float(p.max(axis=1).mean())
+        runs = letter_runs(p, frames.t_ms[i0:i1][pres], cfg)
+        covered = sum(r[2] for r in runs) / max(len(p), 1)
+        if not runs or covered < cfg.min_letter_share:
+            continue
+        conf = float(np.average([r[1] for r in runs], weights=[r[2] for r in runs]))
         if conf < cfg.min_letter_conf:
             continue
-        if best is None or conf > best[1]:
-            best = (name, conf, p, frames.t_ms[i0:i1][pres])
-    if best is None:
-        return None
-    name, conf, p, t = best
-    word = decode_letters(p, t, cfg)
-    if not word:
-        return None
-    return SpellReading(word=word, confidence=conf, hand=name)
+        word = "".join(ch for k, (ch, _, _) in enumerate(runs) if k == 0 or runs[k - 1][0] != ch)
+        if best is None or conf > best.confidence:
+            best = SpellReading(word=word, confidence=conf, hand=name)
+    return best
 
 
-def decode_letters(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> str:
-    """Frame-wise letter probabilities -> word: confident runs held long enough, repeats collapsed."""
+def letter_runs(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> list[tuple[str, float, int]]:
+    """Confident letter runs held long enough: (letter, mean probability, frames)."""
     lab = p.argmax(axis=1)
-    ok = p.max(axis=1) >= cfg.frame_conf
+    top = p.max(axis=1)
+    ok = top >= cfg.frame_conf
     step = float(np.median(np.diff(t))) if len(t) > 1 else 66.7
-    letters: list[str] = []
+    runs: list[tuple[str, float, int]] = []
     i = 0
     while i < len(lab):
         if not ok[i]:
@@ -197,8 +198,15 @@ def decode_letters(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> str:
         while j + 1 < len(lab) and ok[j + 1] and lab[j + 1] == lab[i]:
             j += 1
         if t[j] - t[i] + step >= cfg.min_letter_ms:
-            ch = LETTERS[lab[i]]
-            if not letters or letters[-1] != ch:
-                letters.append(ch)
+            runs.append((LETTERS[lab[i]], float(top[i:j + 1].mean()), j - i + 1))
         i = j + 1
+    return runs
+
+
+def decode_letters(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> str:
+    """Frame-wise letter probabilities -> word: confident runs held long enough, repeats collapsed."""
+    letters: list[str] = []
+    for ch, _, _ in letter_runs(p, t, cfg):
+        if not letters or letters[-1] != ch:
+            letters.append(ch)
     return "".join(letters)

@@ -1,0 +1,302 @@
+"""Recognition on real research landmarks through the shipped (TorchScript) model.
+
+Everything here uses the checkpoint inside the package; nothing retrains it.
+Sequences come from the WLASL holistic ``.npy`` files converted to our Parquet
+contract, so they take the same path as extracted videos.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from signbridge import contracts
+from signbridge.errors import ModelError, SchemaError
+from signbridge.records import UNKNOWN, GlossTrack
+from signbridge.settings import load_settings
+
+pytestmark = pytest.mark.data
+
+NPY = "wlasl_holistic_landmarks_npy"
+ALPHABET = "asl_alphabet_hand_landmarks/asl_alphabet_hand_landmarks.npz"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    return load_settings(env={}, home=str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="module")
+def val_rows(shared_data):
+    import csv
+
+    with open(shared_data / NPY / "labels.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "val"]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def val_tables(shared_data, val_rows):
+    from signbridge.recognize.frames import npy_to_table
+
+    return [(npy_to_table(shared_data / NPY / r["file"]), r["gloss"]) for r in val_rows[:12]]
+
+
+@pytest.fixture(scope="module")
+def shipped(settings):
+    from signbridge.recognize.checkpoint import load_recognizer
+
+    return load_recognizer(settings)
+
+
+def _without_hands(table):
+    n = table.num_rows
+    nulls = pa.nulls(n, type=pa.list_(pa.float32()))
+    for part in ("left_hand", "right_hand"):
+        table = table.set_column(table.schema.get_field_index(part), table.schema.field(part), nulls)
+    return table
+
+
+# --------------------------------------------------------------------------- features
+
+def test_npy_table_round_trip_keeps_landmarks_and_contract(shared_data, val_rows):
+    from signbridge.recognize.frames import frames_from_npy, frames_from_table, npy_to_table
+
+    path = shared_data / NPY / val_rows[0]["file"]
+    table = npy_to_table(path)
+    contracts.validate_landmarks(table, str(path))
+    back = frames_from_table(table)
+    orig = frames_from_npy(path)
+    np.testing.assert_allclose(back.t_ms, orig.t_ms)
+    for a, b in ((back.pose, orig.pose), (back.left, orig.left), (back.right, orig.right)):
+        np.testing.assert_array_equal(np.isnan(a[:, 0, 0]), np.isnan(b[:, 0, 0]))
+        np.testing.assert_allclose(np.nan_to_num(a), np.nan_to_num(b))
+    assert back.face is None
+    # and through a Parquet file (nullable list columns survive the round trip)
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    again = frames_from_table(pq.read_table(pa.BufferReader(buf.getvalue())))
+    np.testing.assert_array_equal(np.isnan(again.right[:, 0, 0]), np.isnan(orig.right[:, 0, 0]))
+
+
+def test_features_follow_time_not_frame_rate(shared_data, val_rows):
+    """The same signing sampled at 25 fps and at 12.5 fps gives nearly the same features."""
+    from signbridge.recognize.features import FeatureConfig, span_features
+    from signbridge.recognize.frames import frames_from_npy
+
+    cfg = FeatureConfig()
+    f = frames_from_npy(shared_data / NPY / val_rows[3]["file"])
+    half = f.slice(0, len(f))
+    keep = np.arange(0, len(f), 2)
+    half.t_ms, half.pose, half.left, half.right = f.t_ms[keep], f.pose[keep], f.left[keep], f.right[keep]
+    span = np.array([[0.0, f.t_ms[-1] + 40.0]])
+    a = span_features(f, span, cfg)
+    b = span_features(half, span, cfg)
+    pos = slice(0, 22 + 2 * (42 + 63))  # positions and shapes (velocities differ by one frame's step)
+    assert a.shape == b.shape == (1, cfg.n_steps, cfg.n_features)
+    assert np.median(np.abs(a[..., pos] - b[..., pos])) < 0.05
+    assert np.abs(a).max() > 0.5  # not all zeros
+
+
+def test_mirror_swaps_hands_and_is_its_own_inverse(shared_data, val_rows):
+    from signbridge.recognize.features import hand_shape, mirror
+    from signbridge.recognize.frames import frames_from_npy
+
+    f = frames_from_npy(shared_data / NPY / val_rows[0]["file"])
+    m = mirror(f)
+    np.testing.assert_array_equal(np.isnan(m.left[:, 0, 0]), np.isnan(f.right[:, 0, 0]))
+    mm = mirror(m)
+    np.testing.assert_allclose(np.nan_to_num(mm.pose), np.nan_to_num(f.pose), atol=1e-6)
+    np.testing.assert_allclose(np.nan_to_num(mm.right), np.nan_to_num(f.right), atol=1e-6)
+    # hand shape ignores where the hand is and how large it appears
+    h = f.right[~np.isnan(f.right[:, 0, 0])][:1]
+    np.testing.assert_allclose(hand_shape(h), hand_shape(h * 2.0 + 0.3), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- recognition
+
+def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, settings, shipped):
+    from signbridge.recognize import recognize_tables
+
+    tracks = recognize_tables([t for t, _ in val_tables], settings)
+    assert len(tracks) == len(val_tables)
+    hits = 0
+    for track, (table, gloss) in zip(tracks, val_tables):
+        doc = track.to_dict()  # validates against the gloss-track schema
+        assert GlossTrack.from_dict(doc).spans == track.spans
+        meta = contracts.read_landmarks_metadata(table)
+        assert track.sha256 == meta["sha256"] and track.source_uri == meta["source_uri"]
+        assert track.model_name == shipped.name and track.vocabulary_sha256
+        for s in track.spans:
+            probs = [t.prob for t in s.top_k]
+            assert probs == sorted(probs, reverse=True) and 0 <= s.confidence <= 1
+            assert s.kind in ("gloss", "unknown", "fingerspelling") and 0 <= s.start_ms < s.end_ms
+            if s.kind == "gloss":
+                assert s.label in shipped.labels and s.confidence >= settings.min_confidence
+        hits += any(s.label == gloss for s in track.spans)
+    assert hits >= len(val_tables) // 2  # held-out clips: most are recognised
+
+
+def test_batching_does_not_change_results(val_tables, settings):
+    from signbridge.recognize import recognize_table, recognize_tables
+
+    tables = [t for t, _ in val_tables[:4]]
+    together = recognize_tables(tables, settings.replace(batch_size=256))
+    one_by_one = [recognize_table(t, settings.replace(batch_size=1)) for t in tables]
+    for a, b in zip(together, one_by_one):
+        assert [s.label for s in a.spans] == [s.label for s in b.spans]
+        np.testing.assert_allclose([s.confidence for s in a.spans], [s.confidence for s in b.spans], atol=1e-4)
+
+
+def test_low_confidence_spans_become_unknown_and_keep_top_k(val_tables, settings):
+    from signbridge.recognize import recognize_table
+
+    track = recognize_table(val_tables[0][0], settings.replace(min_confidence=0.9999))
+    assert track.spans and all(s.label == UNKNOWN and s.kind == "unknown" for s in track.spans)
+    assert all(len(s.top_k) == 5 and s.top_k[0].label != UNKNOWN for s in track.spans)
+    assert track.to_dict()["model"]["min_confidence"] == 0.9999
+
+
+def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings):
+    from signbridge.recognize.evaluate import evaluate_segmentation
+    from signbridge.recognize.frames import concat_frames, frames_from_npy, research_meta, table_from_frames
+    from signbridge.recognize import recognize_table
+
+    parts = [frames_from_npy(shared_data / NPY / r["file"]) for r in val_rows[20:26]]
+    frames, bounds = concat_frames(parts)
+    seg = evaluate_segmentation([(frames, bounds, [])])
+    assert seg["f1"] >= 0.6, seg
+    track = recognize_table(table_from_frames(frames, research_meta("concat", 25.0)), settings)
+    assert 4 <= len(track.spans) <= 9
+    starts = [s.start_ms for s in track.spans]
+    assert starts == sorted(starts)
+    assert all(a.end_ms <= b.start_ms + 1e-6 for a, b in zip(track.spans, track.spans[1:]))
+
+
+def test_fingerspelled_word_is_collapsed_into_fs_word(shared_data, val_rows, shipped, settings):
+    """Held-out letter shapes (never trained on) spelled on a real signer's body read as one fs-WORD span."""
+    from signbridge.recognize.fingerspell import block_split, load_alphabet
+    from signbridge.recognize.frames import frames_from_npy
+    from signbridge.recognize.infer import recognize_frames
+    from signbridge.recognize.synth import letter_shapes, spelled_sequence
+
+    X, y, num = load_alphabet(shared_data / ALPHABET)
+    held = block_split(y, num)
+    shapes = letter_shapes(X[held], y[held])
+    body = frames_from_npy(shared_data / NPY / val_rows[5]["file"])
+    rng = np.random.default_rng(1)
+    words = ["CAT", "JOHN", "ASL"]
+    items = [(spelled_sequence(body, w, shapes, rng)[0], w, "") for w in words]
+    tracks = recognize_frames(items, shipped, settings)
+    got = [[s.label for s in t.spans] for t in tracks]
+    assert sum(g == [f"fs-{w}"] for g, w in zip(got, words)) >= 2, got
+    span = next(s for t in tracks for s in t.spans if s.kind == "fingerspelling")
+    assert span.top_k[0].label == span.label
+
+
+def test_real_gloss_clips_are_rarely_read_as_fingerspelling(val_tables, settings):
+    from signbridge.recognize import recognize_tables
+
+    spans = [s for t in recognize_tables([t for t, _ in val_tables], settings) for s in t.spans]
+    assert sum(s.kind == "fingerspelling" for s in spans) <= len(spans) // 4
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_empty_table_is_a_schema_error(val_tables, settings):
+    from signbridge.recognize import recognize_tables
+
+    empty = val_tables[0][0].slice(0, 0)
+    with pytest.raises(SchemaError, match="no frames") as e:
+        recognize_tables([val_tables[1][0], empty], settings, sources=["good.parquet", "empty.parquet"])
+    assert "empty.parquet" in str(e.value)
+
+
+def test_no_hands_in_any_frame_gives_empty_track(val_tables, settings, caplog):
+    from signbridge.recognize import recognize_table
+
+    track = recognize_table(_without_hands(val_tables[0][0]), settings, source="nohands.parquet")
+    assert track.spans == [] and track.to_dict()["spans"] == []
+    assert "no hands detected" in caplog.text
+
+
+def test_hands_at_rest_is_no_signing(val_tables, settings):
+    """Hands visible but hanging below the torso the whole time: no signing, empty track."""
+    from signbridge.recognize import recognize_table
+    from signbridge.recognize.frames import frames_from_table, table_from_frames
+
+    f = frames_from_table(val_tables[0][0])
+    pose_ok = ~np.isnan(f.pose[:, 23, 1])
+    hip_y = float(np.nanmedian(f.pose[pose_ok, 23, 1])) if pose_ok.any() else 1.2
+    for hand in (f.left, f.right):
+        hand[:] = np.nanmedian(np.concatenate([f.left, f.right])[~np.isnan(np.concatenate([f.left, f.right])[:, 0, 0])],
+                               axis=0)
+        hand[:, :, 1] += hip_y + 0.6 - hand[:, 0, 1].mean()  # well below the waist
+    track = recognize_table(table_from_frames(f, contracts.read_landmarks_metadata(val_tables[0][0])), settings)
+    assert track.spans == []
+
+
+def test_wrong_schema_version_is_a_schema_error(val_tables, settings):
+    from signbridge.recognize import recognize_table
+
+    table = val_tables[0][0]
+    meta = contracts.read_landmarks_metadata(table)
+    bad = table.replace_schema_metadata({contracts.landmarks_metadata_key():
+                                         json.dumps({**meta, "schema_version": "2.0"})})
+    with pytest.raises(SchemaError, match="version 2.0"):
+        recognize_table(bad, settings, source="v2.parquet")
+
+
+@pytest.fixture
+def ckpt_copy(tmp_path, shipped):
+    dst = tmp_path / "ckpt"
+    shutil.copytree(shipped.dir, dst)
+    return dst
+
+
+def test_checkpoint_of_another_vocabulary_is_a_model_error(ckpt_copy, val_tables, settings):
+    from signbridge.recognize import recognize_table
+    from signbridge.recognize.checkpoint import vocabulary_sha256
+
+    cfg = json.loads((ckpt_copy / "config.json").read_text())
+    labels = cfg["labels"] + ["teacher"]
+    cfg.update(labels=labels, vocabulary_sha256=vocabulary_sha256(labels))
+    (ckpt_copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="another vocabulary"):
+        recognize_table(val_tables[0][0], settings.replace(checkpoint=str(ckpt_copy)))
+    # consistent label list and head size, but the exported graph has the other size
+    cfg["model"]["n_classes"] = len(labels)
+    (ckpt_copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="another vocabulary"):
+        recognize_table(val_tables[0][0], settings.replace(checkpoint=str(ckpt_copy)))
+    # hand-edited labels without a matching hash
+    cfg["labels"] = cfg["labels"][:-2] + ["x", "y"]
+    (ckpt_copy / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="does not match the vocabulary"):
+        recognize_table(val_tables[0][0], settings.replace(checkpoint=str(ckpt_copy)))
+
+
+def test_missing_checkpoint_is_a_model_error(tmp_path, val_tables, settings):
+    from signbridge.recognize import recognize_table
+
+    with pytest.raises(ModelError, match="not found"):
+        recognize_table(val_tables[0][0], settings.replace(checkpoint=str(tmp_path / "nope")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no config.json"):
+        recognize_table(val_tables[0][0], settings.replace(checkpoint=str(tmp_path / "empty")))
+
+
+def test_device_auto_falls_back_to_cpu_and_bad_device_is_clear():
+    import torch
+
+    from signbridge.errors import ConfigError
+    from signbridge.recognize.model import pick_device
+
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            pick_device("cuda")
