@@ -7,6 +7,7 @@ file or a text file named ``.mp4`` never surfaces as a JSON or ffmpeg traceback.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ def probe(path: str | Path) -> MediaInfo:
     res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if res.returncode != 0:
         first = next((ln for ln in res.stderr.splitlines() if ln.strip()), "ffprobe failed")
+        first = re.sub(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*", "", first)  # drop ffmpeg's "[demuxer @ address]"
         raise InputError(f"not a readable video: {first.replace(str(p), '').strip(': ').strip()}", source=str(p),
                          hint="is the file complete and a video format ffmpeg reads?")
     try:

@@ -7,6 +7,7 @@ index, so every sampled frame appears exactly once and in order.
 """
 from __future__ import annotations
 
+import codecs
 import logging
 import multiprocessing
 import os
@@ -68,7 +69,13 @@ def prepare(path: str | Path, settings, *, source_uri: str | None = None, worker
             chunk_s: float | None = None, key: int = 0) -> VideoJob:
     """Probe and plan one video. Raises InputError for anything that is not a usable, complete video."""
     path = str(path)
-    info = require_video(path)
+    try:
+        info = require_video(path)
+    except InputError as e:
+        if _looks_like_text(path):
+            raise InputError(f"this is a text file, not a video (despite its name); ffprobe: {e.message}",
+                             source=path, hint="check that the right file was uploaded") from None
+        raise
     tl = read_timeline(path)
     fps = float(settings.fps or 0.0)
     if tl.n_frames:
@@ -95,6 +102,21 @@ def prepare(path: str | Path, settings, *, source_uri: str | None = None, worker
              for c in chunks]
     return VideoJob(key=key, path=path, source_uri=source_uri or path, info=info, timeline=tl, tasks=tasks,
                     sample_fps=fps, face_mode=settings.face, max_side=settings.max_side, expected_frames=expected)
+
+
+def _looks_like_text(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    if not head or b"\0" in head:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multibyte char at the end is fine
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _fixed_list(values: np.ndarray, present: np.ndarray, width: int):

@@ -1,0 +1,104 @@
+"""``signbridge extract`` and ``signbridge dataset build|export``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _extraction_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("extraction")
+    g.add_argument("--fps", type=float, help="frames per second sampled; 0 = every frame (SIGNBRIDGE_FPS, default 15)")
+    g.add_argument("--max-side", dest="max_side", type=int,
+                   help="downscale so the longer side is at most this (SIGNBRIDGE_MAX_SIDE, default 640)")
+    g.add_argument("--workers", type=int,
+                   help="worker processes, one MediaPipe graph each; 0 = CPU cores (SIGNBRIDGE_WORKERS)")
+    g.add_argument("--face", choices=("full", "reduced", "none"),
+                   help="face landmarks: full mesh, reduced (mouth + eyebrows) or none (SIGNBRIDGE_FACE)")
+    g.add_argument("--no-face", dest="face", action="store_const", const="none", help="same as --face none")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+
+    p = sub.add_parser("extract", help="videos → MediaPipe Holistic landmarks (Parquet), Kaggle/pose exports",
+                       description="Extract landmarks from video files, folders (recursive) and s3:// prefixes. "
+                                   "Writes <name>.landmarks.parquet and <name>.stats.json per video and "
+                                   "extract_manifest.json per run; exits 1 if any input failed.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
+    p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
+    p.add_argument("--export", action="append", choices=("kaggle", "pose"), default=[],
+                   help="also write <name>.kaggle.parquet (Kaggle ISLR long format) and/or <name>.pose (pose-format)")
+    _extraction_flags(p)
+    add_common(p)
+    p.set_defaults(func=_extract, progress=True)
+
+    d = sub.add_parser("dataset", help="labelled videos → partitioned Parquet dataset with a card; exports",
+                       description="Build landmark datasets and export landmark files.")
+    dsub = d.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = dsub.add_parser("build", help="videos + labels CSV → hive-partitioned Parquet dataset + card",
+                        description="Extract every video listed in a labels CSV and write OUT/data/label=<label>/"
+                                    "<video_id>.parquet, OUT/videos.parquet, OUT/dataset.json and OUT/README.md.")
+    b.add_argument("--labels", required=True, help="CSV with a file column and a label column (local or s3://)")
+    b.add_argument("--videos", help="folder or s3:// prefix the file column is relative to (default: the CSV's folder)")
+    b.add_argument("-o", "--output", required=True, help="dataset folder or s3://bucket/prefix")
+    b.add_argument("--file-column", help=f"default: the first of {', '.join(('file', 'path', 'video', 'filename'))}")
+    b.add_argument("--label-column", help="default: the first of label, gloss, sign, class")
+    b.add_argument("--name", help="dataset name for the card (default: output folder name)")
+    _extraction_flags(b)
+    add_common(b)
+    b.set_defaults(func=_dataset_build, progress=True)
+
+    e = dsub.add_parser("export", help="landmarks Parquet → Kaggle ISLR long format or pose-format .pose")
+    e.add_argument("landmarks", help="a <name>.landmarks.parquet file")
+    e.add_argument("--format", required=True, choices=("kaggle", "pose"))
+    e.add_argument("-o", "--output", required=True, help="output file")
+    add_common(e)
+    e.set_defaults(func=_dataset_export)
+
+
+def _extract(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.extract.outputs import MANIFEST_KEY, extract_inputs
+
+    settings = settings_from_args(args)
+    progress = args.progress and sys.stderr.isatty()
+    m = extract_inputs(args.inputs, args.output, settings, workers=args.workers, exports=args.export,
+                       progress=progress)
+    ok = sum(v.status == "ok" for v in m.videos)
+    failed = [v for v in m.videos if v.status == "failed"]
+    nosigner = [v for v in m.videos if v.status == "no_signer"]
+    for v in failed:
+        print(f"FAILED {v.error}", file=sys.stderr)
+    for v in nosigner:
+        print(f"NO SIGNER {v.error}", file=sys.stderr)
+    out = m.settings.get("output", args.output)
+    print(f"{ok} extracted, {len(nosigner)} without a signer, {len(failed)} failed → {out} "
+          f"(manifest: {MANIFEST_KEY})")
+    return 1 if failed else 0
+
+
+def _dataset_build(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.extract.dataset import build_dataset
+
+    settings = settings_from_args(args)
+    card = build_dataset(args.labels, args.output, settings, videos_root=args.videos, workers=args.workers,
+                         progress=args.progress and sys.stderr.isatty(), file_column=args.file_column,
+                         label_column=args.label_column, name=args.name)
+    for f in card["failures"]:
+        print(f"{'NO SIGNER' if f['status'] == 'no_signer' else 'FAILED'} {f['error']}", file=sys.stderr)
+    c = card["counts"]
+    print(f"dataset {card['name']}: {c['videos']} videos, {c['frames']} frames, {c['labels']} labels, "
+          f"{c['failed']} not included → {args.output}")
+    return 1 if any(f["status"] == "failed" for f in card["failures"]) else 0
+
+
+def _dataset_export(args) -> int:
+    from signbridge.extract.exports import write_kaggle, write_pose
+    from signbridge.extract.io import read_landmarks
+
+    table = read_landmarks(args.landmarks)
+    out = (write_kaggle if args.format == "kaggle" else write_pose)(table, args.output)
+    print(f"wrote {out}")
+    return 0
