@@ -145,6 +145,25 @@ def cmd_recognize(args) -> int:
     return 1 if failed else 0
 
 
+def _train_command(args) -> str:
+    """The exact training command, rebuilt from the parsed flags (recorded in config.json and the model card)."""
+    parts = ["signbridge", "train"]
+    for spec in args.data or [DEFAULT_DATA]:
+        parts += ["--data", spec]
+    if args.letters:
+        parts += ["--letters", args.letters]
+    parts += ["-o", args.output]
+    for flag, dest in (("--seed", "seed"), ("--epochs", "epochs"), ("--letter-epochs", "letter_epochs"),
+                       ("--holdout", "holdout"), ("--d-model", "d_model"), ("--layers", "layers"),
+                       ("--steps", "steps"), ("--dropout", "dropout"), ("--kaggle-fps", "kaggle_fps"),
+                       ("--resume", "resume"), ("--max-steps", "max_steps"), ("--name", "name"),
+                       ("--version", "version")):
+        v = getattr(args, dest)
+        if v is not None:
+            parts += [flag, str(v)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def cmd_train(args) -> int:
     import torch
 
@@ -152,7 +171,7 @@ def cmd_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    command = "signbridge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = _train_command(args)
     run_training(args.data or [DEFAULT_DATA], args.letters, args.output, seed=args.seed, epochs=args.epochs,
                  holdout=args.holdout, d_model=args.d_model, n_layers=args.layers, n_steps=args.steps,
                  dropout=args.dropout, letter_epochs=args.letter_epochs, resume=args.resume,

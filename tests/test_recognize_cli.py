@@ -1,0 +1,226 @@
+"""Training smoke run, dataset readers, and the recognize / eval / vocab commands end to end."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from signbridge.cli import main
+from signbridge.errors import InputError, ModelError
+from signbridge.settings import load_settings
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The CI box has 2 shared cores: a second torch thread only adds contention for these small models."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+NPY = "wlasl_holistic_landmarks_npy"
+ALPHABET = "asl_alphabet_hand_landmarks/asl_alphabet_hand_landmarks.npz"
+KAGGLE = "islr_kaggle_asl_signs_subset"
+CLIP = "wlasl_clips/14893.mp4"  # DEAF, 1.5 s, 288x192: not in the trained vocabulary
+
+
+@pytest.fixture(scope="module")
+def rows(shared_data):
+    with open(shared_data / NPY / "labels.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def parquet_dir(tmp_path_factory, shared_data, rows):
+    """A few WLASL sequences written as our Parquet dataset (labels.csv + contract files)."""
+    from signbridge.recognize.frames import npy_to_table
+
+    d = tmp_path_factory.mktemp("pq")
+    picked = [r for g in ("drink", "go", "yes", "no") for r in rows if r["gloss"] == g][:0] or \
+        [r for g in ("drink", "go", "yes", "no") for r in [x for x in rows if x["gloss"] == g][:4]]
+    with open(d / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "gloss", "signer_id", "split"])
+        for r in picked:
+            name = f"{r['video_id']}.parquet"
+            pq.write_table(npy_to_table(shared_data / NPY / r["file"]), d / name)
+            w.writerow([name, r["gloss"], r["signer_id"], r["split"]])
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory, parquet_dir, shared_data):
+    """A checkpoint from a few optimiser steps (never the shipped one)."""
+    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+    rc = main(["train", "--data", f"parquet:{parquet_dir}", "--letters", str(shared_data / ALPHABET), "-o", str(out),
+               "--epochs", "2", "--max-steps", "3", "--d-model", "32", "--layers", "1", "--steps", "16",
+               "--threads", "1"])
+    assert rc == 0
+    return out
+
+
+def test_training_reduces_loss_on_a_small_subset(parquet_dir):
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.features import FeatureConfig
+    from signbridge.recognize.model import ModelConfig
+    from signbridge.recognize.train import TrainConfig, train_signs
+
+    samples = load_dataset(f"parquet:{parquet_dir}")
+    labels = sorted({s.label for s in samples})
+    fc = FeatureConfig(n_steps=16)
+    mc = ModelConfig(n_features=fc.n_features, n_classes=len(labels), n_steps=16, d_model=32, n_layers=1)
+    _, hist = train_signs(samples, labels, fc, mc, TrainConfig(epochs=12, batch_size=8, lr=3e-3), log_fn=None)
+    assert hist[-1]["loss"] < 0.8 * hist[0]["loss"], hist
+
+
+def test_train_writes_a_checkpoint_whose_export_matches_the_float_model(tiny_ckpt, parquet_dir):
+    import torch
+
+    from signbridge.recognize.checkpoint import Recognizer, load_float_models
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.train import features_plain
+
+    cfg = json.loads((tiny_ckpt / "config.json").read_text())
+    assert cfg["labels"] == ["drink", "go", "no", "yes"][:len(cfg["labels"])]
+    assert cfg["train"]["seed"] == 0 and "--max-steps" in cfg["train"]["command"]
+    rec = Recognizer(tiny_ckpt, "cpu")
+    model, _, _ = load_float_models(tiny_ckpt)
+    x = features_plain(load_dataset(f"parquet:{parquet_dir}")[:5], rec.feature_cfg)
+    probs, emb = rec.classify(x, batch_size=2)
+    with torch.inference_mode():
+        logits, emb2 = model(torch.as_tensor(x))
+    np.testing.assert_allclose(probs, torch.softmax(logits, -1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_with_another_vocabulary_is_refused(tiny_ckpt, shared_data, tmp_path):
+    with pytest.raises(ModelError, match="vocabulary differs"):
+        from signbridge.recognize.train import run_training
+
+        run_training([f"npy:{shared_data / NPY}"], None, str(tmp_path / "x"), resume=str(tiny_ckpt), epochs=1,
+                     max_steps=1, log_fn=lambda m: None)
+
+
+def test_kaggle_reader_maps_long_format_to_parts(shared_data):
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.train import normalise_label
+
+    samples = load_dataset(f"kaggle:{shared_data / KAGGLE}")
+    assert len(samples) == 84 and {normalise_label(s.label) for s in samples} == {"hello", "thank you"}
+    signers = {s.split: set() for s in samples}
+    for s in samples:
+        signers[s.split].add(s.signer)
+    assert signers["train"].isdisjoint(signers["val"])  # signer-disjoint split
+    f = samples[0].frames
+    assert f.face is not None and f.face.shape[1:] == (468, 3) and f.pose.shape[1:] == (33, 4)
+    assert (f.left_present | f.right_present).any()
+
+
+def test_recognize_command_writes_tracks_and_skips_bad_files(tmp_path, parquet_dir, capsys):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    good = sorted(parquet_dir.glob("*.parquet"))[:2]
+    out = tmp_path / "out"
+    rc = main(["recognize", str(good[0]), str(bad), str(good[1]), "-o", str(out), "--home", str(tmp_path / "h")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "bad.parquet" in err and "not a readable Parquet file" in err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{g.stem}.gloss_track.json" for g in good)
+    from signbridge.records import GlossTrack
+
+    track = GlossTrack.from_dict(json.loads((out / written[0]).read_text()))
+    assert track.spans
+
+
+def test_eval_command_prints_metrics_and_writes_confusion_plot(tmp_path, parquet_dir, shared_data, capsys):
+    rc = main(["eval", "--data", f"parquet:{parquet_dir}", "--split", "all", "--letters", str(shared_data / ALPHABET),
+               "--segmentation", "-o", str(tmp_path / "rep"), "--home", str(tmp_path / "h")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "top-1" in out and "top-5" in out and "per-class recall" in out and "letters" in out
+    assert (tmp_path / "rep" / "confusion.png").stat().st_size > 1000
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert set(rep["signs"]["per_class_recall"]) == {"drink", "go", "no", "yes"}
+    assert rep["letters"]["block_heldout_top1"] > 0.97
+    assert 0 <= rep["segmentation"]["f1"] <= 1
+
+
+# --------------------------------------------------------------------------- few-shot vocabulary
+
+@pytest.fixture
+def vocab_settings(tmp_path, shipped_copy):
+    return load_settings(env={}, home=str(tmp_path / "home"), checkpoint=str(shipped_copy))
+
+
+@pytest.fixture
+def shipped_copy(tmp_path):
+    from signbridge.recognize.checkpoint import shipped_dir
+
+    dst = tmp_path / "ckpt"
+    shutil.copytree(shipped_dir(), dst, ignore=shutil.ignore_patterns("fewshot.json"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def deaf_table(shared_data, tmp_path_factory):
+    """DEAF extracted from the real video with our extractor (MediaPipe), once for the module."""
+    from signbridge.extract import extract_video
+
+    s = load_settings(env={}, home=str(tmp_path_factory.mktemp("xh")), workers=1)
+    path = tmp_path_factory.mktemp("deaf") / "deaf.parquet"
+    pq.write_table(extract_video(shared_data / CLIP, s).table, path)
+    return path
+
+
+def test_vocab_add_from_video_is_used_at_once_then_removed(vocab_settings, shared_data, deaf_table, capsys):
+    from signbridge.recognize import recognize_table
+
+    table = pq.read_table(deaf_table)
+    before = recognize_table(table, vocab_settings)
+    assert all(t.label != "deaf" for s in before.spans for t in s.top_k)
+    ck = ["--checkpoint", vocab_settings.checkpoint, "--home", vocab_settings.home]
+    assert main(["vocab", "add", "DEAF", str(shared_data / CLIP), *ck]) == 0  # real video through extraction
+    assert (vocab_settings.checkpoint and (json.loads(open(f"{vocab_settings.checkpoint}/fewshot.json").read())
+                                           ["glosses"]["deaf"]["clips"][0]["uri"]).endswith("14893.mp4"))
+    after = recognize_table(table, vocab_settings)
+    assert after.spans[0].label == "deaf" and after.spans[0].kind == "gloss"
+    assert after.vocabulary_sha256 != before.vocabulary_sha256
+    capsys.readouterr()
+    assert main(["vocab", "list", "--json", *ck]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["few_shot"] == {"deaf": 1} and "drink" in listed["trained"]
+    assert main(["vocab", "remove", "deaf", *ck]) == 0
+    assert all(t.label != "deaf" for s in recognize_table(table, vocab_settings).spans for t in s.top_k)
+
+
+def test_vocab_bad_requests_are_clear(vocab_settings, deaf_table, tmp_path, capsys):
+    ck = ["--checkpoint", vocab_settings.checkpoint, "--home", vocab_settings.home]
+    assert main(["vocab", "add", "drink", str(deaf_table), *ck]) == 1
+    assert "already a trained class" in capsys.readouterr().err
+    assert main(["vocab", "remove", "teacher", *ck]) == 1
+    assert "not in the few-shot vocabulary" in capsys.readouterr().err
+    assert main(["vocab", "add", "teacher", str(tmp_path / "missing.mp4"), *ck]) == 1
+    assert "example clip not found" in capsys.readouterr().err
+    from signbridge.recognize.vocab import add_gloss
+
+    with pytest.raises(InputError, match="1 to 5"):
+        add_gloss("teacher", [str(deaf_table)] * 6, vocab_settings)
+
+
+def test_fewshot_file_of_another_checkpoint_is_refused(vocab_settings, deaf_table):
+    from signbridge.recognize.checkpoint import load_recognizer
+    from signbridge.recognize.vocab import add_gloss
+
+    add_gloss("deaf", [str(deaf_table)], vocab_settings)
+    fs = json.loads(open(f"{vocab_settings.checkpoint}/fewshot.json").read())
+    fs["model"]["weights_sha256"] = "0" * 64
+    open(f"{vocab_settings.checkpoint}/fewshot.json", "w").write(json.dumps(fs))
+    with pytest.raises(ModelError, match="another checkpoint"):
+        load_recognizer(vocab_settings)
