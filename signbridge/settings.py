@@ -55,6 +55,10 @@ _TABLE: list[Setting] = [
             "Frames are downscaled so the longer side is at most this many pixels before MediaPipe."),
     Setting("workers", "SIGNBRIDGE_WORKERS", 0, int,
             "Parallel worker processes for extraction (0 = number of CPU cores)."),
+    Setting("chunk_seconds", "SIGNBRIDGE_CHUNK_SECONDS", 60.0, float,
+            "Videos longer than this are extracted in chunks of this many seconds (one Airflow task each)."),
+    Setting("batch_seconds", "SIGNBRIDGE_BATCH_SECONDS", 120.0, float,
+            "Short videos are packed into extraction tasks of about this many seconds of video each."),
     Setting("face", "SIGNBRIDGE_FACE", "full", str,
             "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, nulls elsewhere) or none."),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
@@ -119,6 +123,8 @@ class Settings:
     fps: float = 15.0
     max_side: int = 640
     workers: int = 0
+    chunk_seconds: float = 60.0
+    batch_seconds: float = 120.0
     face: str = "full"
     device: str = "auto"
     batch_size: int = 256
@@ -161,6 +167,9 @@ class Settings:
             raise ConfigError(f"SIGNBRIDGE_FPS={self.fps} must be >= 0")
         if self.max_side < 64:
             raise ConfigError(f"SIGNBRIDGE_MAX_SIDE={self.max_side} must be >= 64")
+        if self.chunk_seconds < 5 or self.batch_seconds <= 0:
+            raise ConfigError(f"SIGNBRIDGE_CHUNK_SECONDS={self.chunk_seconds} must be >= 5 and "
+                              f"SIGNBRIDGE_BATCH_SECONDS={self.batch_seconds} > 0")
         return self
 
 
