@@ -169,16 +169,17 @@ def caption_cues(transcript: Transcript, settings: Settings, *, track: GlossTrac
         if not chunks:
             continue
         # reading time of each cue; a sentence signed faster than that borrows the pause after it
-        reading = [min(MAX_MS, max(MIN_MS, 1000.0 * len(" ".join(c)) / MAX_CPS)) for c in chunks]
-        need = sum(reading)
+        reading = [min(MAX_MS, max(MIN_MS, 1000.0 * len("\n".join(c)) / MAX_CPS)) for c in chunks]
+        gaps = GAP_MS * (len(chunks) - 1)
+        need = sum(reading) + gaps
         nxt = sentences[idx + 1].start_ms if idx + 1 < len(sentences) else limit
         window_end = max(s.end_ms, min(s.start_ms + need, nxt - GAP_MS))
-        window = max(window_end - s.start_ms, 1.0)
+        window = max(window_end - s.start_ms - gaps, 1.0)
         t = s.start_ms
         for c, r in zip(chunks, reading):
-            share = window * r / need
+            share = window * r / sum(reading)
             raw.append(Cue(start_ms=t, end_ms=t + share, lines=c))
-            t += share
+            t += share + GAP_MS
     # each cue stays up >= 1 s (pushing a crowded next cue a little later) and, where the pause after it
     # allows, long enough to read at 17 cps; never more than 7 s, never overlapping, never past the video end
     cues: list[Cue] = []

@@ -101,6 +101,8 @@ def mux_video(video: str | Path, out: str | Path, *, narration: str | Path | Non
             opts.update({"c:v": "libvpx-vp9", "b:v": "0", "crf": 32, "deadline": "realtime", "cpu-used": 8})
         else:
             opts["c:v"] = "copy"
+        if opts["c:v"] != "copy":
+            opts["fps_mode"] = "passthrough"  # re-encode every frame with its own timestamp (29.97, VFR)
         streams.append(v)
         # -- audio
         audio: list[tuple[Any, str, str, bool]] = []  # (stream, language, title, needs-encode)

@@ -57,7 +57,7 @@ def load_model(gguf_path: str) -> tuple[Any, Any]:
         tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
         cfg = AutoConfig.from_pretrained(str(p.parent), gguf_file=p.name)
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-        tensors = load_gguf_checkpoint(str(p), return_tensors=True, model_to_load=model)["tensors"]
+        tensors = _quiet(load_gguf_checkpoint)(str(p), return_tensors=True, model_to_load=model)["tensors"]
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except Exception as e:  # noqa: BLE001 - any loader failure is a model problem for the user
         raise ModelError(f"cannot load GGUF model: {type(e).__name__}: {e}", source=str(p)) from e
@@ -71,6 +71,21 @@ def load_model(gguf_path: str) -> tuple[Any, Any]:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+def _quiet(fn):
+    """Run transformers' GGUF loader without its per-tensor progress bar (noise in CLI and DAG logs)."""
+    import transformers.modeling_gguf_pytorch_utils as mod
+
+    def wrapped(*a, **kw):
+        orig = mod.tqdm
+        mod.tqdm = functools.partial(orig, disable=True)
+        try:
+            return fn(*a, **kw)
+        finally:
+            mod.tqdm = orig
+
+    return wrapped
 
 
 class LocalBackend:

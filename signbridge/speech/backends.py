@@ -99,6 +99,18 @@ class PiperTTS:
 
 # ------------------------------------------------------------------ espeak-ng
 
+@functools.lru_cache(maxsize=2)
+def _espeak_voices(exe: str) -> frozenset[str]:
+    """Language codes, voice names and file names espeak-ng accepts for -v (lower-case)."""
+    res = subprocess.run([exe, "--voices"], capture_output=True, text=True)
+    names: set[str] = set()
+    for line in res.stdout.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) >= 5:
+            names.update({cols[1].lower(), cols[3].lower(), cols[4].lower(), cols[4].split("/")[-1].lower()})
+    return frozenset(names)
+
+
 class EspeakTTS:
     name = "espeak"
 
@@ -108,6 +120,12 @@ class EspeakTTS:
             raise ModelError("espeak-ng is not installed", hint="apt-get install espeak-ng")
         self.voice = voice
         self.sample_rate = 22050
+        known = _espeak_voices(self.exe)
+        base = voice.split("+")[0].lower()
+        if known and base not in known:
+            # espeak-ng silently falls back to its default voice for an unknown name: refuse instead
+            raise ModelError(f"espeak-ng has no voice {voice!r}", source="SIGNBRIDGE_TTS_VOICE",
+                             hint="list them with `espeak-ng --voices` (e.g. en-us, en-gb)")
 
     def synth(self, text: str) -> np.ndarray:
         from signbridge.speech.audio import read_wav, resample
