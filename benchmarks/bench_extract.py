@@ -158,15 +158,15 @@ def compare_with_reference(table, ref) -> dict:
     """Per part: detection agreement and mean xy distance where both detect (normalised units)."""
     import numpy as np
 
+    from signbridge.contracts import part_to_numpy
+
     ref = ref.reshape(ref.shape[0], 75, 4)
     n = min(table.num_rows, ref.shape[0])
     frames = table.column("frame").to_numpy()[:n]
     out = {"frames_ours": table.num_rows, "frames_ref": int(ref.shape[0]), "frames_compared": int(n)}
     for part, sl in (("pose", slice(0, 33)), ("left_hand", slice(33, 54)), ("right_hand", slice(54, 75))):
-        col = table.column(part).combine_chunks()
-        width = 4 if part == "pose" else 3
-        vals = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1, width)[:n]
-        ours_p = col.is_valid().to_numpy(zero_copy_only=False)[:n]
+        vals, ours_p = part_to_numpy(table, part)
+        vals, ours_p = vals[:n], ours_p[:n]
         r = ref[frames, sl, :]
         ref_p = np.abs(r).sum(axis=(1, 2)) > 0
         both = ours_p & ref_p

@@ -30,19 +30,10 @@ def kaggle_schema():
 
 def _part_xyz(table, part: str, n_points: int) -> np.ndarray:
     """(frames, points, 3) float64 with NaN where the part was not detected (or dropped)."""
-    from signbridge.contracts import part_shape
+    from signbridge.contracts import part_to_numpy
 
-    points, dims = part_shape(part)
-    col = table.column(part).combine_chunks()
-    n = table.num_rows
-    flat = col.values.to_numpy(zero_copy_only=False).astype(np.float64)
-    out = np.full((n, points, dims), np.nan)
-    if len(flat):
-        # fixed-size list values include slots for null rows; reshape then blank the nulls
-        full = flat.reshape(len(col), points, dims)
-        valid = col.is_valid().to_numpy(zero_copy_only=False)
-        out[valid] = full[valid]
-    return out[:, :n_points, :3]
+    values, _ = part_to_numpy(table, part)
+    return values[:, :n_points, :3].astype(np.float64)
 
 
 def to_kaggle_table(table, source: str | None = None):
@@ -118,14 +109,9 @@ def to_pose(table):
         present = ~np.isnan(xyz).any(axis=2)
         conf = present.astype(np.float32)
         if part == "pose":
-            from signbridge.contracts import part_shape
+            from signbridge.contracts import part_to_numpy
 
-            col = table.column("pose").combine_chunks()
-            vis = np.zeros((n, 33), dtype=np.float32)
-            valid = col.is_valid().to_numpy(zero_copy_only=False)
-            if n:
-                allv = col.values.to_numpy(zero_copy_only=False).reshape(len(col), *part_shape("pose"))
-                vis[valid] = allv[valid][:, :, 3]
+            vis = np.nan_to_num(part_to_numpy(table, "pose")[0][:, :, 3], nan=0.0)
             conf = np.where(present, vis, 0.0).astype(np.float32)
         xyz = np.nan_to_num(xyz, nan=0.0)
         xyz[:, :, 0] *= w

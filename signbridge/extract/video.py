@@ -119,20 +119,12 @@ def _looks_like_text(path: str) -> bool:
     return True
 
 
-def _fixed_list(values: np.ndarray, present: np.ndarray, width: int):
-    import pyarrow as pa
-
-    flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).ravel(), type=pa.float32())
-    mask = pa.array(~present) if not present.all() else None
-    return pa.FixedSizeListArray.from_arrays(flat, width, mask=mask)
-
-
 def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None = None) -> Extraction:
     """Merge chunk results into the landmarks table; check nothing was lost; compute stats."""
     import pyarrow as pa
 
     from signbridge import __version__
-    from signbridge.contracts import landmarks_arrow_schema, validate_landmarks, with_landmarks_metadata
+    from signbridge.contracts import landmarks_arrow_schema, part_to_arrow, validate_landmarks, with_landmarks_metadata
     from signbridge.storage.keys import sha256_file
 
     results = sorted(results, key=lambda r: r.chunk_index)
@@ -166,7 +158,7 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
     schema = landmarks_arrow_schema()
     cols = [pa.array(frames.astype(np.int32), type=pa.int32()), pa.array(ts.astype(np.float64), type=pa.float64())]
     for p in ("face", "pose", "left_hand", "right_hand"):
-        cols.append(_fixed_list(data[p], present[p], data[p].shape[1]))
+        cols.append(part_to_arrow(data[p], present[p]))
     table = pa.Table.from_arrays(cols, schema=schema)
     n = int(pts.size)
     stats = {"frames": n, **{p: round(float(present[p].mean()), 4) for p in ("pose", "face", "left_hand", "right_hand")}}
