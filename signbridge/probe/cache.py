@@ -65,9 +65,10 @@ def storable(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Activations:
-    """Pooled activations of one pooling: ``x`` is (layers, samples, hidden)."""
+    """Pooled activations of one pooling: ``x`` is (layers, samples, hidden), or a list of
+    (samples, width) arrays when layers differ in width (an MLP)."""
 
-    x: np.ndarray
+    x: np.ndarray | list[np.ndarray]
     layers: list[int]
     labels: np.ndarray
     ids: list[str]
@@ -79,9 +80,12 @@ class Activations:
         """Atomic write, in :func:`storable` precision."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        x = storable(self.x)
-        arrays = dict(
-            x=x, layers=np.asarray(self.layers, dtype=np.int32), labels=self.labels.astype(str),
+        if isinstance(self.x, list):
+            arrays: dict[str, np.ndarray] = {f"x_{i}": storable(a) for i, a in enumerate(self.x)}
+        else:
+            arrays = {"x": storable(self.x)}
+        arrays.update(
+            layers=np.asarray(self.layers, dtype=np.int32), labels=self.labels.astype(str),
             ids=np.asarray(self.ids, dtype=str), pooling=np.asarray(self.pooling),
             meta=np.asarray(json.dumps(self.meta, default=str)),
         )
@@ -103,8 +107,12 @@ class Activations:
         p = Path(path)
         try:
             with np.load(p, allow_pickle=False) as z:
+                if "x" in z.files:
+                    x: np.ndarray | list[np.ndarray] = z["x"].astype(np.float32)
+                else:
+                    x = [z[f"x_{i}"].astype(np.float32) for i in range(len(z["layers"]))]
                 return cls(
-                    x=z["x"].astype(np.float32), layers=z["layers"].tolist(), labels=z["labels"],
+                    x=x, layers=z["layers"].tolist(), labels=z["labels"],
                     ids=z["ids"].tolist(), pooling=str(z["pooling"]),
                     groups=z["groups"] if "groups" in z.files else None, meta=json.loads(str(z["meta"])),
                 )

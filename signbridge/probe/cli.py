@@ -94,6 +94,25 @@ def register(sub) -> None:
     add_common(f)
     f.set_defaults(func=_cmd_fit)
 
+    r = psub.add_parser("recognizer", help="probe our recogniser's layers (float checkpoint) on landmark data")
+    r.add_argument("--part", choices=("sign", "letters"), default="sign",
+                   help="sign: the transformer encoder (default); letters: the fingerspelling MLP")
+    rsrc = r.add_mutually_exclusive_group(required=True)
+    rsrc.add_argument("--alphabet", help="ASL-alphabet hand landmarks .npz (X, label, source_file)")
+    rsrc.add_argument("--wlasl", help="folder of WLASL holistic .npy files with labels.csv")
+    r.add_argument("--checkpoint", dest="checkpoint", help="recogniser checkpoint folder (SIGNBRIDGE_CHECKPOINT; default: shipped)")
+    r.add_argument("--per-class", type=int, default=None, help="alphabet: N evenly spaced frames per letter")
+    r.add_argument("--heldout-only", action="store_true",
+                   help="alphabet: only the frame blocks the letter classifier did not train on")
+    r.add_argument("--min-per-class", type=int, default=3, help="wlasl: drop glosses with fewer clips (default 3)")
+    r.add_argument("--group-by", choices=("signer", "clip"), default="signer",
+                   help="wlasl: keep each signer (default) or only each clip on one side of a split")
+    r.add_argument("--device", dest="device", help="auto, cpu, cuda, cuda:N (SIGNBRIDGE_DEVICE)")
+    r.add_argument("--no-cache", dest="use_cache", action="store_false", help="neither read nor write the cache")
+    _probe_args(r)
+    add_common(r)
+    r.set_defaults(func=_cmd_recognizer)
+
     t = psub.add_parser("tiny-vlm", help="write a random-weight LLaVA-architecture model (smoke tests; meaningless accuracy)")
     t.add_argument("dest", help="folder to write")
     t.add_argument("--hidden", type=int, default=32)
@@ -137,6 +156,32 @@ def _cmd_vlm(args) -> int:
     out = Path(args.out)
     summary = probe_activations(acts, out, _options(args, settings), model=str(args.model), data=data.source,
                                 answers=answers, prompt=prompt, skipped=data.skipped, extra={"extraction": info})
+    _report(out, summary)
+    return 0
+
+
+def _cmd_recognizer(args) -> int:
+    from signbridge.cli import settings_from_args
+    from signbridge.probe.recognizer import load_alphabet_set, load_wlasl_set, split_note
+    from signbridge.probe.run import probe_activations, recognizer_study
+
+    settings = settings_from_args(args)
+    if args.alphabet:
+        data = load_alphabet_set(args.alphabet, per_class=args.per_class, heldout_only=args.heldout_only)
+    else:
+        data = load_wlasl_set(args.wlasl, min_per_class=args.min_per_class,
+                              group="signer" if args.group_by == "signer" else "clip")
+    data.check_probeable()
+    acts, answers, info = recognizer_study(args.part, data, settings.home, checkpoint=settings.checkpoint,
+                                           device=settings.device, use_cache=args.use_cache)
+    note = split_note(data)
+    if note:
+        info["training_overlap"] = note
+    out = Path(args.out)
+    model = f"{info.get('checkpoint', acts[0].meta.get('model'))} [{args.part}]"
+    summary = probe_activations(acts, out, _options(args, settings), model=model, data=data.source,
+                                answers=answers, prompt="(the recogniser's own top-1 label)" if answers else None,
+                                skipped=data.skipped, extra={"extraction": info})
     _report(out, summary)
     return 0
 

@@ -31,7 +31,12 @@ def _tensor_of(out):
 class LayerRecorder:
     """Hooks ``layers`` (a sequence of blocks) and pools their outputs per armed pass."""
 
-    def __init__(self, layers: Sequence, poolings: Sequence[str] = ("last", "mean")):
+    def __init__(self, layers: Sequence, poolings: Sequence[str] = ("last", "mean"), input_module=None):
+        """Slot 0 is the input of ``input_module`` (default: the first layer), slot k the output of layer k.
+
+        A layer whose output is 2-D (batch, dim), such as a pooled embedding or an MLP
+        layer, gives the same vector for every pooling.
+        """
         bad = [p for p in poolings if p not in POOLINGS]
         if bad:
             raise ValueError(f"unknown pooling {bad}; choose from {POOLINGS}")
@@ -42,7 +47,8 @@ class LayerRecorder:
         self._mask = None
         self._image_mask = None
         self._got: dict[int, dict[str, np.ndarray]] = {}
-        self._handles.append(self.layers[0].register_forward_pre_hook(self._pre_hook, with_kwargs=True))
+        first = self.layers[0] if input_module is None else input_module
+        self._handles.append(first.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
         for i, layer in enumerate(self.layers, start=1):
             self._handles.append(layer.register_forward_hook(self._make_hook(i)))
 
@@ -58,12 +64,19 @@ class LayerRecorder:
         self._got = {}
 
     def collect(self) -> dict[str, np.ndarray]:
-        """{pooling: (n_slots, batch, hidden) float32} for the armed pass; disarms."""
+        """{pooling: (n_slots, batch, hidden) float32} for the armed pass; disarms.
+
+        Layers of different widths (an MLP) give a list of (batch, width) arrays instead.
+        """
         missing = [i for i in range(self.n_slots) if i not in self._got]
         self._mask = None
         if missing:
             raise RuntimeError(f"layers {missing} were not captured (the model skipped hooked blocks?)")
-        return {p: np.stack([self._got[i][p] for i in range(self.n_slots)]) for p in self.poolings}
+        out = {}
+        for p in self.poolings:
+            per = [self._got[i][p] for i in range(self.n_slots)]
+            out[p] = np.stack(per) if len({a.shape for a in per}) == 1 else per
+        return out
 
     def remove(self) -> None:
         for h in self._handles:
@@ -89,9 +102,14 @@ class LayerRecorder:
     def _store(self, slot: int, h) -> None:
         import torch
 
-        if self._mask is None or slot in self._got or h is None or h.dim() != 3:
+        if self._mask is None or slot in self._got or h is None or h.dim() not in (2, 3):
             return
         mask = self._mask.to(h.device)
+        if h.dim() == 2:
+            if h.shape[0] == mask.shape[0]:
+                v = h.detach().float().cpu().numpy()
+                self._got[slot] = {p: v for p in self.poolings}
+            return
         if h.shape[:2] != mask.shape:
             if h.shape[:2] == mask.shape[::-1]:  # (seq, batch, hidden) encoders
                 h = h.transpose(0, 1)
@@ -114,3 +132,11 @@ class LayerRecorder:
 def _masked_mean(h, mask):
     m = mask.to(h.dtype).unsqueeze(-1)
     return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def concat_batches(chunks: list) -> np.ndarray | list[np.ndarray]:
+    """Join per-batch results of :meth:`LayerRecorder.collect` along the sample axis."""
+    if all(isinstance(c, np.ndarray) for c in chunks):
+        return np.concatenate(chunks, axis=1)
+    n = len(chunks[0])
+    return [np.concatenate([c[i] for c in chunks], axis=0) for i in range(n)]

@@ -116,7 +116,19 @@ def _interval(values: Sequence[float]) -> tuple[float, float, float, float]:
 
 def probe_layer(x: np.ndarray, y: np.ndarray, splits, controls: list[np.ndarray], C: float = 1.0,
                 max_iter: int = 1000) -> dict:
-    """Accuracy/control/majority over ``splits`` for one layer's (samples, hidden) matrix."""
+    """Accuracy/control/majority over ``splits`` for one layer's (samples, hidden) matrix.
+
+    BLAS is held to one thread: these fits are small, and on a busy machine
+    OpenBLAS threads spinning for cores made each fit ~70x slower (measured);
+    parallelism comes from ``jobs`` (one process per layer) instead.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _probe_layer(x, y, splits, controls, C, max_iter)
+
+
+def _probe_layer(x, y, splits, controls, C, max_iter) -> dict:
     x = np.asarray(x, dtype=np.float32)
     accs, ctrl, major, acc_units, ctrl_units = [], [], [], [], []
     first_pred = None

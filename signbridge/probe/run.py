@@ -50,7 +50,7 @@ def probe_activations(acts: Sequence[Activations], out_dir: str | Path, options:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    result = probe_all({a.pooling: a.x[sel] for a in acts}, layers, ref.labels, ref.groups,
+    result = probe_all({a.pooling: [a.x[i] for i in sel] for a in acts}, layers, ref.labels, ref.groups,
                        repeats=options.repeats, folds=options.folds, C=options.C, seed=options.seed, jobs=options.jobs)
     probe_s = time.perf_counter() - t0
     best = result.best()
@@ -124,7 +124,7 @@ def vlm_activations(model_path: str | Path, data: LabelledSet, home: str | Path,
             "dtype": vlm.dtype, "quantization": vlm.quantization, "image_size": image_size}
     acts = []
     for p in poolings:
-        a = Activations(storable(raw[p]).astype(np.float32), list(range(raw[p].shape[0])), data.labels, data.ids, p, data.groups, meta)
+        a = Activations(storable(raw[p]).astype(np.float32), list(range(len(raw[p]))), data.labels, data.ids, p, data.groups, meta)
         if use_cache:
             a.save(paths[p])
         acts.append(a)
@@ -132,3 +132,36 @@ def vlm_activations(model_path: str | Path, data: LabelledSet, home: str | Path,
         ans_path.parent.mkdir(parents=True, exist_ok=True)
         ans_path.write_text(json.dumps({"prompt": prompt, "answers": answers, "ids": data.ids}))
     return acts, answers, info
+
+
+def recognizer_study(part: str, data: LabelledSet, home: str | Path, *, checkpoint: str | Path | None = None,
+                     device: str = "cpu", use_cache: bool = True
+                     ) -> tuple[list[Activations], list[str] | None, dict[str, Any]]:
+    """Activations of our recogniser (``sign`` encoder or ``letters`` MLP) and its own top-1 labels, cached."""
+    from signbridge.probe.recognizer import load_float, recognizer_activations
+
+    _, _, cfg, ckpt = load_float(checkpoint)
+    key = cache_key(kind="recognizer", part=part, model=model_fingerprint(ckpt), inputs=data.digest())
+    cdir = cache_dir(home)
+    path, own_path = cdir / f"{key}-mean.npz", cdir / f"{key}-own.json"
+    info: dict[str, Any] = {"cache_key": key, "activations": {"mean": str(path)}, "cached": False}
+    if use_cache and path.is_file() and own_path.is_file():
+        info["cached"] = True
+        acts, own = Activations.load(path), json.loads(own_path.read_text())["answers"]
+    else:
+        t0 = time.perf_counter()
+        raw, own, more = recognizer_activations(part, data, checkpoint, device)
+        info.update(more, forward_seconds=round(time.perf_counter() - t0, 2))
+        x = [storable(a).astype(np.float32) for a in raw["mean"]] if isinstance(raw["mean"], list) \
+            else storable(raw["mean"]).astype(np.float32)
+        acts = Activations(x, list(range(len(raw["mean"]))), data.labels, data.ids, "mean", data.groups,
+                           {"model": str(ckpt), "part": part, "data": data.source})
+        if use_cache:
+            acts.save(path)
+            own_path.write_text(json.dumps({"answers": own}))
+    vocab = set(cfg["labels"]) if part == "sign" else {chr(c) for c in range(65, 91)}
+    labels = {str(v) for v in data.labels}
+    # the model's own answer is only comparable where the data's labels are in its vocabulary
+    answers = own if labels & vocab else None
+    info["own_answers_scored"] = answers is not None
+    return [acts], answers, info

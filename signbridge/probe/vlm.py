@@ -151,7 +151,7 @@ def extract(vlm: LoadedVLM, images: Sequence[np.ndarray], *, prompt: str = DEFAU
     """Per-layer pooled activations {pooling: (layers+1, n, hidden)} and the decoded answers (or None)."""
     import torch
 
-    from signbridge.probe.hooks import LayerRecorder
+    from signbridge.probe.hooks import LayerRecorder, concat_batches
 
     text = build_prompt(vlm.processor, prompt)
     img_tok = image_token_id(vlm.model, vlm.processor)
@@ -182,7 +182,7 @@ def extract(vlm: LoadedVLM, images: Sequence[np.ndarray], *, prompt: str = DEFAU
                 vlm.model(**inputs)
             for p, a in rec.collect().items():
                 chunks[p].append(a)
-    acts = {p: np.concatenate(v, axis=1) for p, v in chunks.items()}
+    acts = {p: concat_batches(v) for p, v in chunks.items()}
     return acts, ([a.strip() for a in answers] if generate else None)
 
 
