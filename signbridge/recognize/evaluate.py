@@ -20,7 +20,7 @@ def evaluate_isolated(rec, samples: Sequence[Sample], batch_size: int = 256) -> 
     """Whole-clip classification of labelled sequences with the inference runtime."""
     labels = rec.labels
     index = {g: i for i, g in enumerate(labels)}
-    probs, _ = rec.classify(features_plain(samples, rec.feature_cfg), batch_size)
+    probs, _ = rec.classify(features_plain(samples, rec.feature_cfg, seg_cfg=rec.segment_cfg), batch_size)
     y = np.array([index.get(s.label, -1) for s in samples])
     order = np.argsort(-probs, axis=1)
     top1 = order[:, 0] == y

@@ -29,6 +29,7 @@ TOP_K = 5
 class _Plan:
     frames: Frames
     spans: np.ndarray
+    core: np.ndarray
     runs: np.ndarray
     ref: tuple[float, float, float, float]
     source: str
@@ -57,9 +58,9 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) ->
         if not frames.any_hand.any():
             log.warning("%s: no hands detected in any frame; empty gloss track", uri)
         ref = body_reference(frames)
-        spans, runs = segment_runs(frames, rec.segment_cfg, ref)
-        plans.append(_Plan(frames, spans, runs, ref, uri, sha))
-        feats.append(span_features(frames, spans, rec.feature_cfg, ref=ref))
+        spans, core, runs = segment_runs(frames, rec.segment_cfg, ref)
+        plans.append(_Plan(frames, spans, core, runs, ref, uri, sha))
+        feats.append(span_features(frames, core, rec.feature_cfg, ref=ref))
     x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
                                                       np.float32)
     probs, _ = rec.classify(x, settings.batch_size)
@@ -91,7 +92,7 @@ def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: fl
         order = np.argsort(-probs[s])[:TOP_K]
         top = [TopK(label=labels[j], prob=round(float(probs[s, j]), 6)) for j in order]
         conf = float(probs[s, order[0]])
-        i0, i1 = np.searchsorted(f.t_ms, [t0, t1])
+        i0, i1 = np.searchsorted(f.t_ms, plan.core[s])
         hands = np.flatnonzero(f.any_hand[i0:i1])
         reading = None
         if hands.size:

@@ -20,12 +20,14 @@ from signbridge.recognize.frames import Frames
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    rest_line: float = 1.8  # wrist below this many (normalised) units under the shoulders = at rest
-    bridge_ms: float = 300.0  # gaps shorter than this inside signing are bridged
-    min_span_ms: float = 250.0  # shorter active runs are noise
-    max_span_ms: float = 2600.0  # longer runs are split at motion minima
-    min_piece_ms: float = 500.0  # no split leaves a piece shorter than this
-    pad_ms: float = 400.0  # spans grow into rest time by up to this much on each side
+    rest_line: float = 1.2  # palm lower than this (shoulder-to-nose units below the shoulders) = at rest
+    bridge_ms: float = 120.0  # gaps up to this long inside signing are bridged (missed detections)
+    min_span_ms: float = 500.0  # shorter active runs are noise
+    max_span_ms: float = 4000.0  # longer runs are cut where the hands move slowest
+    min_piece_ms: float = 500.0  # no cut leaves a piece shorter than this
+    pad_ms: float = 1200.0  # reported spans grow into rest time by up to this much on each side
+    classify_pad_ms: float = 200.0  # the classifier sees the active part plus this margin
+    split_on: str = "speed"  # cut long runs where the hands are slowest ("speed") or lowest ("low")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,24 +37,29 @@ class SegmentConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def activity(frames: Frames, cfg: SegmentConfig, ref=None) -> tuple[np.ndarray, np.ndarray]:
-    """(active per frame, hand speed per frame in normalised units per second)."""
+def activity(frames: Frames, cfg: SegmentConfig, ref=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(active per frame, hand speed per frame in normalised units per second, height of the higher hand).
+
+    Height is the higher palm's normalised y (larger = lower); a frame without hands counts as at the rest line.
+    """
     cx, cy, sx, sy = body_reference(frames) if ref is None else ref
     n = len(frames)
     if n == 0:
-        return np.zeros(0, bool), np.zeros(0)
+        return np.zeros(0, bool), np.zeros(0), np.zeros(0)
     act = np.zeros(n, bool)
     speed = np.zeros(n)
+    low = np.full(n, cfg.rest_line)
     dt = np.diff(frames.t_ms) / 1000.0 if n > 1 else np.ones(0)
     for hand in (frames.left, frames.right):
         c = hand[:, [0, 5, 9, 13, 17], :2].mean(axis=1)  # palm centre
         cy_n = (c[:, 1] - cy) / sy
         act |= np.nan_to_num(cy_n, nan=np.inf) < cfg.rest_line
+        low = np.fmin(low, np.nan_to_num(cy_n, nan=cfg.rest_line))
         if n > 1:
             v = np.linalg.norm(np.stack([(c[1:, 0] - c[:-1, 0]) / sx, (c[1:, 1] - c[:-1, 1]) / sy], -1), axis=-1)
             v = np.nan_to_num(v / np.maximum(dt, 1e-3), nan=0.0)
             speed[1:] = np.maximum(speed[1:], v)
-    return act, speed
+    return act, speed, np.minimum(low, cfg.rest_line)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -63,18 +70,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def _split(t: np.ndarray, speed: np.ndarray, i0: int, i1: int, end_ms: float, cfg: SegmentConfig) -> list[tuple[int, int]]:
+def _split(t: np.ndarray, cost: np.ndarray, i0: int, i1: int, end_ms: float, cfg: SegmentConfig) -> list[tuple[int, int]]:
+    """Cut [i0, i1) at its cheapest frame until every piece is at most max_span_ms long."""
     t_end = t[i1] if i1 < len(t) else end_ms
     if t_end - t[i0] <= cfg.max_span_ms:
         return [(i0, i1)]
-    k = max(1, int(round(150.0 / max(np.median(np.diff(t)) if len(t) > 1 else 40.0, 1.0))))
-    sm = np.convolve(speed[i0:i1], np.ones(2 * k + 1) / (2 * k + 1), mode="same")
     tt = t[i0:i1]
     ok = (tt - t[i0] >= cfg.min_piece_ms) & (t_end - tt >= cfg.min_piece_ms)
     if not ok.any():
         return [(i0, i1)]
-    j = i0 + int(np.flatnonzero(ok)[np.argmin(sm[ok])])
-    return _split(t, speed, i0, j, end_ms, cfg) + _split(t, speed, j, i1, end_ms, cfg)
+    j = i0 + int(np.flatnonzero(ok)[np.argmin(cost[i0:i1][ok])])
+    return _split(t, cost, i0, j, end_ms, cfg) + _split(t, cost, j, i1, end_ms, cfg)
+
+
+def _smooth(x: np.ndarray, t: np.ndarray, ms: float = 150.0) -> np.ndarray:
+    k = max(1, int(round(ms / max(float(np.median(np.diff(t))) if len(t) > 1 else 40.0, 1.0))))
+    return np.convolve(np.pad(x, k, mode="edge"), np.ones(2 * k + 1) / (2 * k + 1), mode="valid")
 
 
 def segment(frames: Frames, cfg: SegmentConfig | None = None, ref=None) -> np.ndarray:
@@ -82,16 +93,27 @@ def segment(frames: Frames, cfg: SegmentConfig | None = None, ref=None) -> np.nd
     return segment_runs(frames, cfg, ref)[0]
 
 
-def segment_runs(frames: Frames, cfg: SegmentConfig | None = None, ref=None) -> tuple[np.ndarray, np.ndarray]:
-    """Spans as in :func:`segment`, plus the id of the active run each came from (split pieces share one)."""
+def core_spans(frames: Frames, cfg: SegmentConfig | None = None, ref=None) -> np.ndarray:
+    """The spans the classifier is given (active part plus a small margin)."""
+    return segment_runs(frames, cfg, ref)[1]
+
+
+def segment_runs(frames: Frames, cfg: SegmentConfig | None = None, ref=None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(reported spans as in :func:`segment`, the tighter spans the classifier sees, run id of each span).
+
+    Pieces cut from one active run share a run id.
+    """
     cfg = cfg or SegmentConfig()
     n = len(frames)
     if n == 0:
-        return np.zeros((0, 2)), np.zeros(0, int)
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, int)
     t = frames.t_ms
     step = float(np.median(np.diff(t))) if n > 1 else 66.7
     end_ms = float(t[-1] + step)
-    act, speed = activity(frames, cfg, ref)
+    act, speed, low = activity(frames, cfg, ref)
+    # where to cut a run that is too long for one sign: where the hands drop lowest, else where they slow down
+    cost = -_smooth(low, t) if cfg.split_on == "low" else _smooth(speed, t)
     runs = _runs(act)
     merged: list[list[int]] = []
     for i0, i1 in runs:  # bridge short gaps (missed detections, brief drops)
@@ -104,11 +126,12 @@ def segment_runs(frames: Frames, cfg: SegmentConfig | None = None, ref=None) -> 
     for r, (i0, i1) in enumerate(merged):
         dur = (t[i1] if i1 < n else end_ms) - t[i0]
         if dur >= cfg.min_span_ms:
-            split = _split(t, speed, i0, i1, end_ms, cfg)
+            split = _split(t, cost, i0, i1, end_ms, cfg)
             pieces += split
             run_ids += [r] * len(split)
     spans = np.array([[t[i0], t[i1] if i1 < n else end_ms] for i0, i1 in pieces], dtype=np.float64).reshape(-1, 2)
-    return pad_spans(spans, cfg.pad_ms, 0.0, end_ms), np.array(run_ids, dtype=int)
+    return (pad_spans(spans, cfg.pad_ms, 0.0, end_ms), pad_spans(spans, cfg.classify_pad_ms, 0.0, end_ms),
+            np.array(run_ids, dtype=int))
 
 
 def pad_spans(spans: np.ndarray, pad: float, lo: float, hi: float) -> np.ndarray:

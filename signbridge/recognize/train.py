@@ -30,6 +30,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     seed: int = 0
     max_steps: int | None = None  # stop early (tests)
+    span: str = "active"  # train on the clip's active part (as segmentation gives it at inference) or whole "clip"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -38,18 +39,36 @@ def clip_span(f) -> np.ndarray:
     return np.array([[f.t_ms[0], f.t_ms[-1] + step]])
 
 
-def features_plain(samples: Sequence[Sample], cfg: FeatureConfig) -> np.ndarray:
-    """Features of whole clips, no augmentation (evaluation, prototypes)."""
+def active_span(f, seg_cfg=None) -> np.ndarray:
+    """The part of an isolated clip that segmentation would hand to the classifier (whole clip if none)."""
+    from signbridge.recognize.segment import core_spans
+
+    spans = core_spans(f, seg_cfg)
+    if len(spans) == 0:
+        return clip_span(f)
+    return np.array([[spans[0, 0], spans[-1, 1]]])
+
+
+def sample_span(s: Sample, mode: str = "active", seg_cfg=None) -> np.ndarray:
+    key = f"_span_{mode}_{seg_cfg!r}"
+    if key not in s.frames.meta:
+        s.frames.meta[key] = active_span(s.frames, seg_cfg) if mode == "active" else clip_span(s.frames)
+    return s.frames.meta[key]
+
+
+def features_plain(samples: Sequence[Sample], cfg: FeatureConfig, mode: str = "active", seg_cfg=None) -> np.ndarray:
+    """Features of isolated clips, no augmentation (evaluation, prototypes)."""
     if not samples:
         return np.zeros((0, cfg.n_steps, cfg.n_features), np.float32)
-    return np.concatenate([span_features(s.frames, clip_span(s.frames), cfg) for s in samples])
+    return np.concatenate([span_features(s.frames, sample_span(s, mode, seg_cfg), cfg) for s in samples])
 
 
-def features_augmented(samples: Sequence[Sample], cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+def features_augmented(samples: Sequence[Sample], cfg: FeatureConfig, rng: np.random.Generator,
+                       mode: str = "active") -> np.ndarray:
     out = []
     for s in samples:
         f = augment(s.frames, rng)
-        span = clip_span(s.frames)
+        span = sample_span(s, mode)
         times = step_times(span, cfg.n_steps, random_warp(rng, cfg.n_steps))
         out.append(span_features(f, span, cfg, times=times))
     return np.concatenate(out)
@@ -85,13 +104,13 @@ def train_signs(train: Sequence[Sample], labels: list[str], feat_cfg: FeatureCon
         total = min(total, tcfg.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tcfg.lr, total_steps=max(total, 2), pct_start=0.1)
-    xv = torch.as_tensor(features_plain(val, feat_cfg)) if val else None
+    xv = torch.as_tensor(features_plain(val, feat_cfg, tcfg.span)) if val else None
     yv = np.array([index.get(s.label, -1) for s in val]) if val else None
     history: list[dict[str, Any]] = []
     step, t0 = 0, time.time()
     for ep in range(tcfg.epochs):
         model.train()
-        x = torch.as_tensor(features_augmented(train, feat_cfg, rng))
+        x = torch.as_tensor(features_augmented(train, feat_cfg, rng, tcfg.span))
         perm = torch.as_tensor(rng.permutation(len(train)))
         tot = 0.0
         for i in range(0, len(train), tcfg.batch_size):

@@ -21,19 +21,9 @@ from signbridge.recognize.frames import Frames
 MAX_CLIPS = 5
 
 
-def _active_span(frames: Frames) -> np.ndarray:
-    """The example's sign span: the padded extent of its active segments (one clip = one sign)."""
-    from signbridge.recognize.segment import segment
-
-    spans = segment(frames)
-    step = float(np.median(np.diff(frames.t_ms))) if len(frames) > 1 else 66.7
-    if len(spans) == 0:
-        return np.array([[frames.t_ms[0], frames.t_ms[-1] + step]])
-    return np.array([[spans[0, 0], spans[-1, 1]]])
-
-
 def example_embeddings(rec, examples: Sequence[tuple[Frames, str]]) -> np.ndarray:
     from signbridge.recognize.features import span_features
+    from signbridge.recognize.train import active_span
 
     feats = []
     for frames, src in examples:
@@ -42,7 +32,7 @@ def example_embeddings(rec, examples: Sequence[tuple[Frames, str]]) -> np.ndarra
         if not frames.any_hand.any():
             raise InputError("no hands detected in any frame of the example", source=src,
                              hint="use a clip where the signer's hands are visible")
-        feats.append(span_features(frames, _active_span(frames), rec.feature_cfg))
+        feats.append(span_features(frames, active_span(frames, rec.segment_cfg), rec.feature_cfg))
     return rec.embed(np.concatenate(feats))
 
 
