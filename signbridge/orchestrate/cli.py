@@ -1,0 +1,57 @@
+"""``signbridge process INPUT...``: the README's main command (the batch through the Airflow DAG)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+    from signbridge.orchestrate.options import add_stage_options
+
+    p = sub.add_parser(
+        "process", help="process videos end to end through the Airflow DAG (the main command)",
+        description="Upload videos (files, folders) or take an s3:// prefix, run the signbridge_videos DAG "
+                    "(embedded Airflow with a SQLite DB under $SIGNBRIDGE_HOME/airflow; the embedded S3 store "
+                    "when AWS_ENDPOINT_URL is unset), print where each output is and a per-video summary. "
+                    "Exits 1 if any video failed. Finished videos are skipped on a rerun.")
+    add_common(p)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
+    p.add_argument("-o", "--output", help="results: s3://bucket/prefix or a folder (SIGNBRIDGE_OUTPUT)")
+    p.add_argument("--uploads", help="where local videos are uploaded (SIGNBRIDGE_UPLOADS)")
+    p.add_argument("--executor", choices=("inline", "local"), default="inline",
+                   help="inline: dag.test in one process (default); local: LocalExecutor worker processes "
+                        "(with an execution API server on 127.0.0.1)")
+    p.add_argument("--parallelism", type=int, default=2, help="task processes for --executor local (default 2)")
+    p.add_argument("--batch-seconds", dest="batch_seconds", type=float,
+                   help="seconds of short video per extraction task (SIGNBRIDGE_BATCH_SECONDS)")
+    p.add_argument("--videos-per-batch", dest="videos_per_batch", type=int,
+                   help="videos per recognise/speak/mux task (default 64)")
+    p.add_argument("--json", action="store_true", help="print the run manifest as JSON instead of the table")
+    add_stage_options(p)
+    p.set_defaults(func=_process)
+
+
+def _process(args) -> int:
+    import json
+    import sys
+
+    from signbridge.cli import settings_from_args
+    from signbridge.orchestrate.embedded import print_result, process
+    from signbridge.orchestrate.options import stage_options
+
+    settings = settings_from_args(args)
+    options = stage_options(args)
+    for k in ("batch_seconds", "videos_per_batch"):
+        if getattr(args, k, None) is not None:
+            options[k] = getattr(args, k)
+    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
+    res = process(args.inputs, settings, output=args.output, executor=args.executor, parallelism=args.parallelism,
+                  options=options, say=say)
+    if args.json:
+        print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
+                          "local_report": res.local_report, "log": res.log_path, "dag_state": res.dag_state,
+                          "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
+                         indent=2))
+    else:
+        print_result(res)
+    return 1 if res.failed else 0

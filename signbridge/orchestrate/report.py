@@ -1,0 +1,203 @@
+"""The HTML run report written next to the manifest: one static file, no external assets.
+
+Per-video status (with the reason for failures), stage timings, detection rates, a caption
+preview and a timeline of recognised spans (an inline matplotlib SVG; unclear signs grey and
+hatched, the rest coloured by confidence). Large runs show the first videos in the plot and
+the previews, and say how many were left out.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import logging
+from pathlib import PurePosixPath
+from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
+
+MAX_TIMELINE = 40
+MAX_PREVIEW = 200
+STAGES = ("probe", "extract", "recognize", "compose", "speak", "mux")
+
+
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _name(uri: str) -> str:
+    return PurePosixPath(uri.rstrip("/")).name or uri
+
+
+def _pct(x: Any) -> str:
+    try:
+        return f"{float(x):.0%}"
+    except (TypeError, ValueError):
+        return "–"
+
+
+def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
+    """gloss track + transcript of the first ``limit`` videos that have them."""
+    from signbridge.pipeline import GLOSS_TRACK, TRANSCRIPT
+
+    out: dict[int, dict] = {}
+    for st in states:
+        if len(out) >= limit:
+            break
+        if st.status not in ("ok", "skipped") or not st.folder:
+            continue
+        folder = ctx.out.child(st.folder)
+        docs: dict[str, Any] = {}
+        for key, name in (("track", GLOSS_TRACK), ("transcript", TRANSCRIPT)):
+            try:
+                if folder.exists(name):
+                    docs[key] = json.loads(folder.get_bytes(name))
+            except Exception as e:  # noqa: BLE001 - the report shows what it can
+                log.warning("report: cannot read %s of %s: %s", name, st.input_uri, e)
+        if docs:
+            out[st.index] = docs
+    return out
+
+
+def timeline_svg(rows: list[tuple[str, float, list[dict]]]) -> str:
+    """Spans per video on a shared time axis. ``rows``: (label, duration_ms, spans)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import cm, colors
+
+    if not rows:
+        return ""
+    norm = colors.Normalize(vmin=0.0, vmax=1.0)
+    cmap = matplotlib.colormaps.get_cmap("viridis")
+    height = 0.9 + 0.42 * len(rows)
+    fig, ax = plt.subplots(figsize=(10, height))
+    xmax = 0.0
+    for y, (_label, dur, spans) in enumerate(rows):
+        xmax = max(xmax, (dur or 0) / 1000.0, *[(s["end_ms"] / 1000.0) for s in spans] or [0])
+        ax.broken_barh([(0, (dur or 0) / 1000.0)], (y - 0.36, 0.72), facecolors="#f2f2f2", edgecolors="#cccccc")
+        for s in spans:
+            x0, w = s["start_ms"] / 1000.0, max(0.02, (s["end_ms"] - s["start_ms"]) / 1000.0)
+            unclear = s.get("kind") == "unknown"
+            ax.broken_barh([(x0, w)], (y - 0.3, 0.6), facecolors="#bbbbbb" if unclear else cmap(norm(s["confidence"])),
+                           edgecolors="#555555", hatch="//" if unclear else None, linewidth=0.5)
+            text = "?" if unclear else s["label"]
+            ax.text(x0 + w / 2, y, text[:14], ha="center", va="center", fontsize=7,
+                    color="black" if unclear or s["confidence"] > 0.5 else "white", clip_on=True)
+    ax.set_yticks(range(len(rows)), [r[0][:30] for r in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(0, max(xmax, 0.5) * 1.02)
+    ax.set_xlabel("seconds")
+    ax.grid(axis="x", alpha=0.3)
+    sm = cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.01).set_label("confidence", fontsize=8)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.find("<svg"):]
+
+
+def render_report(manifest: dict, states: Sequence, ctx) -> str:
+    videos = manifest["videos"]
+    by_index = sorted(states, key=lambda s: s.index)
+    docs = _load_docs(by_index, ctx, MAX_PREVIEW)
+    counts: dict[str, int] = {}
+    for v in videos:
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+
+    parts = [f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>SignBridge run {_e(manifest['run_id'])}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}}
+table{{border-collapse:collapse;margin:0.5em 0 1.5em}} th,td{{border:1px solid #ddd;padding:3px 8px;font-size:13px;text-align:left;vertical-align:top}}
+th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
+.ok{{color:#176b1f}} .skipped{{color:#555}} .failed{{color:#b00020;font-weight:bold}} .no_signer{{color:#a65f00}}
+.uncertain{{color:#8a5a00}} code{{font-size:12px}} .note{{color:#555;font-size:13px}}
+</style></head><body>
+<h1>SignBridge run <code>{_e(manifest['run_id'])}</code></h1>
+<p>{_e(manifest['created_at'])} &middot; {len(videos)} video(s): {_e(', '.join(f'{n} {k}' for k, n in sorted(counts.items())))}
+&middot; output <code>{_e(manifest.get('settings', {}).get('output'))}</code>
+&middot; settings hash <code>{_e(manifest.get('settings', {}).get('fingerprint'))}</code></p>
+<p class="note">Recognised signs carry confidences; signs the recogniser is unsure of are shown as
+<em>[unclear sign]</em> and grey in the timeline. This is machine output, not an interpretation.</p>
+"""]
+
+    # status table
+    parts.append("<h2>Videos</h2><table><tr><th>#</th><th>video</th><th>status</th><th>duration</th>"
+                 "<th>frames</th><th>pose</th><th>face</th><th>left hand</th><th>right hand</th><th>signs</th>"
+                 "<th>unclear</th><th>sentences</th><th>result / reason</th></tr>")
+    for i, v in enumerate(videos):
+        d = v.get("detection") or {}
+        st = next((s for s in by_index if s.input_uri == v["input_uri"]), None)
+        dur = f"{st.duration_ms / 1000:.1f} s" if st is not None and st.duration_ms else "–"
+        if v["status"] in ("ok", "skipped"):
+            out = v.get("outputs", {}).get("video") or v.get("outputs", {}).get("transcript") or ""
+            what = f"<code>{_e(out)}</code>" + (" (finished in an earlier run)" if v["status"] == "skipped" else "")
+        else:
+            what = f"{_e(v.get('failed_stage') or '')}: {_e(v.get('error'))}"
+        parts.append(f"<tr><td class=num>{i + 1}</td><td title='{_e(v['input_uri'])}'>{_e(_name(v['input_uri']))}</td>"
+                     f"<td class='{_e(v['status'])}'>{_e(v['status'])}</td><td class=num>{dur}</td>"
+                     f"<td class=num>{_e(d.get('frames', '–'))}</td>"
+                     + "".join(f"<td class=num>{_pct(d.get(k)) if k in d else '–'}</td>"
+                               for k in ("pose", "face", "left_hand", "right_hand"))
+                     + f"<td class=num>{_e(d.get('signs', '–'))}</td><td class=num>{_e(d.get('unclear', '–'))}</td>"
+                     f"<td class=num>{_e(d.get('sentences', '–'))}</td><td>{what}</td></tr>")
+    parts.append("</table>")
+
+    # stage timings
+    parts.append("<h2>Stage timings (seconds)</h2><table><tr><th>video</th>"
+                 + "".join(f"<th>{s}</th>" for s in STAGES) + "<th>total</th></tr>")
+    totals = {s: 0.0 for s in STAGES}
+    for v in videos:
+        t = v.get("stage_timings") or {}
+        for s in STAGES:
+            totals[s] += float(t.get(s, 0.0))
+        parts.append(f"<tr><td>{_e(_name(v['input_uri']))}</td>"
+                     + "".join(f"<td class=num>{t[s]:.2f}</td>" if s in t else "<td class=num>–</td>" for s in STAGES)
+                     + f"<td class=num>{sum(float(x) for x in t.values()):.2f}</td></tr>")
+    parts.append("<tr><th>all</th>" + "".join(f"<th class=num>{totals[s]:.2f}</th>" for s in STAGES)
+                 + f"<th class=num>{sum(totals.values()):.2f}</th></tr></table>")
+
+    # timeline
+    rows = []
+    for st in by_index:
+        if st.index in docs and "track" in docs[st.index] and len(rows) < MAX_TIMELINE:
+            tr = docs[st.index]["track"]
+            dur = st.duration_ms or tr.get("source", {}).get("duration_ms") or 0
+            rows.append((_name(st.input_uri), float(dur), tr.get("spans", [])))
+    if rows:
+        try:
+            parts.append("<h2>Recognised spans</h2>" + timeline_svg(rows))
+            shown = sum(1 for st in by_index if st.index in docs and "track" in docs[st.index])
+            if shown > len(rows):
+                parts.append(f"<p class=note>first {len(rows)} of {shown} videos shown</p>")
+        except Exception as e:  # noqa: BLE001 - the tables still help without the plot
+            log.warning("report: timeline plot failed: %s", e)
+            parts.append(f"<p class=note>timeline plot unavailable: {_e(e)}</p>")
+
+    # caption preview
+    previews = []
+    for st in by_index:
+        tdoc = docs.get(st.index, {}).get("transcript")
+        if not tdoc:
+            continue
+        sents = tdoc.get("sentences", [])
+        if not sents:
+            previews.append(f"<li><b>{_e(_name(st.input_uri))}</b>: <em>no signing recognised</em></li>")
+            continue
+        items = "".join(
+            f"<li><code>{s['start_ms'] / 1000:.1f}–{s['end_ms'] / 1000:.1f} s</code> "
+            f"<span class='{'uncertain' if s.get('uncertain') else ''}'>{_e(s['text'])}</span>"
+            f" <span class=note>({_e(' '.join(s.get('glosses', [])))}; confidence {float(s['confidence']):.2f}"
+            f"{', uncertain' if s.get('uncertain') else ''})</span></li>" for s in sents[:3])
+        more = f"<li class=note>… {len(sents) - 3} more</li>" if len(sents) > 3 else ""
+        previews.append(f"<li><b>{_e(_name(st.input_uri))}</b><ul>{items}{more}</ul></li>")
+    if previews:
+        parts.append("<h2>Captions (first sentences)</h2><ul>" + "".join(previews) + "</ul>")
+
+    parts.append(f"<p class=note>Manifest: <code>manifest.json</code> next to this file "
+                 f"(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
+    return "".join(parts)

@@ -1,0 +1,50 @@
+"""``signbridge run VIDEO -o OUT``: one video end to end, without Airflow (same steps as the DAG)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from signbridge.cli import add_common
+    from signbridge.orchestrate.options import add_stage_options
+
+    p = sub.add_parser("run", help="one video end to end, without Airflow",
+                       description="Extract, recognise, compose, caption, narrate and mux one video, writing the "
+                                   "results under OUT/<sha256[:16]>-<settings hash>/ plus a run manifest and HTML "
+                                   "report under OUT/runs/<run id>/. A rerun with the same video and settings "
+                                   "skips finished work. Exits 1 if the video failed.")
+    add_common(p)
+    p.add_argument("video", help="video file or s3://bucket/key")
+    p.add_argument("-o", "--output", required=True, help="results: a folder or s3://bucket/prefix")
+    p.add_argument("--workers", type=int, help="extraction processes for long videos (SIGNBRIDGE_WORKERS)")
+    add_stage_options(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import sys
+
+    from signbridge.cli import settings_from_args
+    from signbridge.orchestrate.embedded import summary_table
+    from signbridge.pipeline import iter_outputs, run_video
+
+    settings = settings_from_args(args)
+    st, uris = run_video(args.video, settings, args.output, workers=args.workers,
+                         on_stage=lambda s: print(f"... {s}", file=sys.stderr))
+    print(f"{st.input_uri}  [{st.status}]")
+    if st.status in ("ok", "skipped"):
+        for name, uri in iter_outputs(st):
+            print(f"    {name:<12} {uri}")
+    elif st.error:
+        print(f"    {st.failed_stage or ''}: {st.error}")
+    import json
+
+    from signbridge.storage import open_store
+
+    doc = json.loads(open_store(uris["manifest"].rsplit("/", 1)[0], settings).get_bytes("manifest.json"))
+    print()
+    print(summary_table(doc))
+    print()
+    for k, v in uris.items():
+        print(f"{k + ':':<10}{v}")
+    return 1 if st.status == "failed" else 0
