@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from signbridge.extract.decode import DecodeReport, iter_frames
+from signbridge.extract.timeline import sample_bin
 
 MODEL_COMPLEXITY = 1
 PART_WIDTH = {"face": 468 * 3, "pose": 33 * 4, "left_hand": 21 * 3, "right_hand": 21 * 3}
@@ -66,6 +67,7 @@ class ChunkTask:
     face_mode: str
     threads: int = 0
     origin_pts: int = 0  # stream start; graph timestamps are microseconds from here
+    py_sample_fps: float = 0.0  # sample here instead of in ffmpeg (streams without a packet timeline)
     seconds_per_tick: float = 0.0  # stream time base (0: unknown, assume 30 fps steps)
 
 
@@ -74,6 +76,7 @@ class ChunkResult:
     video_key: int
     chunk_index: int
     pts: np.ndarray
+    ordinals: np.ndarray  # position of each kept frame among all frames ffmpeg delivered
     data: dict[str, np.ndarray]  # part -> (n, width) float32
     present: dict[str, np.ndarray]  # part -> (n,) bool
     warmup_frames: int = 0
@@ -157,18 +160,27 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None) ->
     drop = _face_drop_mask() if task.face_mode == "reduced" else None
     pending = 0
     first = None
+    ordinals: list[int] = []
+    last_bin = None
     with Holistic() as h:
-        for pts, rgb in iter_frames(task.path, width=task.width, height=task.height, select=task.select,
-                                    seek_s=task.seek_s, stop_pts=task.stop_pts, report=report,
-                                    threads=task.threads):
+        for ordinal, (pts, rgb) in enumerate(iter_frames(task.path, width=task.width, height=task.height,
+                                                         select=task.select, seek_s=task.seek_s,
+                                                         stop_pts=task.stop_pts, report=report,
+                                                         threads=task.threads)):
             if first is None:
                 first = pts
+            if task.py_sample_fps and report.time_base:
+                b = sample_bin((pts - first) * float(report.time_base), task.py_sample_fps)
+                if last_bin is not None and b <= last_bin:
+                    continue  # same 1/fps bin as the previous kept frame (the rule ffmpeg's select applies)
+                last_bin = b
             tb = task.seconds_per_tick or (float(report.time_base) if report.time_base else 0.0)
             res = h.process(rgb, 1_000_000 + int(round((pts - task.origin_pts) * tb * 1e6)) if tb else None)
             if pts < task.start_pts:
                 warm += 1  # tracking warm-up before the chunk's first owned frame: dropped
                 continue
             pts_list.append(pts)
+            ordinals.append(ordinal)
             for part in PARTS:
                 v = res[part]
                 if part == "face" and task.face_mode == "none":
@@ -187,5 +199,6 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None) ->
         progress(pending)
     out = {p: (np.stack(data[p]) if data[p] else np.zeros((0, PART_WIDTH[p]), dtype=np.float32)) for p in PARTS}
     pres = {p: np.asarray(present[p], dtype=bool) for p in PARTS}
-    return ChunkResult(task.video_key, task.chunk_index, np.asarray(pts_list, dtype=np.int64), out, pres,
+    return ChunkResult(task.video_key, task.chunk_index, np.asarray(pts_list, dtype=np.int64),
+                       np.asarray(ordinals, dtype=np.int64), out, pres,
                        warmup_frames=warm, first_pts=first, seconds=time.perf_counter() - t0, report=report)

@@ -19,9 +19,15 @@ import numpy as np
 from signbridge.errors import InputError
 from signbridge.media import require_tool
 
-# ffmpeg's select filter takes the first frame of every 1/fps bin; the epsilon keeps a
-# frame that lands exactly on a bin edge (2/30 s at 15 fps) from rounding into the bin before.
-BIN_EPS = 1e-3
+# ffmpeg's select filter takes the first frame of every 1/fps bin. Bin edges are moved 2 ms
+# earlier so a frame that lands on an edge (2/30 s at 15 fps) does not fall into the bin before
+# through timestamp rounding (Matroska stores whole milliseconds: 133 ms for 2/15 s).
+EDGE_TOLERANCE_S = 0.002
+
+
+def sample_bin(t_s, fps: float):
+    """Index of the 1/fps bin a time (seconds from the stream start) falls in."""
+    return np.floor((t_s + EDGE_TOLERANCE_S) * fps)
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,7 @@ class Timeline:
         """Which frames the sampling at ``fps`` keeps (same rule as :func:`select_expr`)."""
         if fps <= 0:
             return np.ones(self.n_frames, dtype=bool)
-        t = (self.pts - self.start_pts) * float(self.time_base)
-        bins = np.floor(t * fps + BIN_EPS)
+        bins = sample_bin((self.pts - self.start_pts) * float(self.time_base), fps)
         keep = np.ones(self.n_frames, dtype=bool)
         keep[1:] = bins[1:] > bins[:-1]
         return keep
@@ -85,8 +90,8 @@ def select_expr(fps: float, start_s: float) -> str:
     Anchored bins (not "fps" resampling) keep real frames with their real timestamps and
     make the choice independent of where a chunk starts, so chunks merge without gaps.
     """
-    b = f"floor((t-{start_s!r})*{fps!r}+{BIN_EPS!r})"
-    pb = f"floor((prev_selected_t-{start_s!r})*{fps!r}+{BIN_EPS!r})"
+    b = f"floor((t-{start_s!r}+{EDGE_TOLERANCE_S!r})*{fps!r})"
+    pb = f"floor((prev_selected_t-{start_s!r}+{EDGE_TOLERANCE_S!r})*{fps!r})"
     return f"isnan(prev_selected_t)+gt({b}\\,{pb})"
 
 

@@ -89,16 +89,17 @@ def prepare(path: str | Path, settings, *, source_uri: str | None = None, worker
         chunks = plan_chunks(tl, workers, chunk_s=chunk_s, warmup_s=WARMUP_S)
         select = select_expr(fps, tl.start_s) if fps > 0 else None
         expected = int(tl.sample_mask(fps).sum())
-    else:  # no packet timestamps (raw elementary streams): one pass, indices by decode order
+    else:  # no packet timestamps (raw elementary streams): one pass, every frame decoded, sampled here
         chunks = plan_chunks(tl, 1)
-        select = select_expr(fps, 0.0) if fps > 0 else None
+        select = None
         expected = 0
     # one decoder thread per chunk when chunks run side by side (the cores belong to MediaPipe),
     # ffmpeg's own choice for a single pass or for big frames where decoding dominates
     threads = 1 if len(chunks) > 1 and max(info.width, info.height) <= 1280 else 0
     tasks = [ChunkTask(key, c.index, path, w, h, select, c.seek_s, c.start_pts, c.stop_pts, settings.face,
                        threads=threads, origin_pts=tl.start_pts if tl.n_frames else 0,
-                       seconds_per_tick=float(tl.time_base) if tl.n_frames else 0.0)
+                       seconds_per_tick=float(tl.time_base) if tl.n_frames else 0.0,
+                       py_sample_fps=0.0 if tl.n_frames else fps)
              for c in chunks]
     return VideoJob(key=key, path=path, source_uri=source_uri or path, info=info, timeline=tl, tasks=tasks,
                     sample_fps=fps, face_mode=settings.face, max_side=settings.max_side, expected_frames=expected)
@@ -144,7 +145,7 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         ts = tl.relative_ms(pts)
         tb = tl.time_base
     else:
-        frames = np.arange(pts.size)
+        frames = np.concatenate([r.ordinals for r in results])
         tb = next((r.report.time_base for r in results if r.report.time_base), None)
         ts = (pts - pts[0]) * (float(tb) * 1000.0 if tb else 1.0)
     if pts.size > 1 and not (np.diff(frames) > 0).all():
