@@ -55,6 +55,7 @@ def test_whole_path_writes_every_output(study):
     assert "<svg" in (out / "curve.svg").read_text()
     assert res["n_samples"] == 480 and res["n_classes"] == 24
     assert res["layers_probed"] == [0, 1, 2]  # embeddings + both decoder blocks: a dense sweep
+    assert 1 / 24 < res["input_baseline"]["accuracy"] <= 1  # raw-pixel probe on the same splits
     rows = _rows(out / "layers.csv")
     assert {(r["pooling"], int(r["layer"])) for r in rows} == {(p, i) for p in ("last", "mean") for i in range(3)}
     html = (out / "report.html").read_text()

@@ -36,6 +36,7 @@ def test_sign_encoder_on_alphabet_gives_a_real_curve(alphabet, home):
     assert res["best"]["accuracy"] > 8 * chance  # hand shape survives into the word encoder
     assert all(row["control"] < 4 * chance for row in res["layers"])
     assert "generated" not in res  # letters are not in the sign vocabulary: no own answer to score
+    assert res["input_baseline"]["accuracy"] > 4 * chance  # raw landmarks, same splits
     assert (home / "sign_alpha" / "curve.svg").is_file()
 
 

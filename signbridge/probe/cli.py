@@ -124,9 +124,12 @@ def register(sub) -> None:
 
 def _report(out: Path, summary: dict) -> None:
     b = summary["best"]
+    ib = summary.get("input_baseline")
     line = (f"best layer {b['layer']} ({b['pooling']}): {b['accuracy']:.1%} "
             f"[{b['ci_low']:.1%}, {b['ci_high']:.1%}], control {b['control']:.1%}, chance {summary['chance']:.1%}")
     gen = summary.get("generated")
+    if ib:
+        line += f"; {ib['name']} alone {ib['accuracy']:.1%}"
     if gen and gen.get("accuracy") is not None:
         line += f"; model's own answers {gen['accuracy']:.1%} (gap {summary['gap']:+.1%})"
     print(line)
@@ -136,7 +139,7 @@ def _report(out: Path, summary: dict) -> None:
 def _cmd_vlm(args) -> int:
     from signbridge.cli import settings_from_args
     from signbridge.probe.data import load_images, load_video_frames
-    from signbridge.probe.run import probe_activations, vlm_activations
+    from signbridge.probe.run import pixel_features, probe_activations, vlm_activations
     from signbridge.probe.vlm import DEFAULT_PROMPT
 
     settings = settings_from_args(args)
@@ -155,12 +158,15 @@ def _cmd_vlm(args) -> int:
         progress=sys.stderr.isatty())
     out = Path(args.out)
     summary = probe_activations(acts, out, _options(args, settings), model=str(args.model), data=data.source,
-                                answers=answers, prompt=prompt, skipped=data.skipped, extra={"extraction": info})
+                                answers=answers, prompt=prompt, skipped=data.skipped, extra={"extraction": info},
+                                baseline=("raw 28x28 pixels", pixel_features(data.items)))
     _report(out, summary)
     return 0
 
 
 def _cmd_recognizer(args) -> int:
+    import numpy as np
+
     from signbridge.cli import settings_from_args
     from signbridge.probe.recognizer import load_alphabet_set, load_wlasl_set, split_note
     from signbridge.probe.run import probe_activations, recognizer_study
@@ -181,7 +187,9 @@ def _cmd_recognizer(args) -> int:
     model = f"{info.get('checkpoint', acts[0].meta.get('model'))} [{args.part}]"
     summary = probe_activations(acts, out, _options(args, settings), model=model, data=data.source,
                                 answers=answers, prompt="(the recogniser's own top-1 label)" if answers else None,
-                                skipped=data.skipped, extra={"extraction": info})
+                                skipped=data.skipped, extra={"extraction": info},
+                                baseline=("raw hand landmarks (21x3)", np.stack(data.items).reshape(len(data), -1))
+                                if data.kind == "hands" else None)
     _report(out, summary)
     return 0
 

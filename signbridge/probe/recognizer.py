@@ -89,9 +89,20 @@ def load_wlasl_set(folder: str | Path, min_per_class: int = 3, group: str = "sig
         items.append(a)
         labels.append(normalise_label(r["gloss"]))
         ids.append(r["file"])
-        groups.append(r.get("signer_id") or r["file"] if group == "signer" else r["file"])
-    if not items:
-        raise InputError(f"no gloss has {min_per_class} or more readable clips", source=str(root))
+        groups.append((r.get("signer_id") or r["file"]) if group == "signer" else r["file"])
+    # a gloss seen from one signer only cannot be held out by signer: drop it (and say so)
+    per_gloss: dict[str, set] = {}
+    for lab_, g in zip(labels, groups):
+        per_gloss.setdefault(lab_, set()).add(g)
+    keep = [i for i, lab_ in enumerate(labels) if len(per_gloss[lab_]) >= 2]
+    for lab_, gs in sorted(per_gloss.items()):
+        if len(gs) < 2:
+            skipped.append((lab_, f"all clips of this gloss are from one {group}: it cannot be held out"))
+    if not keep:
+        raise InputError(f"no gloss has {min_per_class} or more readable clips from 2 or more {group}s",
+                         source=str(root))
+    items, ids = [items[i] for i in keep], [ids[i] for i in keep]
+    labels, groups = [labels[i] for i in keep], [groups[i] for i in keep]
     ds = LabelledSet(items, np.asarray(labels), ids, str(root), groups=np.asarray(groups), skipped=skipped,
                      kind="sequences")
     ds.splits = {r["file"]: r.get("split", "") for r in rows}  # type: ignore[attr-defined]

@@ -28,7 +28,8 @@ def _plt():
     return plt
 
 
-def plot_curve(result: ProbeResult, out: Path, title: str, generated_acc: float | None = None) -> list[Path]:
+def plot_curve(result: ProbeResult, out: Path, title: str, generated_acc: float | None = None,
+               baseline: tuple[str, float] | None = None) -> list[Path]:
     plt = _plt()
     from matplotlib.ticker import MaxNLocator
 
@@ -47,6 +48,8 @@ def plot_curve(result: ProbeResult, out: Path, title: str, generated_acc: float 
     maj = float(np.mean([s.majority for s in result.scores]))
     if abs(maj - s0.chance) > 1e-3:
         ax.axhline(maj, color="black", ls="-.", lw=0.8, label=f"majority ({maj:.1%})")
+    if baseline is not None:
+        ax.axhline(baseline[1], color="#ff7f0e", ls="--", lw=1.2, label=f"same probe on {baseline[0]} ({baseline[1]:.1%})")
     if generated_acc is not None:
         ax.axhline(generated_acc, color="#9467bd", lw=1.5, label=f"model's own answer ({generated_acc:.1%})")
     ax.set_xlabel("layer (0 = input to the first block)")
@@ -159,6 +162,9 @@ def write_html(out: Path, summary: dict[str, Any], result: ProbeResult) -> Path:
                     f"names the right label for <b>{gen['accuracy']:.1%}</b> of {gen['n']} inputs; the best linear probe "
                     f"reads it from layer {best['layer']} at <b>{best['accuracy']:.1%}</b> "
                     f"(gap {summary['gap']:+.1%}).</p><p>Most common answers:</p><ul>{common}</ul>")
+    ib = summary.get("input_baseline")
+    base_html = (f" The same probe on {e(ib['name'])} reaches {ib['accuracy']:.1%}: that is what the input alone gives."
+                 if ib else "")
     recall = summary.get("per_class_recall_best") or {}
     recall_html = " ".join(f"<span>{e(k)}:&nbsp;{v:.2f}</span>" for k, v in recall.items())
     skipped = summary.get("skipped") or []
@@ -174,7 +180,7 @@ svg{{max-width:100%;height:auto}}span{{margin-right:.6rem;font-size:.85rem}}</st
 {summary['repeats']} × {summary['folds']}-fold stratified{' grouped' if summary['grouped'] else ''} cross-validation; the band is a
 95% t-interval over repeats; the dashed line is the same probe on shuffled labels.</p>
 <p><b>Best layer: {best['layer']}</b> ({best['pooling']} pooling), accuracy {best['accuracy']:.1%}
-[{best['ci_low']:.1%}, {best['ci_high']:.1%}], selectivity {best['selectivity']:+.1%}.</p>
+[{best['ci_low']:.1%}, {best['ci_high']:.1%}], selectivity {best['selectivity']:+.1%}.{base_html}</p>
 {svg('curve.svg')}
 {gen_html}
 <h2>Best layer, projected</h2>{svg('projection.svg')}

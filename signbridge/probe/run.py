@@ -29,7 +29,8 @@ class ProbeOptions:
 
 def probe_activations(acts: Sequence[Activations], out_dir: str | Path, options: ProbeOptions, *,
                       model: str, data: str, answers: Sequence[str] | None = None, prompt: str | None = None,
-                      skipped: Sequence[tuple[str, str]] = (), extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                      skipped: Sequence[tuple[str, str]] = (), extra: dict[str, Any] | None = None,
+                      baseline: tuple[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Fit probes on cached activations and write curve, projection, tables and report to ``out_dir``."""
     from signbridge.probe import report
     from signbridge.probe.probes import probe_all
@@ -67,6 +68,15 @@ def probe_activations(acts: Sequence[Activations], out_dir: str | Path, options:
     }
     if extra:
         summary.update(extra)
+    base_score = None
+    if baseline is not None:
+        # the same probe, same splits, on the raw input: what a model adds beyond its input
+        name, bx = baseline
+        b = probe_all({name: [bx]}, [0], ref.labels, ref.groups, repeats=options.repeats, folds=options.folds,
+                      C=options.C, seed=options.seed, jobs=1).scores[0]
+        base_score = (name, b.accuracy)
+        summary["input_baseline"] = {"name": name, **{k: v for k, v in b.to_dict().items()
+                                                      if k in ("accuracy", "ci_low", "ci_high", "control")}}
     gen_acc = None
     if answers is not None:
         from signbridge.probe.vlm import parse_letter, score_answer
@@ -78,7 +88,7 @@ def probe_activations(acts: Sequence[Activations], out_dir: str | Path, options:
         summary["gap"] = best.accuracy - gen_acc
         report.write_answers(ref.ids, labels, answers, correct, parsed, out)
     title = f"{Path(model).name}: {data}"
-    report.plot_curve(result, out, title, gen_acc)
+    report.plot_curve(result, out, title, gen_acc, base_score)
     best_act = next(a for a in acts if a.pooling == best.pooling)
     _, method = report.plot_projection(best_act.x[ref.layers.index(best.layer)], labels, out,
                                        f"{title} (layer {best.layer}, {best.pooling})")
@@ -87,6 +97,14 @@ def probe_activations(acts: Sequence[Activations], out_dir: str | Path, options:
     report.write_json(out, summary, result)
     report.write_html(out, summary, result)
     return summary
+
+
+def pixel_features(images: Sequence[np.ndarray], side: int = 28) -> np.ndarray:
+    """Grey ``side`` x ``side`` pixels per image: the input baseline for image probes."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).convert("L").resize((side, side), Image.BILINEAR),
+                                dtype=np.float32).ravel() / 255.0 for im in images])
 
 
 def vlm_activations(model_path: str | Path, data: LabelledSet, home: str | Path, *, prompt: str,
