@@ -112,6 +112,7 @@ def speed(repeats: int = 2, workers: int = 2) -> dict:
                     res["frames"] = int(Pose.read((Path(str(out) + ".pose")).read_bytes()).body.data.shape[0])
                 else:
                     res["frames"] = _frames_of(out / f"{BENCH_VIDEO.stem}.landmarks.parquet")
+                    res["detection"] = json.loads((out / f"{BENCH_VIDEO.stem}.stats.json").read_text())["stats"]
                 res["frames_per_s"] = round(res["frames"] / res["wall_s"], 1)
                 res["x_real_time"] = round(duration / res["wall_s"], 2)
                 runs[name].append(res)

@@ -238,6 +238,23 @@ def test_4k_video_is_downscaled(batch, media, settings):
     assert v["detection"]["pose"] == 1.0
 
 
+def test_decoder_streams_one_frame_at_a_time(shared_data):
+    """Taking one frame of a 60 s video decodes about one frame, and closing the reader stops ffmpeg."""
+    import time
+
+    from signbridge.extract.decode import DecodeReport, iter_frames
+
+    rep = DecodeReport()
+    t0 = time.perf_counter()
+    frames = iter_frames(str(shared_data / "bench" / "wlasl_concat_640x480_30fps.mp4"), width=64, height=48,
+                         report=rep)
+    pts, img = next(frames)
+    frames.close()
+    assert img.shape == (48, 64, 3) and img.dtype == np.uint8 and pts == 0
+    assert rep.frames == 1 and rep.returncode is not None  # ffmpeg is gone, not left decoding
+    assert time.perf_counter() - t0 < 20
+
+
 def test_chunks_merge_every_frame_once(shared_data, settings):
     from signbridge.extract import extract_video
     from signbridge.extract.timeline import plan_chunks, read_timeline
@@ -357,3 +374,35 @@ def test_s3_inputs_and_outputs(media, s3_server, s3_bucket, tmp_path):
     store.get_file("out/clips/a.landmarks.parquet", tmp_path / "a.parquet")
     assert read_landmarks(tmp_path / "a.parquet").num_rows > 0
     assert {p.name for p in Path(tempfile.gettempdir()).glob("signbridge-*")} - before == set()
+
+
+def test_batch_survives_a_worker_dying(shared_data, settings, caplog):
+    """A worker killed mid-batch (like the OOM killer would) costs a retry, not the batch."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from signbridge.extract.batch import VideoRef, run_batch
+
+    clips = ["62964.mp4", "12328.mp4", "38530.mp4", "62746.mp4"]  # 1–3 s each
+    refs = [VideoRef(str(shared_data / "wlasl_clips" / c), c, local_path=str(shared_data / "wlasl_clips" / c))
+            for c in clips]
+    killed: list[int] = []
+    started = time.time() - 1
+
+    def kill_workers_once(outcome) -> None:
+        if killed:
+            return
+        for child in psutil.Process(os.getpid()).children():
+            # only the pool workers this batch started: multiprocessing spawn children born during the run
+            if child.create_time() >= started and "multiprocessing" in " ".join(child.cmdline()):
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    with caplog.at_level("WARNING", logger="signbridge.extract.batch"):
+        outcomes = run_batch(refs, settings, workers=2, on_done=kill_workers_once)
+    assert killed
+    assert [o.status for o in outcomes] == ["ok"] * 4, [str(o.error) for o in outcomes]
+    assert "a worker process died; retrying the video once" in caplog.text

@@ -124,6 +124,8 @@ class _Pending:
     tmp: str | None
     started: float
     sha256: str
+    generation: int = 0  # which pool the futures came from
+    retried: bool = False
 
 
 def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, progress: bool = False,
@@ -146,6 +148,26 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
     pump = _ProgressPump(pool, lambda _k, n: bar.update(n)) if (pool is not None and bar is not None) else None
     pending: deque[_Pending] = deque()
     done_count = 0
+    generation = 0
+
+    def rebuild_pool() -> None:
+        nonlocal pool, generation
+        assert pool is not None
+        pool.close()
+        pool = WorkerPool(n_workers)
+        generation += 1
+        if pump is not None:
+            pump._pool = pool
+
+    def submit_all(tasks) -> list:
+        for attempt in (1, 2):
+            try:
+                return [pool.submit(t) for t in tasks]
+            except BrokenProcessPool:  # broke between videos: start a fresh pool and submit again
+                if attempt == 2:
+                    raise
+                rebuild_pool()
+        raise AssertionError("unreachable")
 
     def emit(o: VideoOutcome) -> None:
         nonlocal done_count
@@ -162,7 +184,6 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
             log.debug("%s", o.error)
 
     def complete(p: _Pending) -> None:
-        nonlocal pool
         outcome = VideoOutcome(p.ref, sha256=p.sha256)
         try:
             try:
@@ -171,14 +192,21 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
                 else:
                     results = [f.result() for f in p.futures]
             except BrokenProcessPool:
-                # a worker died (out of memory, crashed decoder): rebuild the pool, retry this video here
-                log.warning("%s: a worker process died; retrying the video in the main process", p.ref.uri)
-                if pool is not None:
-                    pool.close()
-                    pool = WorkerPool(n_workers)
-                    if pump is not None:
-                        pump._pool = pool
-                results = [run_chunk(t) for t in p.job.tasks]
+                # a worker died (out of memory, crashed decoder): rebuild the pool once per breakage and
+                # give this video one more try in a fresh worker; the main process never runs a video
+                # that may crash it
+                if p.generation == generation:
+                    rebuild_pool()
+                if p.retried:
+                    raise SignBridgeError("a worker process crashed twice on this video", source=p.ref.uri,
+                                          hint="the file may be damaged in a way the decoder cannot survive; "
+                                               "re-encode it") from None
+                log.warning("%s: a worker process died; retrying the video once", p.ref.uri)
+                p.retried, p.generation = True, generation
+                p.futures = submit_all(p.job.tasks)
+                p.generation = generation
+                pending.appendleft(p)
+                return
             results = [r if check_seek(p.job, r) else run_chunk(_no_seek(p.job.tasks[r.chunk_index]))
                        for r in results]
             outcome.extraction = finish(p.job, results, sha256=p.sha256)
@@ -216,8 +244,8 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
                 if bar is not None and job.expected_frames:
                     bar.total = (bar.total or 0) + job.expected_frames
                     bar.refresh()
-                futures = [pool.submit(t) for t in job.tasks] if pool is not None else None
-                pending.append(_Pending(ref, job, futures, tmp, started, sha))
+                futures = submit_all(job.tasks) if pool is not None else None
+                pending.append(_Pending(ref, job, futures, tmp, started, sha, generation))
             except SignBridgeError as e:
                 if tmp:
                     shutil.rmtree(tmp, ignore_errors=True)
