@@ -125,7 +125,9 @@ def mux_video(video: str | Path, out: str | Path, *, narration: str | Path | Non
             streams.append(stream)
             opts[f"c:a:{k}"] = ("aac" if kind == "mp4" else "libopus") if encode else "copy"
             if encode:
-                opts[f"b:a:{k}"] = "128k"
+                opts[f"b:a:{k}"] = "96k"
+                if kind == "mp4":
+                    opts[f"aac_coder:a:{k}"] = "fast"  # 3x less CPU than the default for speech, same bitrate
             opts[f"metadata:s:a:{k}"] = f"language={alang}"
             opts[f"disposition:a:{k}"] = "default" if k == 0 else "0"
         # a second metadata key per stream cannot go through the kwargs dict; appended after compile()

@@ -38,7 +38,7 @@ def _transcript(*sentences):
 @pytest.fixture(scope="module")
 def assets(work, settings):
     """Narration + captions for a ~1.9 s clip, made once."""
-    tr = _transcript((100, 1200, "This is a book."))
+    tr = _transcript((100, 1200, "This is a book: café, 日本."))  # non-ASCII through mov_text/WebVTT
     wav = narrate(tr, 1900, settings, work / "n.wav")
     srt = work / "c.srt"
     srt.write_text(to_srt(tr, settings))
@@ -89,6 +89,9 @@ def test_mp4_stream_copy_narration_default_original_second_track(shared_data, as
     assert st[1]["tags"]["language"] == "eng" and st[1]["tags"]["handler_name"] == "Narration"
     assert st[2]["tags"]["handler_name"] == "Original audio"
     assert st[3]["tags"]["language"] == "eng"
+    back = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-map", "0:s:0", "-f", "srt", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "café, 日本" in back  # UTF-8 captions survive mov_text
     assert video_packets(out) == video_packets(src)  # no re-encode, 29.97 fps timestamps intact
     assert probe(out).fps == pytest.approx(probe(src).fps)
 
