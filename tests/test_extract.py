@@ -368,6 +368,8 @@ def test_s3_inputs_and_outputs(media, s3_server, s3_bucket, tmp_path):
     m = extract_inputs([f"{s3_bucket}/in"], f"{s3_bucket}/out", s3_server.replace(workers=1), exports=["kaggle"])
     status = {v.input_uri.rsplit("/", 1)[-1]: v.status for v in m.videos}
     assert status == {"a.mp4": "ok", "broken.mp4": "failed"}
+    broken = next(v for v in m.videos if v.status == "failed")
+    assert broken.error.startswith(f"{s3_bucket}/in/broken.mp4: this is a text file")  # the URI, not a temp path
     keys = {o.key for o in store.list("out/")}
     assert {"out/clips/a.landmarks.parquet", "out/clips/a.stats.json", "out/clips/a.kaggle.parquet",
             "out/extract_manifest.json"} <= keys

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from signbridge.errors import InputError, NoSignerError
+from signbridge.errors import InputError, NoSignerError, SignBridgeError
 from signbridge.extract.decode import output_size
 from signbridge.extract.holistic import (MODEL_COMPLEXITY, PARTS, ChunkResult, ChunkTask, init_worker,
                                          mediapipe_version, run_chunk, run_chunk_in_worker)
@@ -69,6 +69,15 @@ def prepare(path: str | Path, settings, *, source_uri: str | None = None, worker
             chunk_s: float | None = None, key: int = 0) -> VideoJob:
     """Probe and plan one video. Raises InputError for anything that is not a usable, complete video."""
     path = str(path)
+    try:
+        return _prepare(path, settings, source_uri, workers, chunk_s, key)
+    except SignBridgeError as e:
+        if source_uri and e.source == path:
+            e.source = source_uri  # name the input the user gave (an s3:// URI), not our temporary copy
+        raise
+
+
+def _prepare(path: str, settings, source_uri, workers, chunk_s, key) -> VideoJob:
     try:
         info = require_video(path)
     except InputError as e:
@@ -132,12 +141,12 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
     for r in results:
         damage = r.report.damage or []
         if any("partial file" in d for d in damage):
-            raise InputError("the file is truncated: the decoder ran out of data", source=job.path,
+            raise InputError("the file is truncated: the decoder ran out of data", source=job.source_uri,
                              hint="re-copy or re-upload the complete file")
     pts = np.concatenate([r.pts for r in results]) if results else np.zeros(0, np.int64)
     if pts.size == 0:
         detail = next((d for r in results for d in (r.report.damage or [])), None)
-        raise InputError("no frame could be decoded" + (f" ({detail})" if detail else ""), source=job.path,
+        raise InputError("no frame could be decoded" + (f" ({detail})" if detail else ""), source=job.source_uri,
                          hint="is this a complete video file?")
     tl = job.timeline
     if tl.n_frames:
@@ -149,11 +158,11 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         tb = next((r.report.time_base for r in results if r.report.time_base), None)
         ts = (pts - pts[0]) * (float(tb) * 1000.0 if tb else 1.0)
     if pts.size > 1 and not (np.diff(frames) > 0).all():
-        raise InputError("frame timestamps are not increasing after merge (damaged timestamps?)", source=job.path)
+        raise InputError("frame timestamps are not increasing after merge (damaged timestamps?)", source=job.source_uri)
     if job.expected_frames and pts.size < 0.9 * job.expected_frames - 2:
         detail = next((d for r in results for d in (r.report.damage or [])), "decoder stopped early")
         raise InputError(f"only {pts.size} of {job.expected_frames} frames could be decoded ({detail})",
-                         source=job.path, hint="the file is damaged; re-encode or re-upload it")
+                         source=job.source_uri, hint="the file is damaged; re-encode or re-upload it")
     data = {p: np.concatenate([r.data[p] for r in results]) for p in PARTS}
     present = {p: np.concatenate([r.present[p] for r in results]) for p in PARTS}
     schema = landmarks_arrow_schema()
