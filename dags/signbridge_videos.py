@@ -39,7 +39,7 @@ PARAMS = {
                     description="Explicit video URIs (used by `signbridge process`); overrides input."),
     "output": _opt("string", "Where results go. Empty: SIGNBRIDGE_OUTPUT."),
     "run_id": _opt("string", "Name of the run record under <output>/runs/. Empty: from the Airflow run id."),
-    "batch_seconds": _opt("number", "Seconds of short video packed into one extraction task.", minimum=1),
+    "batch_seconds": _opt("number", "Seconds of short video packed into one extraction task.", exclusiveMinimum=0),
     "videos_per_batch": Param(64, type="integer", minimum=1, description="Videos per recognise/speak/mux task."),
     # per-stage options; empty = the workers' environment (SIGNBRIDGE_*)
     "fps": _opt("number", "extract: frames per second sampled (0 = every frame).", minimum=0),

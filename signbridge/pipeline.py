@@ -80,6 +80,7 @@ class VideoState:
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
+    permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
 
     @property
     def active(self) -> bool:
@@ -319,6 +320,8 @@ def lookup_done(states: Sequence[VideoState], ctx: Context) -> None:
             continue
         sid = source_id(st.input_uri, st.size, st.etag)
         sha = None
+        if sid and _load_failure(st, sid, ctx):
+            continue
         if sid and index.exists(f"{sid}.json"):
             sha = ctx.get_json(index, f"{sid}.json").get("sha256")
         elif not st.input_uri.startswith("s3://") and Path(st.input_uri).is_file():
@@ -345,6 +348,43 @@ def _load_done(st: VideoState, ctx: Context) -> bool:
     return True
 
 
+def _failure_key(sid: str, fp: str) -> str:
+    return f"{sid}-{fp}.failed.json"
+
+
+def _load_failure(st: VideoState, sid: str, ctx: Context) -> bool:
+    """An earlier run found this exact object unusable with these settings and this SignBridge version."""
+    from signbridge import __version__
+
+    index = ctx.out.child(INDEX)
+    key = _failure_key(sid, ctx.fp)
+    if not index.exists(key):
+        return False
+    rec = ctx.get_json(index, key)
+    if rec.get("version") != __version__:
+        return False
+    st.status = rec.get("status") or "failed"
+    st.failed_stage, st.error = rec.get("failed_stage"), rec.get("error")
+    st.sha256 = rec.get("sha256") or st.sha256
+    st.detection = rec.get("detection") or {}
+    st.permanent = True
+    return True
+
+
+def remember_failure(st: VideoState, ctx: Context) -> None:
+    """Keep a failure caused by the file itself, so a rerun reports it without trying again. Only
+    bookkeeping under ``_index/``: the video still has no result folder. New bytes (a fixed upload)
+    have another etag and are tried afresh."""
+    from signbridge import __version__
+
+    sid = source_id(st.input_uri, st.size, st.etag)
+    if sid and st.permanent and st.status in ("failed", "no_signer"):
+        ctx.put_json(ctx.out.child(INDEX), _failure_key(sid, ctx.fp),
+                     {"uri": st.input_uri, "size": st.size, "etag": st.etag, "sha256": st.sha256,
+                      "status": st.status, "failed_stage": st.failed_stage, "error": st.error,
+                      "detection": st.detection, "version": __version__})
+
+
 def remember_sha(st: VideoState, ctx: Context) -> None:
     sid = source_id(st.input_uri, st.size, st.etag)
     if sid and st.sha256:
@@ -365,6 +405,8 @@ def probe_durations(states: Sequence[VideoState], ctx: Context, threads: int = 8
             st.duration_ms = _probe_duration_ms(st, ctx)
         except InputError as e:
             st.fail("extract", e)
+            st.permanent = True
+            remember_failure(st, ctx)
         st.timings["probe"] = round(time.perf_counter() - t0, 3)
 
     with ThreadPoolExecutor(max(1, min(threads, len(todo) or 1))) as ex:
@@ -465,9 +507,13 @@ def _guard(st: VideoState, stage: str, fn: Callable[[], None], storage_errors: l
         fn()
     except NoSignerError as e:
         st.status, st.error, st.failed_stage = "no_signer", str(e), stage
+        st.permanent = True
         stats = getattr(e, "stats", None)
         if stats:
-            st.detection.update(stats)
+            st.detection.update(_detection({"detection": stats}))
+    except InputError as e:
+        st.fail(stage, e)
+        st.permanent = True
     except StorageError as e:
         st.fail(stage, e)
         if storage_errors is not None:
@@ -565,6 +611,7 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
                     st.duration_ms = float(ex.meta.get("duration_s") or 0) * 1000.0 or st.duration_ms
                 remember_sha(st, ctx)
         _guard(st, "extract", one, errors)
+        remember_failure(st, ctx)
     _raise_if_all_storage(len(todo), errors)
 
 
@@ -573,41 +620,61 @@ def _chunk_key(i: int, n: int) -> str:
 
 
 def _chunk_to_bytes(r) -> bytes:
-    import io
+    """A ChunkResult as .npz (arrays stay arrays; no pickle, so a staged object cannot run code).
 
-    import numpy as np
-
-    rep = r.report
-    meta = {"video_key": r.video_key, "chunk_index": r.chunk_index, "warmup_frames": r.warmup_frames,
-            "first_pts": r.first_pts, "seconds": r.seconds,
-            "report": {"returncode": rep.returncode, "frames": rep.frames, "damage": rep.damage,
-                       "stopped_early": rep.stopped_early,
-                       "time_base": str(rep.time_base) if rep.time_base is not None else None, "tail": rep.tail}}
-    arrays = {"pts": np.asarray(r.pts, dtype=np.int64)}
-    for p, a in r.data.items():
-        arrays[f"data__{p}"] = a
-        arrays[f"present__{p}"] = r.present[p]
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-    return buf.getvalue()
-
-
-def _chunk_from_bytes(data: bytes):
+    Generic over the dataclass fields, so a field the extractor adds travels too."""
     import io
     from fractions import Fraction
 
     import numpy as np
 
-    from signbridge.extract.decode import DecodeReport
+    arrays: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for f in dataclasses.fields(r):
+        v = getattr(r, f.name)
+        if isinstance(v, np.ndarray):
+            arrays[f"a__{f.name}"] = v
+        elif isinstance(v, dict) and v and all(isinstance(x, np.ndarray) for x in v.values()):
+            for k, x in v.items():
+                arrays[f"d__{f.name}__{k}"] = x
+        elif dataclasses.is_dataclass(v):
+            meta[f.name] = {"__dataclass__": True, **{g.name: (str(getattr(v, g.name)) if isinstance(
+                getattr(v, g.name), Fraction) else getattr(v, g.name)) for g in dataclasses.fields(v)}}
+        else:
+            meta[f.name] = v
+    buf = io.BytesIO()
+    np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    return buf.getvalue()
+
+
+def _chunk_from_bytes(data: bytes):
+    import io
+    import typing
+    from fractions import Fraction
+
+    import numpy as np
+
     from signbridge.extract.holistic import ChunkResult
 
     z = np.load(io.BytesIO(data), allow_pickle=False)
-    meta = json.loads(z["meta"].tobytes().decode())
-    rep = dict(meta.pop("report"))
-    rep["time_base"] = Fraction(rep["time_base"]) if rep.get("time_base") else None
-    parts = [k[len("data__"):] for k in z.files if k.startswith("data__")]
-    return ChunkResult(pts=z["pts"], data={p: z[f"data__{p}"] for p in parts},
-                       present={p: z[f"present__{p}"] for p in parts}, report=DecodeReport(**rep), **meta)
+    meta = json.loads(z["__meta__"].tobytes().decode())
+    kw: dict[str, Any] = {}
+    hints = typing.get_type_hints(ChunkResult)
+    for name, v in meta.items():
+        if isinstance(v, dict) and v.pop("__dataclass__", False):
+            cls = hints[name]
+            sub = typing.get_type_hints(cls)
+            kw[name] = cls(**{k: (Fraction(x) if x is not None and "Fraction" in str(sub.get(k)) else x)
+                              for k, x in v.items()})
+        else:
+            kw[name] = v
+    for key in z.files:
+        if key.startswith("a__"):
+            kw[key[3:]] = z[key]
+        elif key.startswith("d__"):
+            name, part = key[3:].split("__", 1)
+            kw.setdefault(name, {})[part] = z[key]
+    return ChunkResult(**kw)
 
 
 def _prepare(path: Path, st: VideoState, ctx: Context):
@@ -656,7 +723,7 @@ def extract_chunk(st: VideoState, unit: int, n_units: int, ctx: Context) -> dict
     except StorageError:
         raise  # the store, not the video: the task retries
     except SignBridgeError as e:
-        out.update(status="failed", error=str(e))
+        out.update(status="failed", error=str(e), permanent=isinstance(e, InputError))
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
 
@@ -668,6 +735,8 @@ def assemble_chunks(st: VideoState, chunk_results: Sequence[dict], ctx: Context)
     st.timings["extract"] = round(sum(float(r.get("seconds") or 0) for r in chunk_results), 3)
     if failed:
         st.fail("extract", failed[0].get("error") or "a chunk failed")
+        st.permanent = all(r.get("permanent") for r in failed)
+        remember_failure(st, ctx)
         if staged is not None:
             staged.delete_prefix("")
         return
@@ -707,6 +776,7 @@ def assemble_chunks(st: VideoState, chunk_results: Sequence[dict], ctx: Context)
             staged_here.delete_prefix("")
             remember_sha(st, ctx)
     _guard(st, "extract", one)
+    remember_failure(st, ctx)
 
 
 # -------------------------------------------------------------------------- recognize
