@@ -2,7 +2,7 @@
 
     signbridge probe vlm --model DIR --images CSV|DIR --out DIR      # a local HF vision-language model
     signbridge probe vlm --model DIR --videos MANIFEST.csv --out DIR # frames sampled from labelled videos
-    signbridge probe recognizer --data alphabet|wlasl --out DIR      # our own landmark recogniser
+    signbridge probe recognizer --alphabet NPZ|--wlasl DIR --out DIR # our own landmark recogniser
     signbridge probe fit ACTS.npz [ACTS.npz ...] --out DIR           # re-probe cached activations, no model
     signbridge probe tiny-vlm DIR                                    # random-weight LLaVA for smoke tests
 """

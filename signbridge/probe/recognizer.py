@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -202,6 +201,3 @@ def split_note(data: LabelledSet) -> str | None:
     n_train = sum(1 for i in data.ids if splits.get(i) == "train")
     return f"{n_train} of {len(data.ids)} clips are in the split the shipped recogniser trained on"
 
-
-def parse_layers_name(text: str) -> Sequence[int]:
-    return [int(t) for t in re.findall(r"\d+", text)]
