@@ -103,7 +103,21 @@ def migrate(env: dict[str, str]) -> None:
         if res.returncode != 0:
             tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-5:])
             raise SignBridgeError(f"`airflow db migrate` failed in {home}", hint=tail)
+        _wal(home / "airflow.db")
         stamp.write_text(want)
+
+
+def _wal(db: Path) -> None:
+    """Write-ahead logging: the runner's open read transactions no longer block the execution API
+    server's writes (in the default journal mode each task start could wait out SQLite's busy
+    timeout, which serialised LocalExecutor tasks). The mode is stored in the database file."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        con.execute("PRAGMA journal_mode=WAL").fetchone()
+    finally:
+        con.close()
 
 
 def free_port() -> int:

@@ -1,0 +1,47 @@
+"""A real executor: LocalExecutor worker processes (with Airflow's execution API server on 127.0.0.1,
+SQLite metadata DB) run the mapped extraction tasks of ``signbridge_videos`` in parallel.
+
+Proof of parallelism comes from Airflow's own task-instance records: two extract tasks with
+different PIDs whose [start, end] intervals overlap.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+CLIPS = ["wlasl_clips/01377.mp4", "wlasl_clips/62746.mp4", "wlasl_clips/53199.mp4"]
+
+
+def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tmp_path):
+    from signbridge.records import RunManifest
+
+    bucket = f"s3://exec-{uuid.uuid4().hex[:10]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
+    env.update({"SIGNBRIDGE_HOME": str(tmp_path / "home"), "AWS_ENDPOINT_URL": s3_server.s3_endpoint,
+                "AWS_ACCESS_KEY_ID": s3_server.s3_access_key, "AWS_SECRET_ACCESS_KEY": s3_server.s3_secret_key,
+                "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs",
+                "SIGNBRIDGE_TTS": "espeak"})
+    # --batch-seconds 0.5: every ~1 s clip is its own extraction task, so there is something to parallelise
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "process", "--json", "--executor", "local",
+                          "--parallelism", "2", "--batch-seconds", "0.5", *[str(shared_data / c) for c in CLIPS]],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(res.stdout)
+    assert doc["dag_state"].endswith("success")
+    manifest = RunManifest.from_dict(doc["manifest"])
+    assert [v.status for v in manifest.videos] == ["ok"] * 3
+
+    extracts = [t for t in doc["tasks"] if t["task_id"] == "extract"]
+    assert len(extracts) == 3 and all(t["state"].endswith("success") for t in extracts)
+    assert len({t["pid"] for t in extracts}) == 3  # each in its own task process
+    assert os.getpid() not in {t["pid"] for t in extracts}
+    overlapping = [(a["map_index"], b["map_index"]) for i, a in enumerate(extracts) for b in extracts[i + 1:]
+                   if a["start"] < b["end"] and b["start"] < a["end"]]
+    assert overlapping, [(t["map_index"], t["start"], t["end"]) for t in extracts]
+    # the API server and workers are gone: nothing of this run is left listening or running
+    api_log = Path(doc["log"]).with_suffix(".api.log")
+    assert api_log.is_file()
