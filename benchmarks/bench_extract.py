@@ -57,7 +57,10 @@ def _tree_rss(pid: int) -> int:
 
 
 def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Wall time and peak process-tree RSS of a command."""
+    """Wall time, CPU time (user + system of the whole tree) and peak process-tree RSS of a command."""
+    import resource
+
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     peak = 0
@@ -77,7 +80,9 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     th.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1)}
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants (workers, ffmpeg) included
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak / 2**20, 1)}
 
 
 def _frames_of(parquet: Path) -> int:
@@ -105,7 +110,9 @@ def speed(repeats: int = 2, workers: int = 2) -> dict:
                     fps = "0" if name == "signbridge_all_frames" else "15"
                     cmd = [sys.executable, "-m", "signbridge.cli", "extract", str(BENCH_VIDEO), "-o", str(out),
                            "--workers", str(workers), "--fps", fps, "--no-progress", "--log-level", "WARNING"]
+                load = os.getloadavg()[0]
                 res = run_measured(cmd, env)
+                res["load_before"] = round(load, 1)
                 if name == "pose_format_all_frames":
                     from pose_format import Pose
 
@@ -114,13 +121,16 @@ def speed(repeats: int = 2, workers: int = 2) -> dict:
                     res["frames"] = _frames_of(out / f"{BENCH_VIDEO.stem}.landmarks.parquet")
                     res["detection"] = json.loads((out / f"{BENCH_VIDEO.stem}.stats.json").read_text())["stats"]
                 res["frames_per_s"] = round(res["frames"] / res["wall_s"], 1)
+                res["cpu_ms_per_frame"] = round(1000 * res["cpu_s"] / res["frames"], 1)
                 res["x_real_time"] = round(duration / res["wall_s"], 2)
                 runs[name].append(res)
                 print(f"  run {r + 1}/{repeats} {name:28s} {res['wall_s']:7.1f} s  {res['frames']:5d} frames  "
-                      f"{res['frames_per_s']:6.1f} frames/s  peak {res['peak_rss_mb']:7.1f} MB", flush=True)
+                      f"{res['frames_per_s']:6.1f} frames/s  {res['cpu_ms_per_frame']:5.1f} CPU ms/frame  "
+                      f"peak {res['peak_rss_mb']:7.1f} MB  load {os.getloadavg()[0]:.1f}", flush=True)
     summary = {k: {"wall_s_mean": round(statistics.mean(x["wall_s"] for x in v), 2),
                    "frames_per_s_mean": round(statistics.mean(x["frames_per_s"] for x in v), 1),
                    "x_real_time_mean": round(statistics.mean(x["x_real_time"] for x in v), 2),
+                   "cpu_ms_per_frame_mean": round(statistics.mean(x["cpu_ms_per_frame"] for x in v), 1),
                    "peak_rss_mb_max": max(x["peak_rss_mb"] for x in v)} for k, v in runs.items()}
     ratio = round(summary["pose_format_all_frames"]["wall_s_mean"] / summary["signbridge_all_frames"]["wall_s_mean"], 2)
     result = {
@@ -133,10 +143,11 @@ def speed(repeats: int = 2, workers: int = 2) -> dict:
                     "peak_rss<2GB": max(s["peak_rss_mb_max"] for k, s in summary.items() if k.startswith("signbridge")) < 2048},
     }
     print()
-    print(f"| command | wall s | frames/s | × real time | peak RSS MB |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| command | wall s | frames/s | × real time | CPU ms/frame | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for k, s in summary.items():
-        print(f"| {k} | {s['wall_s_mean']} | {s['frames_per_s_mean']} | {s['x_real_time_mean']} | {s['peak_rss_mb_max']} |")
+        print(f"| {k} | {s['wall_s_mean']} | {s['frames_per_s_mean']} | {s['x_real_time_mean']} | "
+              f"{s['cpu_ms_per_frame_mean']} | {s['peak_rss_mb_max']} |")
     print(f"\nthroughput ratio, every frame, signbridge / pose-format: {ratio}×   targets: {result['targets']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "extract_speed.json").write_text(json.dumps(result, indent=2))

@@ -6,6 +6,7 @@ presence masks: the only thing that crosses the process boundary.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -85,6 +86,34 @@ class ChunkResult:
     report: DecodeReport = field(default_factory=DecodeReport)
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Silence C++ writes to fd 2 (MediaPipe's start-up notices, written before absl logging is
+    initialised, so GLOG_minloglevel cannot stop them). Python exceptions still surface; what the
+    native side wrote is replayed if the block fails."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to silence
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not ok:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode("utf-8", "replace"))
+
+
 def _flat(lms, with_visibility: bool) -> np.ndarray:
     if with_visibility:
         return np.array([(p.x, p.y, p.z, p.visibility) for p in lms.landmark], dtype=np.float32).ravel()
@@ -95,11 +124,16 @@ class Holistic:
     """MediaPipe Holistic (legacy solutions API), video mode, ``model_complexity=1``."""
 
     def __init__(self) -> None:
-        import mediapipe as mp
+        with quiet_native_stderr():
+            import mediapipe as mp
 
-        self._h = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
-                                                 smooth_landmarks=True, enable_segmentation=False,
-                                                 refine_face_landmarks=False)
+            self._h = mp.solutions.holistic.Holistic(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
+                                                     smooth_landmarks=True, enable_segmentation=False,
+                                                     refine_face_landmarks=False)
+            graph = getattr(self._h, "_graph", None)
+            if graph is not None:
+                graph.wait_until_idle()  # calculators open (and log) on graph threads: let them finish here
+        self._first = True
 
     def process(self, rgb: np.ndarray, timestamp_us: int | None = None) -> dict[str, np.ndarray | None]:
         """Landmarks of one frame. ``timestamp_us`` (strictly increasing) gives the tracking and
@@ -108,7 +142,12 @@ class Holistic:
         if timestamp_us is not None and hasattr(h, "_simulated_timestamp"):
             if timestamp_us > h._simulated_timestamp:  # last packet's time; must increase
                 h._simulated_timestamp = timestamp_us - 33333  # process() adds its 33333 µs step back
-        r = h.process(rgb)
+        if self._first:  # the graph's calculators log their one-time notices on the first frame
+            self._first = False
+            with quiet_native_stderr():
+                r = h.process(rgb)
+        else:
+            r = h.process(rgb)
         return {
             "face": _flat(r.face_landmarks, False) if r.face_landmarks else None,
             "pose": _flat(r.pose_landmarks, True) if r.pose_landmarks else None,
@@ -130,12 +169,11 @@ _progress_queue = None  # set in worker processes by init_worker
 
 
 def init_worker(progress_queue) -> None:
-    """Pool initializer: quiet MediaPipe's C++ logging and remember where to report progress."""
+    """Pool initializer: import MediaPipe early and remember where to report progress."""
     global _progress_queue
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _progress_queue = progress_queue
-    import mediapipe  # noqa: F401  (pay the import while the parent is still probing)
+    with quiet_native_stderr():
+        import mediapipe  # noqa: F401  (pay the import while the parent is still probing)
 
 
 def run_chunk_in_worker(task: ChunkTask) -> ChunkResult:
