@@ -195,6 +195,8 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         "time_base": str(tb) if tb else None,
         "variable_frame_rate": info.variable_frame_rate,
         "chunks": len(results),
+        "chunk_seconds": [round(r.seconds, 2) for r in results],
+        "warmup_frames": int(sum(r.warmup_frames for r in results)),
         "extractor": f"signbridge {__version__}",
     }
     table = with_landmarks_metadata(table, meta)
