@@ -25,9 +25,11 @@ def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tm
                 "AWS_ACCESS_KEY_ID": s3_server.s3_access_key, "AWS_SECRET_ACCESS_KEY": s3_server.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs",
                 "SIGNBRIDGE_TTS": "espeak"})
-    # --batch-seconds 0.5: every ~1 s clip is its own extraction task, so there is something to parallelise
+    # --batch-seconds 0.5: every ~1 s clip is its own extraction task, so there is something to parallelise.
+    # Three worker processes: in Airflow 3.3 a worker's first task process takes ~5 s to exit, so the
+    # worker that ran `discover` is busy a while; the other two take the first extract tasks together.
     res = subprocess.run([sys.executable, "-m", "signbridge.cli", "process", "--json", "--executor", "local",
-                          "--parallelism", "2", "--batch-seconds", "0.5", *[str(shared_data / c) for c in CLIPS]],
+                          "--parallelism", "3", "--batch-seconds", "0.5", *[str(shared_data / c) for c in CLIPS]],
                          env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout)
