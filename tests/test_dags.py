@@ -108,3 +108,28 @@ def test_dag_files_only_wire(repo_root):
         top = [ln for ln in Path(f).read_text().splitlines() if ln.startswith(("import ", "from "))]
         assert all(not ln.startswith(("from signbridge.orchestrate", "import signbridge.orchestrate",
                                       "from signbridge.extract", "from signbridge.recognize")) for ln in top), f
+
+
+def test_every_queue_has_a_worker(bag, repo_root):
+    """The cluster files serve what the DAGs ask for: each queue has a Compose worker and a K8s pod shape,
+    and every image the Compose file builds has its Dockerfile."""
+    import importlib.util
+
+    import yaml
+
+    queues = {t["queue"] for d in bag["dags"].values() for t in d["tasks"].values()}
+    compose = yaml.safe_load((repo_root / "containers" / "docker-compose.yml").read_text())
+    served: set[str] = set()
+    for name, svc in compose["services"].items():
+        cmd = svc.get("command") or []
+        if isinstance(cmd, list) and cmd[:2] == ["celery", "worker"]:
+            served |= set(cmd[cmd.index("--queues") + 1].split(","))
+        build = svc.get("build")
+        if isinstance(build, dict):
+            assert (repo_root / build["dockerfile"]).is_file(), (name, build["dockerfile"])
+    assert queues <= served, queues - served
+    spec = importlib.util.spec_from_file_location("policy", repo_root / "containers/k8s/airflow_local_settings.py")
+    policy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(policy)
+    assert queues <= set(policy.PODS), queues - set(policy.PODS)
+    assert "nvidia.com/gpu" in policy.PODS["gpu"][2]
