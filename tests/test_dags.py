@@ -133,3 +133,29 @@ def test_every_queue_has_a_worker(bag, repo_root):
     spec.loader.exec_module(policy)
     assert queues <= set(policy.PODS), queues - set(policy.PODS)
     assert "nvidia.com/gpu" in policy.PODS["gpu"][2]
+
+
+def test_dataset_dag_runs(shared_data, tmp_path):
+    """The dataset DAG end to end in real Airflow (dag.test): labels CSV + clips -> partitioned dataset."""
+    from signbridge.orchestrate.airflow_env import airflow_env, migrate
+    from signbridge.settings import load_settings
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,gloss\n01377.mp4,afraid\n62746.mp4,week\n")
+    settings = load_settings(env={}, home=str(tmp_path / "home"))
+    env = airflow_env(settings)
+    migrate(env)
+    conf, result = tmp_path / "conf.json", tmp_path / "result.json"
+    out = tmp_path / "dataset"
+    conf.write_text(json.dumps({"labels": str(labels), "videos_root": str(shared_data / "wlasl_clips"),
+                                "output": str(out), "workers": 1, "name": "two-clips"}))
+    res = subprocess.run([sys.executable, "-m", "signbridge.orchestrate.runner", "signbridge_dataset", "--conf",
+                          str(conf), "--result", str(result)], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    doc = json.loads(result.read_text())
+    assert doc["state"].endswith("success"), doc
+    assert {t["task_id"]: t["state"].split(".")[-1].lower() for t in doc["tasks"]} == {"check_labels": "success",
+                                                                                       "build": "success"}
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["name"] == "two-clips" and card["counts"]["videos"] == 2
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["label=afraid", "label=week"]

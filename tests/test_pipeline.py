@@ -78,6 +78,25 @@ def test_rerun_skips_finished_video(first_run):
     assert len(_folders(out)) == 1
 
 
+def test_uploads_sensor_sees_only_unfinished_videos(first_run, shared_data, tmp_path):
+    """What the uploads sensor asks: does the prefix hold videos no run has finished? (no download)"""
+    from signbridge.orchestrate import tasks
+
+    out, home, _ = first_run
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "01377.mp4").write_bytes((shared_data / CLIP).read_bytes())  # finished by first_run
+    (uploads / "notes.csv").write_text("not a video\n")
+    os.environ["SIGNBRIDGE_HOME"] = str(home)
+    try:
+        assert tasks.any_new_uploads({"input": str(uploads), "output": str(out)})["new"] == 0
+        (uploads / "62746.mp4").write_bytes((shared_data / "wlasl_clips/62746.mp4").read_bytes())
+        found = tasks.any_new_uploads({"input": str(uploads), "output": str(out)})
+    finally:
+        os.environ.pop("SIGNBRIDGE_HOME", None)
+    assert found["new"] == 1 and found["first"][0].endswith("62746.mp4")
+
+
 @pytest.mark.parametrize("case", ["text", "missing", "empty_dir", "truncated"])
 def test_run_bad_input(case, shared_data, tmp_path):
     out, home = tmp_path / "out", tmp_path / "home"
