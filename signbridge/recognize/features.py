@@ -32,7 +32,7 @@ CLIP = 8.0
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    n_steps: int = 32
+    n_steps: int = 24
     use_face: bool = False
     version: str = "1"
 

@@ -19,9 +19,9 @@ from torch.nn import functional as F
 class ModelConfig:
     n_features: int
     n_classes: int
-    n_steps: int = 32
-    d_model: int = 96
-    n_layers: int = 3
+    n_steps: int = 24
+    d_model: int = 64
+    n_layers: int = 2
     n_heads: int = 4
     ff_mult: int = 2
     dropout: float = 0.2
