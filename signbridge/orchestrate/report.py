@@ -60,15 +60,26 @@ def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
 
 
 def timeline_svg(rows: list[tuple[str, float, list[dict]]]) -> str:
-    """Spans per video on a shared time axis. ``rows``: (label, duration_ms, spans)."""
+    """Spans per video on a shared time axis, as inline SVG. ``rows``: (label, duration_ms, spans)."""
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return ""
+    fig = timeline_figure(rows)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.find("<svg"):]
+
+
+def timeline_figure(rows: list[tuple[str, float, list[dict]]]):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import cm, colors
 
-    if not rows:
-        return ""
     norm = colors.Normalize(vmin=0.0, vmax=1.0)
     cmap = matplotlib.colormaps.get_cmap("viridis")
     height = 0.9 + 0.42 * len(rows)
@@ -93,11 +104,7 @@ def timeline_svg(rows: list[tuple[str, float, list[dict]]]) -> str:
     sm = cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.01).set_label("confidence", fontsize=8)
     fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.find("<svg"):]
+    return fig
 
 
 def render_report(manifest: dict, states: Sequence, ctx) -> str:
