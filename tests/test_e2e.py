@@ -242,3 +242,27 @@ def _landmarks(store, d: Path):
 
     table = read_landmarks(store.get_file("landmarks.parquet", d / "landmarks.parquet"))
     return table.replace_schema_metadata(None), read_landmarks_metadata(table)
+
+
+def test_process_starts_the_embedded_store_when_no_endpoint(tmp_path):
+    """No AWS_ENDPOINT_URL: `process` starts SeaweedFS (127.0.0.1) and hands its keys to the run."""
+    from signbridge.orchestrate.embedded import ensure_store
+    from signbridge.settings import load_settings
+    from signbridge.storage import open_store
+    from signbridge.storage.embedded import EmbeddedStore
+    from tests.conftest import _free_port_block
+
+    settings = load_settings(env={}, home=str(tmp_path / "home"), s3_port=_free_port_block())
+    said: list[str] = []
+    try:
+        got, started = ensure_store(settings, ["/some/local/file.mp4"], said.append)
+        assert started and got.s3_endpoint == f"http://127.0.0.1:{settings.s3_port}" and got.s3_access_key
+        assert "started the embedded S3 store" in said[0]
+        open_store("s3://signbridge/uploads", got, create=True).put_bytes("probe.txt", b"ok")
+        again, started2 = ensure_store(settings, [], said.append)  # already running: reused, not restarted
+        assert not started2 and again.s3_endpoint == got.s3_endpoint
+        # local folders only: no store at all
+        local = settings.replace(output=str(tmp_path / "o"), uploads=str(tmp_path / "u"))
+        assert ensure_store(local.replace(s3_port=settings.s3_port + 1), [str(tmp_path)], said.append)[1] is False
+    finally:
+        EmbeddedStore(settings).down()
