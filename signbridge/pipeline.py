@@ -263,10 +263,13 @@ def list_inputs(inputs: Sequence[str], settings: Settings) -> tuple[list[VideoSt
 
     found: list[VideoState] = []
     bad: list[VideoState] = []
+    roots: dict[str, Any] = {}  # one client per bucket: `process` may name thousands of uploaded objects
     for raw in inputs:
         if raw.startswith("s3://"):
             bucket, prefix = parse_s3_uri(raw)
-            root = open_store(f"s3://{bucket}", settings)
+            if bucket not in roots:
+                roots[bucket] = open_store(f"s3://{bucket}", settings)
+            root = roots[bucket]
             objs = list(root.list(prefix))
             exact = [o for o in objs if o.key == prefix]
             if exact:
@@ -308,20 +311,21 @@ def _is_video_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def lookup_done(states: Sequence[VideoState], ctx: Context) -> None:
+def lookup_done(states: Sequence[VideoState], ctx: Context, threads: int = 16) -> None:
     """Mark videos whose outputs an earlier run finished as ``skipped`` (no download, no decode).
 
     The sha256 of an object version is remembered in ``_index/`` once it has been read, so a
     rerun over the same uploads finds finished folders from listings alone.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     index = ctx.out.child(INDEX)
-    for st in states:
-        if not st.active:
-            continue
+
+    def one(st: VideoState) -> None:
         sid = source_id(st.input_uri, st.size, st.etag)
         sha = None
         if sid and _load_failure(st, sid, ctx):
-            continue
+            return
         if sid and index.exists(f"{sid}.json"):
             sha = ctx.get_json(index, f"{sid}.json").get("sha256")
         elif not st.input_uri.startswith("s3://") and Path(st.input_uri).is_file():
@@ -329,9 +333,13 @@ def lookup_done(states: Sequence[VideoState], ctx: Context) -> None:
 
             sha = sha256_file(st.input_uri)  # local files are cheap to hash
         if not sha:
-            continue
+            return
         st.sha256, st.folder = sha, folder_for(sha, ctx.fp)
         _load_done(st, ctx)
+
+    todo = [st for st in states if st.active]
+    with ThreadPoolExecutor(max(1, min(threads, len(todo) or 1))) as ex:  # a few small requests per video
+        list(ex.map(one, todo))
 
 
 def _load_done(st: VideoState, ctx: Context) -> bool:
