@@ -40,7 +40,7 @@ def load_settings_(args):
     from signbridge.settings import load_settings
 
     return load_settings(env={}, home=str(REPO / ".signbridge" / "bench"), device=args.device,
-                         checkpoint=args.checkpoint)
+                         checkpoint=args.checkpoint, recognize_threads=args.threads)
 
 
 def npy_samples():
@@ -385,7 +385,7 @@ def part_throughput(rec, args, out):
         host = host.pin_memory()
     for bs in sizes:
         row = {"batch": bs}
-        with torch.inference_mode():
+        with torch.inference_mode(), rec._cpu_threads():
             n, dt = _timed(lambda: model(x_all[:bs]), args.seconds, sync)
             row["spans_per_s"] = bs * n / dt
             row["ms_per_batch"] = 1000 * dt / n
@@ -444,7 +444,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cv", type=int, default=5, help="folds for the signer-disjoint cross-validation")
     ap.add_argument("--batch-sizes", default="1,16,64,256,1024,4096")
     ap.add_argument("--seconds", type=float, default=2.0, help="timing window per batch size")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (SIGNBRIDGE_RECOGNIZE_THREADS; 0 = torch default)")
     ap.add_argument("--no-end-to-end", dest="end_to_end", action="store_false")
     ap.add_argument("--from-weights", action="store_true",
                     help="trace the model from weights.pt here (GPU machines with an older torch)")

@@ -66,6 +66,8 @@ _TABLE: list[Setting] = [
     Setting("batch_size", "SIGNBRIDGE_BATCH_SIZE", 256, int, "Spans per forward pass in recognition."),
     Setting("checkpoint", "SIGNBRIDGE_CHECKPOINT", None, str,
             "Recogniser model directory. Unset: the checkpoint shipped inside the package."),
+    Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
+            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
     Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
             "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept)."),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm."),
@@ -129,6 +131,7 @@ class Settings:
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None
+    recognize_threads: int = 1
     min_confidence: float = 0.35
     composer: str = "rules"
     llm_model: str | None = None

@@ -16,6 +16,7 @@ installed package is never written to).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -117,12 +118,13 @@ def load_fewshot(path: Path, weights_sha: str, d_model: int) -> FewShot:
 class Recognizer:
     """Loaded TorchScript models + vocabulary, on one device; the inference runtime."""
 
-    def __init__(self, ckpt: str | Path, device: str = "auto", fewshot: Path | None = None):
+    def __init__(self, ckpt: str | Path, device: str = "auto", fewshot: Path | None = None, threads: int = 1):
         import torch
 
         from signbridge.recognize.model import pick_device
 
         self.dir = Path(ckpt)
+        self.threads = int(threads)
         self.config = read_config(self.dir)
         self.device = pick_device(device)
         for name in ("model.ts", "letters.ts"):
@@ -174,6 +176,25 @@ class Recognizer:
     def vocabulary_sha256(self) -> str:
         return vocabulary_sha256(self.labels + [f"fs-{c}" for c in LETTERS])
 
+    @contextlib.contextmanager
+    def _cpu_threads(self):
+        """Run with ``threads`` intra-op threads on CPU and restore the process setting afterwards.
+
+        On a 2-core machine shared with other work, torch's second thread spin-waits for a busy core and a
+        forward pass gets 10 to 1000 times slower (benchmarks/bench_recognize.py measures both).
+        """
+        import torch
+
+        if self.device.type != "cpu" or self.threads <= 0:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
     def classify(self, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """(N, T, F) features -> (probabilities over ``labels``, unit embeddings)."""
         import torch
@@ -185,7 +206,7 @@ class Recognizer:
             raise ModelError(f"features of shape {x.shape[1:]} do not fit this model", source=str(self.dir))
         probs, embs = [], []
         bs = max(1, int(batch_size))
-        with torch.inference_mode():
+        with torch.inference_mode(), self._cpu_threads():
             for i in range(0, n, bs):
                 xb = torch.as_tensor(x[i:i + bs], device=self.device)
                 logits, emb = self.model(xb)
@@ -206,7 +227,7 @@ class Recognizer:
 
         if len(hands) == 0:
             return np.zeros((0, len(LETTERS)), np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._cpu_threads():
             logits = self.letters(torch.as_tensor(letter_features(hands), device=self.device))
             return torch.softmax(logits.float(), -1).cpu().numpy()
 
@@ -220,13 +241,14 @@ def load_recognizer(settings) -> Recognizer:
     fs = fewshot_path(settings)
     stamp = fs.stat().st_mtime_ns if fs.is_file() else 0
     cfg_stamp = (ckpt / "config.json").stat().st_mtime_ns if (ckpt / "config.json").is_file() else 0
-    key = (str(ckpt.resolve()), settings.device, str(fs), stamp, cfg_stamp)
+    threads = getattr(settings, "recognize_threads", 1)
+    key = (str(ckpt.resolve()), settings.device, str(fs), stamp, cfg_stamp, threads)
     rec = _CACHE.get(key)
     if rec is None:
         if ckpt == shipped_dir() and not (ckpt / "config.json").is_file():
             raise ModelError("the shipped checkpoint is missing from this installation", source=str(ckpt),
                              hint="reinstall SignBridge or set SIGNBRIDGE_CHECKPOINT")
-        rec = Recognizer(ckpt, settings.device, fs)
+        rec = Recognizer(ckpt, settings.device, fs, threads)
         _CACHE.clear()
         _CACHE[key] = rec
     return rec

@@ -17,6 +17,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint", help="checkpoint folder (SIGNBRIDGE_CHECKPOINT; default: the shipped model)")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N (SIGNBRIDGE_DEVICE)")
     g.add_argument("--batch-size", dest="batch_size", type=int, help="spans per forward pass (SIGNBRIDGE_BATCH_SIZE)")
+    g.add_argument("--threads", dest="recognize_threads", type=int,
+                   help="torch CPU threads, 0 = torch default (SIGNBRIDGE_RECOGNIZE_THREADS)")
 
 
 def register(sub) -> None:

@@ -145,19 +145,19 @@ class SpellReading:
     hand: str
 
 
-def read_span(frames: Frames, i0: int, i1: int, probs_left: np.ndarray, probs_right: np.ndarray,
-              cfg: FingerspellConfig, rest_line: float, ref=None) -> SpellReading | None:
+def read_span(frames: Frames, i0: int, i1: int, letter_fn, cfg: FingerspellConfig, rest_line: float,
+              ref=None) -> SpellReading | None:
     """A word if frames [i0, i1) look like fingerspelling, else None.
 
-    ``probs_left/right`` are letter probabilities for every frame of the video (rows of absent hands ignored).
+    ``letter_fn(hands (N, 21, 3)) -> (N, 26)`` is only called for a hand that passes the cheap checks
+    (detected, the other hand down, staying in place), so most sign spans never run the letter model.
     """
     n = i1 - i0
     if n <= 0:
         return None
     cx, cy, sx, sy = body_reference(frames) if ref is None else ref
     best = None
-    for name, hand, other, probs in (("right", frames.right, frames.left, probs_right),
-                                     ("left", frames.left, frames.right, probs_left)):
+    for name, hand, other in (("right", frames.right, frames.left), ("left", frames.left, frames.right)):
         pres = ~np.isnan(hand[i0:i1, 0, 0])
         if pres.mean() < cfg.min_hand_frac:
             continue
@@ -168,7 +168,7 @@ def read_span(frames: Frames, i0: int, i1: int, probs_left: np.ndarray, probs_ri
         spread = float(np.sqrt(np.var((c[:, 0] - cx) / sx) + np.var((c[:, 1] - cy) / sy)))
         if spread > cfg.max_spread:
             continue
-        p = probs[i0:i1][pres]
+        p = letter_fn(hand[i0:i1][pres])
         runs = letter_runs(p, frames.t_ms[i0:i1][pres], cfg)
         covered = sum(r[2] for r in runs) / max(len(p), 1)
         if not runs or covered < cfg.min_letter_share:

@@ -80,13 +80,6 @@ def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: fl
     f = plan.frames
     if len(plan.spans) == 0:
         return []
-    # letter probabilities for every frame with a hand (one small batched call per hand)
-    lp = {}
-    for name, hand, present in (("left", f.left, f.left_present), ("right", f.right, f.right_present)):
-        out = np.zeros((len(f), 26), np.float32)
-        if present.any():
-            out[present] = rec.letter_probs(hand[present])
-        lp[name] = out
     result: list[tuple[GlossSpan, int]] = []
     for s, (t0, t1) in enumerate(plan.spans):
         order = np.argsort(-probs[s])[:TOP_K]
@@ -96,7 +89,7 @@ def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: fl
         hands = np.flatnonzero(f.any_hand[i0:i1])
         reading = None
         if hands.size:
-            reading = read_span(f, i0 + hands[0], i0 + hands[-1] + 1, lp["left"], lp["right"], rec.spell_cfg,
+            reading = read_span(f, i0 + hands[0], i0 + hands[-1] + 1, rec.letter_probs, rec.spell_cfg,
                                 rec.segment_cfg.rest_line, plan.ref)
         if reading is not None and reading.confidence > conf:
             label = f"fs-{reading.word}"
