@@ -262,6 +262,6 @@ def content_words(labels: list[str]) -> set[str]:
         if tok.person:
             p = lx.PERSONS.get(tok.person) or lx.PERSONS.get("3")
             out.update(x.lower() for x in p[:4])
-        raw = _strip(lab).lower()
-        out.update(p for p in re.split(r"[^a-z0-9]+", raw) if p)
+        raw = re.sub(r"^(?:ns-fs-|ns-|fs-|desc-|x-|ix-|poss-|self-)", "", _strip(lab).lower())
+        out.update(p for p in re.split(r"[^\w]+", raw) if p and not re.fullmatch(r"\d+p", p))
     return out

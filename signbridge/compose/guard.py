@@ -14,6 +14,8 @@ from typing import Sequence
 from signbridge.compose import lexicon as lx
 from signbridge.compose.gloss import UNCLEAR, content_words
 
+# echoed gloss notation: DESC-NEW, X-I, IX-1p, POSS-3p:i, fs-JOHN, DCL"..."
+_NOTATION = re.compile(r"\b(?:DESC|X|IX|POSS|SELF|fs|ns|[DSLIBP]CL|BPCL)-\S*|\b[A-Z]+-[A-Z0-9]\S*|\b[A-Za-z]+:[A-Za-z]|\w+\"")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+", re.UNICODE)
 
 
@@ -33,6 +35,9 @@ def check(text: str, labels: Sequence[str], draft: str) -> Verdict:
     n_unknown = sum(1 for lab in labels if lab.strip().upper() == "UNKNOWN")
     if text.count(UNCLEAR) != n_unknown:
         return Verdict(False, f"expected {n_unknown} '{UNCLEAR}' marker(s), got {text.count(UNCLEAR)}")
+    notation = _NOTATION.findall(text)
+    if notation:
+        return Verdict(False, "gloss notation in the output: " + ", ".join(notation[:3]))
     if len(text) > 3 * max(len(draft), 20) + 40:
         return Verdict(False, "output much longer than the glosses support")
     allowed = content_words(list(labels)) | set(_words(draft))
