@@ -100,6 +100,10 @@ def discover(params: Mapping[str, Any], airflow_run_id: str) -> list[dict[str, A
         plan = {"run_id": run_id, "fingerprint": ctx.fp, "output": ctx.output_uri, "inputs": inputs,
                 "videos_per_batch": per_batch, "videos": [st.to_dict() for st in states + bad], "units": units}
         uri = ctx.put_json(ctx.run_store(), "plan.json", plan)
+        videos = {st.index: st.to_dict() for st in states}
+        for k, u in enumerate(units):  # each extract task reads only its own unit, not the whole plan
+            ids = [u["video"]] if "chunk" in u else u["videos"]
+            ctx.put_json(ctx.run_store(), f"units/u{k:05d}.json", {"unit": u, "videos": [videos[i] for i in ids]})
         counts = _counts(states + bad)
         log.info("run %s: %d inputs (%s), %d extraction units -> %s", run_id, len(states) + len(bad), counts,
                  len(units), uri)
@@ -115,9 +119,9 @@ def _unit_label(u: dict) -> dict:
 def extract(unit: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """One extraction unit: a pack of short videos, or one chunk of a long one."""
     with _context(params, unit["run_id"], unit.get("fingerprint")) as ctx:
-        plan = _plan(ctx)
-        u = plan["units"][unit["unit"]]
-        videos = {d["index"]: d for d in plan["videos"]}
+        doc = ctx.get_json(ctx.run_store(), f"units/u{unit['unit']:05d}.json")
+        u = doc["unit"]
+        videos = {d["index"]: d for d in doc["videos"]}
         if "chunk" in u:
             st = VideoState.from_dict(videos[u["video"]])
             payload: Any = {"chunk": extract_chunk(st, u["chunk"], u["of"], ctx)}
