@@ -224,3 +224,20 @@ def test_fewshot_file_of_another_checkpoint_is_refused(vocab_settings, deaf_tabl
     open(f"{vocab_settings.checkpoint}/fewshot.json", "w").write(json.dumps(fs))
     with pytest.raises(ModelError, match="another checkpoint"):
         load_recognizer(vocab_settings)
+
+
+def test_recognize_reads_and_writes_object_storage(s3_server, s3_bucket, parquet_dir, monkeypatch, tmp_path):
+    """Landmarks in a real S3 server (SeaweedFS) in, gloss tracks out, through the command line."""
+    from signbridge.records import GlossTrack
+    from signbridge.storage import open_store
+
+    for env, value in (("AWS_ENDPOINT_URL", s3_server.s3_endpoint), ("AWS_ACCESS_KEY_ID", s3_server.s3_access_key),
+                       ("AWS_SECRET_ACCESS_KEY", s3_server.s3_secret_key)):
+        monkeypatch.setenv(env, value)
+    store = open_store(s3_bucket, s3_server)
+    src = sorted(parquet_dir.glob("*.parquet"))[0]
+    store.put_file("in/clip.parquet", src)
+    rc = main(["recognize", f"{s3_bucket}/in/clip.parquet", "-o", f"{s3_bucket}/tracks", "--home", str(tmp_path)])
+    assert rc == 0
+    doc = json.loads(store.get_bytes("tracks/clip.gloss_track.json"))
+    assert GlossTrack.from_dict(doc).spans
