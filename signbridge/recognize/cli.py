@@ -206,6 +206,11 @@ def cmd_eval(args) -> int:
     out = Path(args.output)
     res = evaluate_isolated(rec, samples, settings.batch_size)
     print(f"model: {rec.name} {rec.version} ({rec.dir})")
+    trained_on = rec.config.get("train", {})
+    if trained_on.get("holdout") == "none" or args.split in ("train", "all"):
+        print("NOTE: this checkpoint was trained on these clips, so the numbers below are not held-out. Held-out "
+              "numbers come from training the same recipe without them (benchmarks/bench_recognize.py; "
+              "docs/model_card.md).")
     print(format_report(res))
     report = {"model": {"name": rec.name, "version": rec.version, "dir": str(rec.dir)}, "split": args.split,
               "signs": res}
