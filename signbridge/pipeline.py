@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -170,6 +171,27 @@ def source_id(uri: str, size: int | None, etag: str | None) -> str | None:
 
 
 # -------------------------------------------------------------------------- context
+def clean_stale_scratch(base: Path) -> int:
+    """Remove scratch folders whose process is gone (a killed worker's downloaded videos must not
+    outlive their run). Returns how many were removed."""
+    n = 0
+    for d in base.iterdir() if base.is_dir() else ():
+        try:
+            pid = int((d / ".pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        n += 1
+    return n
+
+
 class Context:
     """Settings, the output store and a scratch folder for one run, or one task of it."""
 
@@ -191,7 +213,9 @@ class Context:
         if self._scratch is None:
             base = Path(self.settings.home) / "tmp"
             base.mkdir(parents=True, exist_ok=True)
+            clean_stale_scratch(base)
             self._scratch = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-", dir=base))
+            (self._scratch / ".pid").write_text(str(os.getpid()))
         return self._scratch
 
     def close(self) -> None:

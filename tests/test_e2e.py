@@ -215,6 +215,8 @@ def test_killed_worker_then_rerun_matches_undisturbed_run(long_clip, s3_server, 
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     killed_at = _listing(b)
+    scratch = tmp_path / "home" / "tmp"
+    left = [d for d in scratch.iterdir() if d.is_dir()] if scratch.is_dir() else []  # killed mid-task: its scratch
     assert not any(k == f"{folder}/landmarks.parquet" for k in killed_at), "killed too late: extraction had finished"
     assert not any(k.startswith(f"{folder}/") and k.endswith("result.json") for k in killed_at)
 
@@ -224,6 +226,7 @@ def test_killed_worker_then_rerun_matches_undisturbed_run(long_clip, s3_server, 
     assert v["status"] == "ok"
     after = _listing(b)
     assert [k for k in after if k.startswith("_staging/")] == []  # staged chunks were merged and removed
+    assert not any(d.exists() for d in left)  # a killed task's downloaded video does not outlive the rerun
     files_a = {k.split("/", 1)[1] for k in _listing(a) if k.startswith(f"{folder}/")}
     files_b = {k.split("/", 1)[1] for k in after if k.startswith(f"{folder}/")}
     assert files_a == files_b

@@ -202,3 +202,24 @@ def test_task_callables_report_a_stage_that_never_ran(shared_data, tmp_path):
     states, _ = list_inputs(params["inputs"], ctx.settings)
     lookup_done(states, ctx)
     assert states[0].status == "ok"  # not skipped
+
+
+def test_scratch_of_a_dead_process_is_removed(tmp_path):
+    """Downloaded videos live in a per-process scratch folder; one left by a killed worker is removed by the
+    next run on that machine, one of a live process is not."""
+    from signbridge.pipeline import clean_stale_scratch
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / ".pid").write_text(str(dead.pid))
+    (tmp_path / "old" / "video.mp4").write_bytes(b"frames")
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / ".pid").write_text(str(os.getpid()))
+    assert clean_stale_scratch(tmp_path) == 1
+    assert not (tmp_path / "old").exists() and (tmp_path / "live").exists()
+    ctx = Context(load_settings(env={}, home=str(tmp_path / "home")), str(tmp_path / "out"))
+    d = ctx.scratch
+    assert d.is_dir() and (d / ".pid").read_text() == str(os.getpid())
+    ctx.close()
+    assert not d.exists()
