@@ -21,6 +21,12 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("probe_rec_home")
 
 
+def _shipped_config() -> dict:
+    from signbridge.probe.recognizer import load_float
+
+    return load_float(None)[2]
+
+
 def _run(home: Path, out: Path, *args: str) -> dict:
     rc = main(["probe", "recognizer", *args, "--out", str(out), "--repeats", "2", "--folds", "3", "--jobs", "1",
                "--home", str(home)])
@@ -31,7 +37,8 @@ def _run(home: Path, out: Path, *args: str) -> dict:
 def test_sign_encoder_on_alphabet_gives_a_real_curve(alphabet, home):
     res = _run(home, home / "sign_alpha", "--part", "sign", "--alphabet", str(alphabet), "--per-class", "8")
     assert res["n_classes"] == 26 and res["n_samples"] == 208 and res["grouped"] is True
-    assert res["layers_probed"] == [0, 1, 2, 3, 4]  # input, 3 encoder blocks, embedding
+    n_blocks = _shipped_config()["model"]["n_layers"]
+    assert res["layers_probed"] == list(range(n_blocks + 2))  # input, each encoder block, embedding
     chance = 1 / 26
     assert res["best"]["accuracy"] > 8 * chance  # hand shape survives into the word encoder
     assert all(row["control"] < 4 * chance for row in res["layers"])
@@ -73,10 +80,11 @@ def test_hooks_on_recogniser_match_a_manual_forward(alphabet):
         _, emb = model(x)
         got = rec.collect()["mean"]
         h0 = enc.inp(x) + enc.pos
-        h3 = enc.enc(h0)
+        h_last = enc.enc(h0)
+    n = cfg["model"]["n_layers"]
     np.testing.assert_allclose(got[0], h0.mean(1).numpy(), atol=1e-5)
-    np.testing.assert_allclose(got[3], h3.mean(1).numpy(), atol=1e-4)
-    np.testing.assert_allclose(torch.nn.functional.normalize(torch.as_tensor(got[4]), dim=-1).numpy(),
+    np.testing.assert_allclose(got[n], h_last.mean(1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(torch.nn.functional.normalize(torch.as_tensor(got[n + 1]), dim=-1).numpy(),
                                emb.numpy(), atol=1e-5)
 
 
