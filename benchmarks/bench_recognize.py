@@ -79,8 +79,9 @@ def train_recipe(rec, train):
     labels = sorted({s.label for s in train})
     fc = FeatureConfig.from_dict(cfg["features"])
     mc = ModelConfig.from_dict({**cfg["model"], "n_classes": len(labels)})
-    model, _ = train_signs(train, labels, fc, mc, TrainConfig(epochs=cfg["train"]["epochs"], seed=cfg["train"]["seed"]),
-                           log_fn=None)
+    tc = TrainConfig(epochs=cfg["train"]["epochs"], seed=cfg["train"]["seed"], mixup=cfg["train"].get("mixup", 0.0),
+                     proto_blend=cfg["train"].get("proto_blend", 0.0))
+    model, _ = train_signs(train, labels, fc, mc, tc, log_fn=None)
     return model, labels, fc
 
 

@@ -128,6 +128,20 @@ def test_mirror_swaps_hands_and_is_its_own_inverse(shared_data, val_rows):
     np.testing.assert_allclose(hand_shape(h), hand_shape(h * 2.0 + 0.3), atol=1e-4)
 
 
+def test_canonical_hand_makes_a_clip_and_its_mirror_image_look_alike(shared_data, val_rows):
+    """With canonical_hand, a left-handed rendition of a sign gives the right-handed rendition's features."""
+    from signbridge.recognize.features import FeatureConfig, mirror, span_features
+    from signbridge.recognize.frames import frames_from_npy
+
+    f = frames_from_npy(shared_data / NPY / val_rows[0]["file"])
+    span = np.array([[0.0, f.t_ms[-1] + 40.0]])
+    canon, plain = FeatureConfig(canonical_hand=True), FeatureConfig()
+    a, b = span_features(f, span, canon), span_features(mirror(f), span, canon)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # without it the two differ (the hands swap places), so the test can fail
+    assert np.abs(span_features(f, span, plain) - span_features(mirror(f), span, plain)).max() > 0.1
+
+
 # --------------------------------------------------------------------------- recognition
 
 def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, settings, shipped):

@@ -48,6 +48,11 @@ def register(sub) -> None:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--steps", type=int, default=24, help="time steps each span is resampled to")
     p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--canonical-hand", dest="canonical_hand", action="store_true",
+                   help="mirror spans whose left hand leads, so every span shows one dominant hand (train and inference)")
+    p.add_argument("--mixup", type=float, default=0.0, help="Beta(a, a) mixup of training sequences (0 = off)")
+    p.add_argument("--proto-blend", dest="proto_blend", type=float, default=0.0,
+                   help="move each class vector this far towards its clips' mean embedding after training")
     p.add_argument("--kaggle-fps", type=float, default=30.0, help="frame rate assumed for Kaggle ISLR files")
     p.add_argument("--resume", help="start from this checkpoint (same vocabulary)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
@@ -157,12 +162,15 @@ def _train_command(args) -> str:
     parts += ["-o", args.output]
     for flag, dest in (("--seed", "seed"), ("--epochs", "epochs"), ("--letter-epochs", "letter_epochs"),
                        ("--holdout", "holdout"), ("--d-model", "d_model"), ("--layers", "layers"),
-                       ("--steps", "steps"), ("--dropout", "dropout"), ("--kaggle-fps", "kaggle_fps"),
+                       ("--steps", "steps"), ("--dropout", "dropout"), ("--mixup", "mixup"),
+                       ("--proto-blend", "proto_blend"), ("--kaggle-fps", "kaggle_fps"),
                        ("--resume", "resume"), ("--max-steps", "max_steps"), ("--name", "name"),
                        ("--version", "version")):
         v = getattr(args, dest)
         if v is not None:
             parts += [flag, str(v)]
+    if args.canonical_hand:
+        parts.append("--canonical-hand")
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -178,7 +186,8 @@ def cmd_train(args) -> int:
                  holdout=args.holdout, d_model=args.d_model, n_layers=args.layers, n_steps=args.steps,
                  dropout=args.dropout, letter_epochs=args.letter_epochs, resume=args.resume,
                  max_steps=args.max_steps, name=args.name, version=args.version, command=command,
-                 kaggle_fps=args.kaggle_fps, log_fn=lambda m: print(m, file=sys.stderr))
+                 kaggle_fps=args.kaggle_fps, canonical_hand=args.canonical_hand, mixup=args.mixup,
+                 proto_blend=args.proto_blend, log_fn=lambda m: print(m, file=sys.stderr))
     return 0
 
 

@@ -35,6 +35,7 @@ class FeatureConfig:
     n_steps: int = 24
     use_face: bool = False
     version: str = "1"
+    canonical_hand: bool = False  # mirror spans whose left hand leads, so the model sees one dominant hand
 
     @property
     def n_features(self) -> int:
@@ -48,7 +49,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        return cls(**{k: d[k] for k in ("n_steps", "use_face", "version") if k in d})
+        return cls(**{k: d[k] for k in ("n_steps", "use_face", "version", "canonical_hand") if k in d})
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -167,7 +168,22 @@ def span_features(frames: Frames, spans_ms: np.ndarray, cfg: FeatureConfig,
     x = np.concatenate(blocks, axis=-1).astype(np.float32)
     np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(x, -CLIP, CLIP, out=x)
+    if cfg.canonical_hand:
+        left_leads = _hand_score(vel_parts[1]) > _hand_score(vel_parts[2])
+        if left_leads.any():
+            plain = FeatureConfig(**{**cfg.to_dict(), "canonical_hand": False})
+            x[left_leads] = span_features(mirror(frames), spans_ms[left_leads], plain, times=q[left_leads],
+                                          ref=(1.0 - cx, cy, sx, sy))
     return x
+
+
+def _hand_score(body: np.ndarray) -> np.ndarray:
+    """(S,) how much a hand leads a span: share of steps it is seen plus its wrist path (shoulder widths)."""
+    w = body[:, :, 0, :]  # (S,T,2) wrist in body coordinates
+    seen = ~np.isnan(w[..., 0])
+    step = np.linalg.norm(np.diff(w, axis=1), axis=-1)
+    path = np.nansum(step, axis=1)
+    return seen.mean(axis=1) + path
 
 
 # --------------------------------------------------------------------------- augmentation (training only)

@@ -32,6 +32,8 @@ class TrainConfig:
     max_steps: int | None = None  # stop early (tests)
     span: str = "active"  # train on the clip's active part (as segmentation gives it at inference) or whole "clip"
     balanced: bool = False  # draw each epoch's clips with probability ~ 1/sqrt(class size)
+    mixup: float = 0.0  # Beta(a, a) mixup of feature sequences (0 = off)
+    proto_blend: float = 0.0  # after training, move each class vector this far towards its clips' mean embedding
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,8 +124,17 @@ def train_signs(train: Sequence[Sample], labels: list[str], feat_cfg: FeatureCon
         tot = 0.0
         for i in range(0, len(train), tcfg.batch_size):
             b = perm[i:i + tcfg.batch_size]
-            logits, _ = model(x[b])
-            loss = torch.nn.functional.cross_entropy(logits, y[b], label_smoothing=tcfg.label_smoothing)
+            xb, yb = x[b], y[b]
+            if tcfg.mixup > 0:
+                lam = float(rng.beta(tcfg.mixup, tcfg.mixup))
+                j = torch.as_tensor(rng.permutation(len(b)))
+                logits, _ = model(lam * xb + (1 - lam) * xb[j])
+                ce = torch.nn.functional.cross_entropy
+                loss = lam * ce(logits, yb, label_smoothing=tcfg.label_smoothing) + \
+                    (1 - lam) * ce(logits, yb[j], label_smoothing=tcfg.label_smoothing)
+            else:
+                logits, _ = model(xb)
+                loss = torch.nn.functional.cross_entropy(logits, yb, label_smoothing=tcfg.label_smoothing)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -143,7 +154,28 @@ def train_signs(train: Sequence[Sample], labels: list[str], feat_cfg: FeatureCon
         if step >= total:
             break
     model.eval()
+    if tcfg.proto_blend > 0:
+        blend_prototypes(model, torch.as_tensor(features_plain(train, feat_cfg, tcfg.span)), y, tcfg.proto_blend)
     return model, history
+
+
+def blend_prototypes(model, x, y, alpha: float) -> None:
+    """Class vector <- unit((1-alpha) * learnt vector + alpha * mean unit embedding of the class's training clips).
+
+    The learnt vectors are fitted to augmented clips; the clips' own mean embeddings are what few-shot
+    prototypes are made of, so blending makes trained and few-shot classes alike and steadies rare classes.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    with torch.inference_mode():
+        _, emb = model(x)
+        w = model.prototypes().clone()
+        for c in torch.unique(y):
+            m = F.normalize(emb[y == c].mean(0), dim=0)
+            w[c] = F.normalize((1 - alpha) * w[c] + alpha * m, dim=0)
+    with torch.no_grad():
+        model.weight.copy_(w)
 
 
 def evaluate_logits(model, xv, yv) -> dict[str, float]:
@@ -179,7 +211,8 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
                  holdout: str = "val", d_model: int = 64, n_layers: int = 2, n_steps: int = 24,
                  dropout: float = 0.2, letter_epochs: int = 40, resume: str | None = None,
                  max_steps: int | None = None, name: str = "asl-isolated", version: str = "1",
-                 command: str = "", kaggle_fps: float = 30.0, log_fn: Callable[[str], None] = print) -> dict:
+                 command: str = "", kaggle_fps: float = 30.0, canonical_hand: bool = False, mixup: float = 0.0,
+                 proto_blend: float = 0.0, log_fn: Callable[[str], None] = print) -> dict:
     """Load data, train both classifiers, evaluate on the held-out part, write a checkpoint. Returns config."""
     import torch
 
@@ -209,11 +242,12 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
                              hint="train from scratch, or add glosses with `signbridge vocab add`")
         init_state, init_letters = model0.state_dict(), letters0
         n_steps, d_model, n_layers = cfg0["features"]["n_steps"], cfg0["model"]["d_model"], cfg0["model"]["n_layers"]
-    feat_cfg = FeatureConfig(n_steps=n_steps)
+        canonical_hand = bool(cfg0["features"].get("canonical_hand", False))
+    feat_cfg = FeatureConfig(n_steps=n_steps, canonical_hand=canonical_hand)
     model_cfg = ModelConfig(n_features=feat_cfg.n_features, n_classes=len(labels), n_steps=n_steps, d_model=d_model,
                             n_layers=n_layers, dropout=dropout)
     log_fn(f"signs: {len(train)} training / {len(held)} held-out sequences, {len(labels)} glosses")
-    tcfg = TrainConfig(epochs=epochs, seed=seed, max_steps=max_steps)
+    tcfg = TrainConfig(epochs=epochs, seed=seed, max_steps=max_steps, mixup=mixup, proto_blend=proto_blend)
     model, history = train_signs(train, labels, feat_cfg, model_cfg, tcfg, val=held, init_state=init_state,
                                  log_fn=log_fn)
     metrics: dict[str, Any] = {}
@@ -238,7 +272,8 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
     config = {
         "name": name, "version": version, "labels": labels,
         "features": feat_cfg.to_dict(), "model": model_cfg.to_dict(),
-        "train": {"seed": seed, "epochs": epochs, "holdout": holdout, "data": sources, "command": command,
+        "train": {"seed": seed, "epochs": epochs, "mixup": mixup, "proto_blend": proto_blend, "holdout": holdout,
+                  "data": sources, "command": command,
                   "n_train": len(train), "n_heldout": len(held), "resumed_from": resume,
                   "per_class_train_counts": {g: sum(s.label == g for s in train) for g in labels},
                   "torch": torch.__version__},
