@@ -88,6 +88,13 @@ def test_storage_up_boto3_down(user_env):
     assert leftovers == [], f"processes left behind: {leftovers}"
     st = _cli(["storage", "status"], user_env)
     assert st.returncode == 3 and "stopped" in st.stdout
+    # restart at once on the same ports (sockets of the old server still in TIME_WAIT): data is still there
+    up2 = _cli(["storage", "up", "--json"], user_env)
+    try:
+        assert up2.returncode == 0, up2.stderr
+        assert "hello-bucket" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    finally:
+        _cli(["storage", "down"], user_env)
 
 
 def test_storage_up_reports_a_taken_port(user_env):

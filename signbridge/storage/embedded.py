@@ -170,6 +170,8 @@ class EmbeddedStore:
         for name, port in ports.items():
             for q in (port, port + 10000):  # weed puts gRPC at +10000
                 with socket.socket() as s:
+                    # like weed itself: a port with only TIME_WAIT leftovers (a store just stopped) is free
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     try:
                         s.bind(("127.0.0.1", q))
                     except OSError:
