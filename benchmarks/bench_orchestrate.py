@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,22 +26,10 @@ DATA = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", REPO.parent / "shared" / "d
 STAGES = ("probe", "extract", "recognize", "compose", "speak", "mux")
 
 
-def free_base_port() -> int:
-    import random
+def _free_base_port() -> int:
+    from signbridge.storage.embedded import free_base_port
 
-    for _ in range(200):
-        base = random.randint(20000, 44000)
-        ok = True
-        for p in [*range(base, base + 5), *range(base + 10000, base + 10005)]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
+    return free_base_port()
 
 
 def pick_clips(n: int) -> list[Path]:
@@ -78,7 +65,7 @@ def main() -> int:
     video_s = sum(probe(c).duration_s for c in clips)
     work = Path(tempfile.mkdtemp(prefix="sb-bench-orch-"))
     home = work / "home"
-    settings = load_settings(env={}, home=str(home), s3_port=free_base_port())
+    settings = load_settings(env={}, home=str(home), s3_port=_free_base_port())
     emb = EmbeddedStore(settings)
     emb.up(timeout=90)
     cs = emb.client_settings()

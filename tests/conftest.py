@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -25,22 +24,9 @@ def shared_data() -> Path:
 
 
 def _free_port_block(n: int = 5) -> int:
-    """A base port P with P..P+n-1 and P+10000..P+10000+n-1 free (weed uses +10000 for gRPC)."""
-    import random
+    from signbridge.storage.embedded import free_base_port
 
-    for _ in range(200):
-        base = random.randint(20000, 44000)
-        ok = True
-        for p in [*range(base, base + n), *range(base + 10000, base + 10000 + n)]:
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
+    return free_base_port(n)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,29 @@ class StoreStatus:
     detail: str = ""
 
 
+def free_base_port(n: int = 5, lo: int = 20000, hi: int = 44000) -> int:
+    """A base port P with P..P+n-1 and their +10000 gRPC twins all unused on 127.0.0.1.
+
+    For private instances (tests, benchmarks) that must not collide with a user's store.
+    """
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randint(lo, hi)
+        ok = True
+        for p in [*range(base, base + n), *range(base + 10000, base + 10000 + n)]:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise StorageError("no free block of ports found on 127.0.0.1")
+
+
 def weed_binary() -> str:
     here = Path(sys.executable).parent / "weed"
     if here.is_file() and os.access(here, os.X_OK):
