@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -120,8 +121,51 @@ def _flat(lms, with_visibility: bool) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float32).ravel()
 
 
+STREAMS = {"face": "face_landmarks", "pose": "pose_landmarks", "left_hand": "left_hand_landmarks",
+           "right_hand": "right_hand_landmarks"}
+_DIMS = {"face": 3, "pose": 4, "left_hand": 3, "right_hand": 3}
+_FIELD_TAGS = (0x0D, 0x15, 0x1D, 0x25)  # NormalizedLandmark x, y, z, visibility: fields 1-4, fixed32
+
+
+@functools.lru_cache(maxsize=None)
+def _wire_layout(length: int, dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte columns of one serialized landmark entry: where the tags must be, their values, where the floats are."""
+    tag_cols = [0, 1] + [2 + 5 * f for f in range(dims)]
+    tags = [0x0A, length] + list(_FIELD_TAGS[:dims])
+    value_cols = [2 + 5 * f + 1 + b for f in range(dims) for b in range(4)]
+    return np.array(tag_cols), np.array(tags, dtype=np.uint8), np.array(value_cols)
+
+
+def decode_landmark_list(raw: bytes, points: int, dims: int) -> np.ndarray | None:
+    """Flat float32 ``points × dims`` straight from a serialized ``NormalizedLandmarkList``.
+
+    MediaPipe serializes every landmark as the same fixed-width record (``x, y, z[, visibility[, presence]]``,
+    each a tagged little-endian float32), so the values can be sliced out with numpy instead of building
+    a Python proto object and looping over it (≈ 0.3 ms a frame). Returns None for any other layout (a
+    field missing, a different count): the caller then parses the proto, so the values are always the same.
+    """
+    if len(raw) < 2 or points <= 0:
+        return None
+    length = raw[1]
+    stride = length + 2
+    if length >= 0x80 or length < 5 * dims or len(raw) != stride * points:
+        return None
+    rec = np.frombuffer(raw, dtype=np.uint8).reshape(points, stride)
+    tag_cols, tags, value_cols = _wire_layout(length, dims)
+    if not (rec[:, tag_cols] == tags).all():
+        return None
+    return np.ascontiguousarray(rec[:, value_cols]).view("<f4").astype(np.float32, copy=False).reshape(-1)
+
+
 class Holistic:
-    """MediaPipe Holistic (legacy solutions API), video mode, ``model_complexity=1``."""
+    """MediaPipe Holistic (legacy solutions API), video mode, ``model_complexity=1``.
+
+    Frames go straight to the solution's calculator graph and the four landmark streams are read
+    from its packets (``decode_landmark_list``): the solution's own ``process`` also converts the
+    world landmarks, builds a namedtuple class per frame and walks every landmark in Python, which
+    adds ≈ 0.4 ms a frame to a ≈ 22 ms graph. If the installed MediaPipe lacks the internals this
+    relies on, ``process`` falls back to the public path with identical results.
+    """
 
     def __init__(self) -> None:
         with quiet_native_stderr():
@@ -134,26 +178,67 @@ class Holistic:
             if graph is not None:
                 graph.wait_until_idle()  # calculators open (and log) on graph threads: let them finish here
         self._first = True
+        self._direct = self._direct_api()
+
+    def _direct_api(self):
+        try:
+            from mediapipe.python import packet_creator
+            from mediapipe.python._framework_bindings import _packet_getter
+            from mediapipe.python._framework_bindings import image_frame
+        except ImportError:
+            return None
+        h = self._h
+        if not (hasattr(h, "_graph") and isinstance(getattr(h, "_graph_outputs", None), dict)
+                and isinstance(getattr(h, "_simulated_timestamp", None), int)
+                and hasattr(_packet_getter, "_get_serialized_proto")):
+            return None
+        return packet_creator.create_image_frame, image_frame.ImageFormat.SRGB, _packet_getter._get_serialized_proto
 
     def process(self, rgb: np.ndarray, timestamp_us: int | None = None) -> dict[str, np.ndarray | None]:
         """Landmarks of one frame. ``timestamp_us`` (strictly increasing) gives the tracking and
         smoothing filters the real time between sampled frames instead of an assumed 30 fps."""
-        h = self._h
-        if timestamp_us is not None and hasattr(h, "_simulated_timestamp"):
-            if timestamp_us > h._simulated_timestamp:  # last packet's time; must increase
-                h._simulated_timestamp = timestamp_us - 33333  # process() adds its 33333 µs step back
         if self._first:  # the graph's calculators log their one-time notices on the first frame
             self._first = False
             with quiet_native_stderr():
-                r = h.process(rgb)
-        else:
+                return self._process(rgb, timestamp_us)
+        return self._process(rgb, timestamp_us)
+
+    def _process(self, rgb: np.ndarray, timestamp_us: int | None) -> dict[str, np.ndarray | None]:
+        h = self._h
+        if self._direct is None:
+            if timestamp_us is not None and hasattr(h, "_simulated_timestamp"):
+                if timestamp_us > h._simulated_timestamp:  # last packet's time; must increase
+                    h._simulated_timestamp = timestamp_us - 33333  # process() adds its 33333 µs step back
             r = h.process(rgb)
-        return {
-            "face": _flat(r.face_landmarks, False) if r.face_landmarks else None,
-            "pose": _flat(r.pose_landmarks, True) if r.pose_landmarks else None,
-            "left_hand": _flat(r.left_hand_landmarks, False) if r.left_hand_landmarks else None,
-            "right_hand": _flat(r.right_hand_landmarks, False) if r.right_hand_landmarks else None,
-        }
+            return {part: (_flat(lms, _DIMS[part] == 4) if lms else None)
+                    for part, lms in ((p, getattr(r, STREAMS[p])) for p in PARTS)}
+        create_image_frame, srgb, serialized = self._direct
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError("Holistic needs an RGB image (height, width, 3)")
+        # the same timestamps the solution would use: the real one, else 30 fps steps after the last packet
+        ts = timestamp_us if timestamp_us is not None and timestamp_us > h._simulated_timestamp \
+            else h._simulated_timestamp + 33333
+        h._simulated_timestamp = ts
+        h._graph_outputs.clear()
+        h._graph.add_packet_to_input_stream(stream="image", packet=create_image_frame(rgb, image_format=srgb).at(ts))
+        h._graph.wait_until_idle()
+        out = {}
+        for part in PARTS:
+            packet = h._graph_outputs.get(STREAMS[part])
+            if packet is None or packet.is_empty():
+                out[part] = None
+                continue
+            dims = _DIMS[part]
+            raw = serialized(packet)
+            v = decode_landmark_list(raw, PART_WIDTH[part] // dims, dims)
+            if v is None:
+                from mediapipe.framework.formats import landmark_pb2
+
+                lms = landmark_pb2.NormalizedLandmarkList()
+                lms.ParseFromString(raw)
+                v = _flat(lms, dims == 4) if len(lms.landmark) else None
+            out[part] = v
+        return out
 
     def close(self) -> None:
         self._h.close()
@@ -168,10 +253,46 @@ class Holistic:
 _progress_queue = None  # set in worker processes by init_worker
 
 
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module a worker never uses; the first attribute lookup imports the real one."""
+
+    def __getattr__(self, attr: str):
+        import importlib
+        import sys
+
+        for name, stub in _DEFERRED_STUBS.items():
+            if sys.modules.get(name) is stub:
+                del sys.modules[name]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+_DEFERRED_STUBS: dict[str, types.ModuleType] = {}
+
+
+def defer_plotting_imports() -> bool:
+    """Keep ``import mediapipe`` from loading matplotlib in a worker process.
+
+    MediaPipe's package import pulls in its drawing helpers, which import ``matplotlib.pyplot``:
+    ≈ 0.18 of the ≈ 0.3 CPU-s the import costs each worker, and extraction never draws. Stand-ins
+    are installed only when nothing has imported matplotlib yet; any use of them imports the real
+    module, so code that does plot still works.
+    """
+    import sys
+
+    if "matplotlib" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        return False
+    top, sub = _DeferredModule("matplotlib"), _DeferredModule("matplotlib.pyplot")
+    top.__dict__["pyplot"] = sub
+    _DEFERRED_STUBS.update({"matplotlib": top, "matplotlib.pyplot": sub})
+    sys.modules.update(_DEFERRED_STUBS)
+    return True
+
+
 def init_worker(progress_queue) -> None:
     """Pool initializer: import MediaPipe early and remember where to report progress."""
     global _progress_queue
     _progress_queue = progress_queue
+    defer_plotting_imports()
     with quiet_native_stderr():
         import mediapipe  # noqa: F401  (pay the import while the parent is still probing)
 

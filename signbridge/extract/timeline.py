@@ -157,7 +157,10 @@ def plan_chunks(tl: Timeline, workers: int, *, chunk_s: float | None = None, min
 
     Short videos stay one chunk (worker start-up and warm-up would cost more than they
     save). Otherwise at least one chunk per worker, at most ``max_chunk_s`` long so the
-    slowest chunk does not dominate. ``chunk_s`` forces a chunk length (tests, tuning).
+    slowest chunk does not dominate. Every chunk after the first also runs ``warmup_s``
+    before its first owned frame, so the first chunk owns that much more: each worker
+    then processes the same length of video and none waits for the last. ``chunk_s``
+    forces a chunk length (tests, tuning).
     """
     n = tl.n_frames
     dur = tl.duration_s
@@ -171,7 +174,8 @@ def plan_chunks(tl: Timeline, workers: int, *, chunk_s: float | None = None, min
         k = max(workers, math.ceil(dur / max_chunk_s))
         k = min(k, max(1, int(dur // min_chunk_s)))
     t = (tl.pts - tl.start_pts) * float(tl.time_base)
-    bounds = [0] + [int(np.searchsorted(t, dur * i / k)) for i in range(1, k)] + [n]
+    lead = 0.0 if chunk_s or k == 1 else min(warmup_s, dur / k)  # the first chunk's extra owned seconds
+    bounds = [0] + [int(np.searchsorted(t, lead + (dur - lead) * i / k)) for i in range(1, k)] + [n]
     bounds = sorted(set(bounds))
     chunks = []
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
