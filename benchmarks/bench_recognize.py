@@ -100,7 +100,32 @@ def score(model, labels, fc, samples):
         recall[g] = float(np.mean(top1[[s.label == g for s in samples]]))
     return {"n": len(samples), "top1": float(top1.mean()), "top5": float(np.mean((order[:, :5] == y[:, None]).any(1))),
             "label_unseen_in_train": int(np.sum(y < 0)), "per_class_recall": recall,
-            "pred": [labels[i] for i in order[:, 0]]}
+            "pred": [labels[i] for i in order[:, 0]], "logits": logits.numpy(), "y": y}
+
+
+def calibration(logits: list, ys: list, t: float = 1.0, threshold: float = 0.35) -> dict:
+    """Out-of-fold calibration at temperature t: NLL, expected calibration error, and what min_confidence keeps."""
+    conf, right, nll = [], [], []
+    for lg, y in zip(logits, ys):
+        z = lg / t
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        conf += list(p.max(1))
+        right += list(p.argmax(1) == y)
+        nll += list(-np.log(p[np.arange(len(y)), np.maximum(y, 0)][y >= 0] + 1e-12))
+    conf, right = np.array(conf), np.array(right, float)
+    bins = np.minimum((conf * 10).astype(int), 9)
+    ece = sum(abs(conf[bins == b].mean() - right[bins == b].mean()) * np.mean(bins == b) for b in range(10)
+              if np.any(bins == b))
+    keep = conf >= threshold
+    return {"temperature": t, "nll": float(np.mean(nll)), "ece": float(ece), "mean_confidence": float(conf.mean()),
+            "accuracy": float(right.mean()), "kept_share": float(keep.mean()),
+            "kept_accuracy": float(right[keep].mean()) if keep.any() else 0.0}
+
+
+def fit_temperature(logits: list, ys: list) -> float:
+    grid = np.round(np.arange(0.5, 4.01, 0.05), 2)
+    return float(min(grid, key=lambda t: calibration(logits, ys, t)["nll"]))
 
 
 def part_accuracy(rec, args, out):
@@ -123,7 +148,7 @@ def part_accuracy(rec, args, out):
     worst = sorted(res["per_class_recall"].items(), key=lambda kv: kv[1])
     out["accuracy"] = {"split": "WLASL val (58 clips, 36 glosses); model = shipped recipe trained on the train split "
                                 "(+ Kaggle train participants); 12 of the 16 val signers also appear in train",
-                       **{k: v for k, v in res.items() if k != "pred"}, "train_seconds": round(time.time() - t0, 1),
+                       **{k: v for k, v in res.items() if k not in ("pred", "logits", "y")}, "train_seconds": round(time.time() - t0, 1),
                        "confusion_png": str(png.relative_to(REPO))}
     return [("held-out top-1 (WLASL-49 val, recipe on train)", f"{res['top1']:.1%}", ">= 65 %"),
             ("held-out top-5 (WLASL-49 val, recipe on train)", f"{res['top5']:.1%}", ">= 90 %"),
@@ -137,13 +162,15 @@ def part_cv(rec, args, out):
     signers = sorted({s.signer for s in wlasl})
     rng = np.random.default_rng(0)
     fold_of = {g: i % args.cv for i, g in enumerate(rng.permutation(signers))}
-    rows = []
+    rows, oof_logits, oof_y = [], [], []
     for k in range(args.cv):
         tr = [s for s in wlasl if fold_of[s.signer] != k] + other
         te = [s for s in wlasl if fold_of[s.signer] == k]
         t0 = time.time()
         model, labels, fc = train_recipe(rec, tr)
         r = score(model, labels, fc, te)
+        oof_logits.append(r["logits"])  # the recipe's raw logits (T = 1); T is fitted on these
+        oof_y.append(r["y"])
         rows.append({"fold": k, **{x: r[x] for x in ("n", "top1", "top5", "label_unseen_in_train")},
                      "seconds": round(time.time() - t0, 1)})
         print(f"  cv fold {k}: {rows[-1]}", file=sys.stderr)
@@ -151,10 +178,19 @@ def part_cv(rec, args, out):
     top1 = sum(r["top1"] * r["n"] for r in rows) / n
     top5 = sum(r["top5"] * r["n"] for r in rows) / n
     unseen = sum(r["label_unseen_in_train"] for r in rows)
+    t = fit_temperature(oof_logits, oof_y)
+    cal = {"t1": calibration(oof_logits, oof_y, 1.0), "fitted": calibration(oof_logits, oof_y, t),
+           "shipped": calibration(oof_logits, oof_y, rec.temperature)}
     out["cv"] = {"folds": rows, "top1": top1, "top5": top5, "n": n, "signers": len(signers),
-                 "clips_whose_gloss_has_no_training_clip": unseen}
+                 "clips_whose_gloss_has_no_training_clip": unseen, "calibration": cal}
+    c1, cs = cal["t1"], cal["shipped"]
     return [(f"signer-disjoint {args.cv}-fold top-1 / top-5", f"{top1:.1%} / {top5:.1%}",
-             f"n={n}; {unseen} clips of glosses absent from their training folds")]
+             f"n={n}; {unseen} clips of glosses absent from their training folds"),
+            ("  out-of-fold temperature fit (min NLL)", f"T = {t:.2f}", f"shipped T = {rec.temperature:.2f}"),
+            ("  ECE / mean conf, T = 1", f"{c1['ece']:.3f} / {c1['mean_confidence']:.2f}",
+             f"above 0.35: {c1['kept_share']:.0%} kept, {c1['kept_accuracy']:.0%} right"),
+            ("  ECE / mean conf, shipped T", f"{cs['ece']:.3f} / {cs['mean_confidence']:.2f}",
+             f"above 0.35: {cs['kept_share']:.0%} kept, {cs['kept_accuracy']:.0%} right")]
 
 
 def part_letters(rec, args, out):

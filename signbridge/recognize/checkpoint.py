@@ -146,6 +146,9 @@ class Recognizer:
         if self.config.get("letters", {}).get("n_in", N_LETTER_FEATURES) != N_LETTER_FEATURES:
             raise ModelError("letter classifier was trained on other hand features", source=str(self.dir))
         self.scale = float(m["scale"])
+        # softmax temperature fitted on out-of-fold predictions (bench_recognize.py cv), so confidences mean
+        # roughly how often the top label is right; 1.0 for checkpoints trained before calibration existed
+        self.temperature = float(self.config.get("calibration", {}).get("temperature", 1.0))
         self.d_model = int(m["d_model"])
         self.base_labels: list[str] = list(self.config["labels"])
         with torch.inference_mode():  # the exported graph must agree with the label list
@@ -212,7 +215,7 @@ class Recognizer:
                 logits, emb = self.model(xb)
                 if self._fs.shape[0]:
                     logits = torch.cat([logits, self.scale * emb @ self._fs.t()], dim=1)
-                probs.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+                probs.append(torch.softmax(logits.float() / self.temperature, dim=-1).cpu().numpy())
                 embs.append(emb.float().cpu().numpy())
         return np.concatenate(probs), np.concatenate(embs)
 

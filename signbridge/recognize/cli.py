@@ -50,9 +50,13 @@ def register(sub) -> None:
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--canonical-hand", dest="canonical_hand", action="store_true",
                    help="mirror spans whose left hand leads, so every span shows one dominant hand (train and inference)")
+    p.add_argument("--hand-body", dest="hand_body", choices=("points", "wrist"), default="points",
+                   help="hands in body coordinates: all 21 points, or the wrist only (shape is always given)")
     p.add_argument("--mixup", type=float, default=0.0, help="Beta(a, a) mixup of training sequences (0 = off)")
     p.add_argument("--proto-blend", dest="proto_blend", type=float, default=0.0,
                    help="move each class vector this far towards its clips' mean embedding after training")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="softmax temperature stored with the checkpoint (fit it with bench_recognize.py --only cv)")
     p.add_argument("--kaggle-fps", type=float, default=30.0, help="frame rate assumed for Kaggle ISLR files")
     p.add_argument("--resume", help="start from this checkpoint (same vocabulary)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (smoke runs)")
@@ -162,8 +166,10 @@ def _train_command(args) -> str:
     parts += ["-o", args.output]
     for flag, dest in (("--seed", "seed"), ("--epochs", "epochs"), ("--letter-epochs", "letter_epochs"),
                        ("--holdout", "holdout"), ("--d-model", "d_model"), ("--layers", "layers"),
-                       ("--steps", "steps"), ("--dropout", "dropout"), ("--mixup", "mixup"),
-                       ("--proto-blend", "proto_blend"), ("--kaggle-fps", "kaggle_fps"),
+                       ("--steps", "steps"), ("--dropout", "dropout"),
+                       ("--hand-body", "hand_body"), ("--mixup", "mixup"),
+                       ("--proto-blend", "proto_blend"), ("--temperature", "temperature"),
+                       ("--kaggle-fps", "kaggle_fps"),
                        ("--resume", "resume"), ("--max-steps", "max_steps"), ("--name", "name"),
                        ("--version", "version")):
         v = getattr(args, dest)
@@ -186,8 +192,10 @@ def cmd_train(args) -> int:
                  holdout=args.holdout, d_model=args.d_model, n_layers=args.layers, n_steps=args.steps,
                  dropout=args.dropout, letter_epochs=args.letter_epochs, resume=args.resume,
                  max_steps=args.max_steps, name=args.name, version=args.version, command=command,
-                 kaggle_fps=args.kaggle_fps, canonical_hand=args.canonical_hand, mixup=args.mixup,
-                 proto_blend=args.proto_blend, log_fn=lambda m: print(m, file=sys.stderr))
+                 kaggle_fps=args.kaggle_fps, canonical_hand=args.canonical_hand,
+                 hand_body=args.hand_body, mixup=args.mixup,
+                 proto_blend=args.proto_blend, temperature=args.temperature,
+                 log_fn=lambda m: print(m, file=sys.stderr))
     return 0
 
 

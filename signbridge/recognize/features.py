@@ -36,10 +36,16 @@ class FeatureConfig:
     use_face: bool = False
     version: str = "1"
     canonical_hand: bool = False  # mirror spans whose left hand leads, so the model sees one dominant hand
+    hand_body: str = "points"  # hands in body coordinates (and their motion): all 21 "points", or the "wrist" only
+
+    @property
+    def n_body_points(self) -> int:
+        return 1 if self.hand_body == "wrist" else 21
 
     @property
     def n_features(self) -> int:
-        n = len(POSE_SUBSET) * 2 + 2 * (21 * 2 + 21 * 3) + (len(POSE_SUBSET) * 2 + 2 * 21 * 2) + 3 + 1
+        hb = self.n_body_points
+        n = len(POSE_SUBSET) * 2 + 2 * (hb * 2 + 21 * 3) + (len(POSE_SUBSET) * 2 + 2 * hb * 2) + 3 + 1
         if self.use_face:
             n += len(FACE_SUBSET) * 2 + 1
         return n
@@ -49,7 +55,7 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureConfig":
-        return cls(**{k: d[k] for k in ("n_steps", "use_face", "version", "canonical_hand") if k in d})
+        return cls(**{k: d[k] for k in ("n_steps", "use_face", "version", "canonical_hand", "hand_body") if k in d})
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -141,7 +147,7 @@ def span_features(frames: Frames, spans_ms: np.ndarray, cfg: FeatureConfig,
     flags = [~np.isnan(pose[:, :, 0, 0])]
     for hand, present in ((frames.left, frames.left_present), (frames.right, frames.right_present)):
         h = _gather(hand, _nearest_present(t, present, q, GAP_TOLERANCE_MS))
-        body = norm_xy(h)  # (S,T,21,2)
+        body = norm_xy(h[:, :, :cfg.n_body_points])  # (S,T,21 or 1,2)
         shape = hand_shape(h)  # (S,T,21,3)
         blocks += [body.reshape(S, T, -1), shape.reshape(S, T, -1)]
         vel_parts.append(body)

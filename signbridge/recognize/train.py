@@ -211,8 +211,8 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
                  holdout: str = "val", d_model: int = 64, n_layers: int = 2, n_steps: int = 24,
                  dropout: float = 0.2, letter_epochs: int = 40, resume: str | None = None,
                  max_steps: int | None = None, name: str = "asl-isolated", version: str = "1",
-                 command: str = "", kaggle_fps: float = 30.0, canonical_hand: bool = False, mixup: float = 0.0,
-                 proto_blend: float = 0.0, log_fn: Callable[[str], None] = print) -> dict:
+                 command: str = "", kaggle_fps: float = 30.0, canonical_hand: bool = False,
+                 hand_body: str = "points", mixup: float = 0.0, proto_blend: float = 0.0, temperature: float = 1.0, log_fn: Callable[[str], None] = print) -> dict:
     """Load data, train both classifiers, evaluate on the held-out part, write a checkpoint. Returns config."""
     import torch
 
@@ -243,7 +243,8 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
         init_state, init_letters = model0.state_dict(), letters0
         n_steps, d_model, n_layers = cfg0["features"]["n_steps"], cfg0["model"]["d_model"], cfg0["model"]["n_layers"]
         canonical_hand = bool(cfg0["features"].get("canonical_hand", False))
-    feat_cfg = FeatureConfig(n_steps=n_steps, canonical_hand=canonical_hand)
+        hand_body = cfg0["features"].get("hand_body", "points")
+    feat_cfg = FeatureConfig(n_steps=n_steps, canonical_hand=canonical_hand, hand_body=hand_body)
     model_cfg = ModelConfig(n_features=feat_cfg.n_features, n_classes=len(labels), n_steps=n_steps, d_model=d_model,
                             n_layers=n_layers, dropout=dropout)
     log_fn(f"signs: {len(train)} training / {len(held)} held-out sequences, {len(labels)} glosses")
@@ -283,6 +284,9 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
     from signbridge.recognize.fingerspell import FingerspellConfig
     from signbridge.recognize.segment import SegmentConfig
 
+    config["calibration"] = {"temperature": float(temperature),
+                             "fitted_on": "out-of-fold predictions of signer-disjoint CV (benchmarks/bench_recognize.py "
+                                          "cv), passed as --temperature" if temperature != 1.0 else "none"}
     config["segmentation"] = SegmentConfig().to_dict()
     config["fingerspelling"] = FingerspellConfig().to_dict()
     save_checkpoint(out, model, letters, config)
