@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_compose.py [--rows 24]
 
 * rules on every row of both dev sets;
-* local (SmolLM2-135M, CPU) on the first --rows ASLG-PC12 rows, batched (8) and unbatched (1), same rows;
+* local (SmolLM2-135M, CPU) on the first --rows ASLG-PC12 rows: batch 8 vs batch 1, and 1 vs 2 torch threads;
 * vllm over HTTP against the OpenAI-compatible test server (signbridge.compose.serve) answering with the
   rules grammar (client + HTTP overhead only) and with SmolLM2 (first --rows rows);
 * vllm offline: needs vllm + a GPU; reported as unavailable here.
@@ -71,11 +71,17 @@ def main() -> int:
     b8 = LocalBackend(local_settings, batch_size=8)
     load_model(str(b8.path))
     load_s = time.perf_counter() - t0
-    r8 = run("local SmolLM2, batch 8", items_for(few), local_settings, LocalBackend(local_settings, batch_size=8))
-    r1 = run("local SmolLM2, batch 1", items_for(few), local_settings, LocalBackend(local_settings, batch_size=1))
-    r8["load_s"] = r1["load_s"] = round(load_s, 2)
+    r8 = run("local SmolLM2, batch 8, 1 thread (default)", items_for(few), local_settings,
+             LocalBackend(local_settings, batch_size=8))
+    r1 = run("local SmolLM2, batch 1, 1 thread", items_for(few), local_settings,
+             LocalBackend(local_settings, batch_size=1))
+    r2 = run("local SmolLM2, batch 8, 2 threads", items_for(few), local_settings,
+             LocalBackend(local_settings, batch_size=8, threads=2))
+    for r in (r8, r1, r2):
+        r["load_s"] = round(load_s, 2)
     r8["speedup_vs_batch1"] = round(r8["sentences_per_s"] / r1["sentences_per_s"], 2)
-    rows += [r8, r1]
+    r8["speedup_vs_2threads"] = round(r8["sentences_per_s"] / r2["sentences_per_s"], 2)
+    rows += [r8, r1, r2]
 
     from signbridge.compose.serve import ChatServer, rules_responder, smollm_responder
 
@@ -98,7 +104,8 @@ def main() -> int:
     for r in rows:
         print(f"| {r['backend']} | {r['rows']} | {r['seconds']:.2f} | {r['sentences_per_s']:.2f} | "
               f"{r['guard_rejected']} |")
-    print(f"local: model load {load_s:.1f} s; batch 8 is {r8['speedup_vs_batch1']}x batch 1")
+    print(f"local: model load {load_s:.1f} s; batch 8 is {r8['speedup_vs_batch1']}x batch 1 and "
+          f"{r8['speedup_vs_2threads']}x two threads")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {args.json}", file=sys.stderr)

@@ -58,11 +58,20 @@ def default_piper_voice() -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_piper(onnx_path: str):
+def _load_piper(onnx_path: str, threads: int = 1):
+    """Load a piper voice with ``threads`` onnxruntime intra-op threads (0 = onnxruntime's default).
+
+    One thread is the default: on a shared 2-core machine it used ~half the CPU time of the default
+    thread pool for the same audio, and was faster in wall time too (benchmarks/bench_speech_mux.py).
+    """
     try:
+        import onnxruntime
         from piper import PiperVoice
+        from piper.config import PiperConfig
     except ImportError as e:
         raise ModelError(f"piper-tts is not installed ({e})", hint="pip install piper-tts") from None
+    import json
+
     p = Path(onnx_path)
     cfg = Path(str(p) + ".json")
     if not p.is_file():
@@ -70,7 +79,13 @@ def _load_piper(onnx_path: str):
     if not cfg.is_file():
         raise ModelError("piper voice config (.onnx.json) not found next to the model", source=str(cfg))
     try:
-        return PiperVoice.load(str(p), config_path=str(cfg))
+        opts = onnxruntime.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
+        config = PiperConfig.from_dict(json.loads(cfg.read_text(encoding="utf-8")))
+        return PiperVoice(session=session, config=config)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a broken model
         raise ModelError(f"cannot load piper voice: {type(e).__name__}: {e}", source=str(p)) from e
 
@@ -78,10 +93,10 @@ def _load_piper(onnx_path: str):
 class PiperTTS:
     name = "piper"
 
-    def __init__(self, voice: str | None = None):
+    def __init__(self, voice: str | None = None, threads: int = 1):
         path = Path(voice).expanduser() if voice else default_piper_voice()
         self.voice = str(path)
-        self._voice = _load_piper(self.voice)
+        self._voice = _load_piper(self.voice, threads)
         self.sample_rate = int(self._voice.config.sample_rate)
 
     def synth(self, text: str) -> np.ndarray:
