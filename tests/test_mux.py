@@ -79,7 +79,7 @@ def video_packets(path):
     return res.stdout.split()
 
 
-def test_mp4_stream_copy_narration_default_original_second_track(shared_data, assets, settings, work):
+def test_mp4_2997fps_stream_copy_narration_default_original_second_track(shared_data, assets, settings, work):
     src = shared_data / WITH_AUDIO
     out = mux_video(src, work / "track.mp4", narration=assets["wav"], srt=assets["srt"], settings=settings)
     st = streams(out)
