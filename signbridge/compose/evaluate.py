@@ -106,7 +106,7 @@ def _sacrebleu_version() -> str:
 
 
 def table(report: dict) -> str:
-    head = f"| backend | set | rows | BLEU | chrF | sentences/s | guard rejections | status |\n|---|---|---:|---:|---:|---:|---:|---|"
+    head = "| backend | set | rows | BLEU | chrF | sentences/s | guard rejections | status |\n|---|---|---:|---:|---:|---:|---:|---|"
     lines = [head]
     for r in report["results"]:
         f = lambda v, fmt="{:.1f}": "–" if v is None else fmt.format(v)  # noqa: E731
