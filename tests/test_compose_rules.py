@@ -165,3 +165,25 @@ def test_compose_cli_text_and_files(tmp_path, capsys):
     assert main(["compose", "--home", str(tmp_path / "h"), str(bad)]) == 1
     err = capsys.readouterr().err
     assert "bad.json" in err and "not a JSON gloss track" in err
+
+
+def test_eval_compose_on_dev_sets(shared_data, settings, tmp_path, capsys):
+    """Rules beat copying the gloss (the floor in gloss_english/SOURCES.md) on both dev sets."""
+    from signbridge.cli import main
+    from signbridge.compose.evaluate import load_pairs, score
+
+    data = shared_data / "gloss_english"
+    out = tmp_path / "eval.json"
+    assert main(["eval-compose", "--home", settings.home, "--data", str(data), "--backends", "rules,vllm",
+                 "--limit", "100", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| rules | aslg_pc12 | 2000 |" in table
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        assert "unavailable (fell back to rules)" in table  # never scored as if it were vllm
+    res = {r["dataset"]: r for r in json.loads(out.read_text())["results"] if r["backend"] == "rules"}
+    for ds, fname in (("aslg_pc12", "aslg_pc12.dev.tsv"), ("ncslgr", "ncslgr.dev.tsv")):
+        pairs = load_pairs(data / fname)
+        copy_bleu, copy_chrf = score([g.lower() for g, _ in pairs], [e for _, e in pairs])
+        assert res[ds]["bleu"] > copy_bleu + 3 and res[ds]["chrf"] > copy_chrf + 3
