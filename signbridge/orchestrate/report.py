@@ -205,6 +205,6 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
     if previews:
         parts.append("<h2>Captions (first sentences)</h2><ul>" + "".join(previews) + "</ul>")
 
-    parts.append(f"<p class=note>Manifest: <code>manifest.json</code> next to this file "
-                 f"(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
+    parts.append("<p class=note>Manifest: <code>manifest.json</code> next to this file "
+                 "(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
     return "".join(parts)
