@@ -29,6 +29,17 @@ def _free_port_block(n: int = 5) -> int:
     return free_base_port(n)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The CI box has 2 shared cores: a second torch thread only adds contention for small models."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real SeaweedFS S3 server on 127.0.0.1 for the whole session, stopped by PID after.

@@ -13,18 +13,9 @@ from signbridge.cli import main
 from signbridge.errors import InputError, ModelError
 from signbridge.settings import load_settings
 
-pytestmark = pytest.mark.data
+pytestmark = [pytest.mark.data, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The CI box has 2 shared cores: a second torch thread only adds contention for these small models."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 NPY = "wlasl_holistic_landmarks_npy"
 ALPHABET = "asl_alphabet_hand_landmarks/asl_alphabet_hand_landmarks.npz"
