@@ -1,5 +1,5 @@
 """The extractor's speed-ups change nothing in the output: direct graph path, wire-format landmark
-decoding, balanced chunk plan, deferred plotting import."""
+decoding, one-thread graphs in full pools, balanced chunk plan, deferred plotting import."""
 from __future__ import annotations
 
 import subprocess
@@ -73,6 +73,48 @@ def test_direct_graph_path_equals_solution_api(shared_data):
         fast.close()
         slow.close()
     assert all(seen.values()), seen  # every part was compared on some frame
+
+
+def _graph_threads_now() -> int:
+    from pathlib import Path
+
+    return sum((t / "comm").read_text().startswith("mediapipe") for t in Path("/proc/self/task").iterdir())
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads through /proc")
+def test_one_thread_graph_gives_identical_landmarks(shared_data):
+    """Pool workers on every core run their graph on one thread: same landmarks, one graph thread."""
+    from signbridge.extract.decode import iter_frames
+    from signbridge.extract.holistic import PARTS, Holistic
+
+    before = _graph_threads_now()
+    one = Holistic(graph_threads=1)
+    assert _graph_threads_now() - before == 1
+    default = Holistic()
+    try:
+        frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
+        for i, (_pts, rgb) in enumerate(frames):
+            if i == 20:
+                frames.close()
+                break
+            a, b = one.process(rgb, 1_000_000 + i * 33_333), default.process(rgb, 1_000_000 + i * 33_333)
+            for p in PARTS:
+                assert (a[p] is None) == (b[p] is None) and (a[p] is None or np.array_equal(a[p], b[p])), (i, p)
+    finally:
+        one.close()
+        default.close()
+
+
+def test_pool_gives_graphs_one_thread_only_when_workers_fill_the_cores():
+    from signbridge.extract.video import WorkerPool, usable_cores
+
+    cores = usable_cores()
+    with WorkerPool(cores) as full:  # workers start lazily: nothing is spawned here
+        assert full.graph_threads == 1
+    if cores > 1:
+        with WorkerPool(cores - 1) as partial:
+            assert partial.graph_threads == 0
 
 
 def test_chunk_plan_gives_every_worker_the_same_work():

@@ -60,6 +60,13 @@ class VideoJob:
     started: float = field(default_factory=time.perf_counter)
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def resolve_workers(workers: int | None, settings) -> int:
     w = settings.workers if workers is None else workers
     return max(1, int(w) if w and w > 0 else (os.cpu_count() or 1))
@@ -232,9 +239,11 @@ class WorkerPool:
     def __init__(self, workers: int):
         ctx = multiprocessing.get_context("spawn")
         self.workers = workers
+        # with a worker on every core, each graph runs on one thread (see holistic._solution_class)
+        self.graph_threads = 1 if workers >= usable_cores() else 0
         self.progress: Any = ctx.Queue()
         self._ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                                       initargs=(self.progress,))
+                                       initargs=(self.progress, self.graph_threads))
 
     def submit(self, task: ChunkTask) -> Future:
         return self._ex.submit(run_chunk_in_worker, task)
