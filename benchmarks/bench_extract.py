@@ -21,7 +21,8 @@ levers: CPU milliseconds per frame of one worker's steady state (first ``--frame
 benchmark video, MediaPipe + our Python + ffmpeg, start-up excluded), each configuration a fresh
 process, interleaved over ``--rounds`` rounds: the current extractor against the MediaPipe solution
 API path, a 1 MiB ffmpeg pipe, ``gc.freeze()``, smaller ``max_side``, a one-thread graph executor (what
-pool workers get when they fill the cores) and a worker pinned to one core; plus the CPU cost of a worker's ``import mediapipe`` with and without deferring matplotlib.
+pool workers get when they fill the cores) and a worker pinned to one core; plus the CPU cost of a
+worker's ``import mediapipe`` with and without deferring matplotlib.
 
 Writes ``benchmarks/results/extract_speed.json`` / ``extract_accuracy.json`` / ``extract_levers.json``.
 """
