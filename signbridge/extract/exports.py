@@ -102,7 +102,6 @@ def to_pose(table):
     order = (("POSE_LANDMARKS", "pose", 33), ("FACE_LANDMARKS", "face", 468),
              ("LEFT_HAND_LANDMARKS", "left_hand", 21), ("RIGHT_HAND_LANDMARKS", "right_hand", 21))
     assert [c.name for c in comps] == [o[0] for o in order]
-    n = table.num_rows
     datas, confs = [], []
     for _, part, k in order:
         xyz = _part_xyz(table, part, k)
