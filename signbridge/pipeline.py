@@ -811,16 +811,22 @@ def assemble_chunks(st: VideoState, chunk_results: Sequence[dict], ctx: Context)
     remember_failure(st, ctx)
 
 
+def _pending(states: Sequence[VideoState], ctx: Context, output: str, filename: str) -> list[VideoState]:
+    """Active videos still lacking ``output``; one already stored (an earlier, interrupted run) is reused."""
+    todo = []
+    for st in states:
+        if st.active and output not in st.outputs:
+            if ctx.folder(st).exists(filename):
+                st.outputs[output] = ctx.folder(st).uri(filename)
+            else:
+                todo.append(st)
+    return todo
+
+
 # -------------------------------------------------------------------------- recognize
 def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
     """Gloss tracks; all videos of the batch share the recogniser's batched forward passes."""
-    todo = []
-    for st in states:
-        if st.active and "gloss_track" not in st.outputs:
-            if ctx.folder(st).exists(GLOSS_TRACK):
-                st.outputs["gloss_track"] = ctx.folder(st).uri(GLOSS_TRACK)
-            else:
-                todo.append(st)
+    todo = _pending(states, ctx, "gloss_track", GLOSS_TRACK)
     if not todo:
         return
     mod = _stage_module("recognize", "signbridge.recognize", todo)
@@ -874,13 +880,7 @@ def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:
     """English transcripts: one batched composer call for every video that needs one."""
     from signbridge.records import GlossTrack
 
-    todo = []
-    for st in states:
-        if st.active and "transcript" not in st.outputs:
-            if ctx.folder(st).exists(TRANSCRIPT):
-                st.outputs["transcript"] = ctx.folder(st).uri(TRANSCRIPT)
-            else:
-                todo.append(st)
+    todo = _pending(states, ctx, "transcript", TRANSCRIPT)
     if not todo:
         return
     mod = _stage_module("compose", "signbridge.compose", todo)
