@@ -15,15 +15,15 @@ Writes benchmarks/results/compose.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from signbridge.bench import machine_info, write_results  # noqa: E402
 SHARED = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -97,8 +97,7 @@ def main() -> int:
         offline = "installed (not benchmarked by this script on CPU)"
     except ImportError:
         offline = "not installed here (GPU extra); no number"
-    report = {"host": platform.node(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "rows": rows,
-              "vllm_offline": offline}
+    report = {**machine_info(), "rows": rows, "vllm_offline": offline}
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; vllm offline: {offline}")
     print("| backend | rows | seconds | sentences/s | guard rejections |\n|---|---:|---:|---:|---:|")
     for r in rows:
@@ -106,9 +105,7 @@ def main() -> int:
               f"{r['guard_rejected']} |")
     print(f"local: model load {load_s:.1f} s; batch 8 is {r8['speedup_vs_batch1']}x batch 1 and "
           f"{r8['speedup_vs_2threads']}x two threads")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {args.json}", file=sys.stderr)
+    write_results(args.json, report)
     return 0
 
 

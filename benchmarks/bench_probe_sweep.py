@@ -13,8 +13,6 @@ layers. Accuracies are meaningless; the seconds and bytes are the point.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import time
@@ -23,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from signbridge.bench import machine_info, write_results  # noqa: E402
 
 
 def build(out: Path, small: bool, device: str) -> Path:
@@ -117,12 +117,10 @@ def main() -> int:
                     jobs=args.jobs)
     row["probe_s"] = round(time.perf_counter() - t0, 1)
     row["probe_fits"] = len(res.scores) * args.repeats * args.folds * 2
-    row["cpu_cores"] = os.cpu_count()
     print(f"{'metric':<24}value")
     for k, v in row.items():
         print(f"{k:<24}{v}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+    write_results(args.json, {**machine_info(), **row})
     return 0
 
 

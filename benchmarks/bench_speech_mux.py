@@ -9,9 +9,7 @@ each timing is the median of --repeats runs. Writes benchmarks/results/speech_mu
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -22,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from signbridge.bench import machine_info, write_results  # noqa: E402
 
 SHARED = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 BENCH_VIDEO = SHARED / "bench" / "wlasl_concat_640x480_30fps.mp4"
@@ -135,8 +135,7 @@ def main() -> int:
                      "x_realtime": round(dur_s / el, 1), "x_realtime_cpu": round(dur_s / cpu, 1)})
 
     report = {"video": str(BENCH_VIDEO.name), "duration_s": dur_s, "video_has_audio": info.has_audio,
-              "repeats": args.repeats, "host": platform.node(), "cpus": os.cpu_count(),
-              "load_avg": os.getloadavg(), "rows": rows,
+              "repeats": args.repeats, **machine_info(), "rows": rows,
               "target": "mux with stream copy >= 100x real time"}
     print(f"video: {BENCH_VIDEO.name}, {dur_s:.1f} s, {info.width}x{info.height} {info.fps:.2f} fps, "
           f"audio: {info.has_audio}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
@@ -145,9 +144,7 @@ def main() -> int:
     for r in rows:
         print(f"| {r['task']} | {r['seconds']:.3f} | {r.get('cpu_s', '–')} | {r['media_s']:.1f} | "
               f"{r['x_realtime']:.1f} | {r.get('x_realtime_cpu', '–')} | {r.get('rtf', '–')} |")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {args.json}", file=sys.stderr)
+    write_results(args.json, report)
     return 0
 
 

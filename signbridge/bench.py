@@ -15,6 +15,25 @@ from pathlib import Path
 from signbridge.errors import SignBridgeError
 
 
+def machine_info() -> dict:
+    """Where and under what load a benchmark ran: numbers from a shared box mean little without it."""
+    import os
+    import platform
+
+    return {"host": platform.node(), "cpus": os.cpu_count(), "load_avg": list(os.getloadavg())}
+
+
+def write_results(path: str | Path, report: dict) -> Path:
+    """The one way benchmark scripts save their JSON (under benchmarks/results/ by convention)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"written: {path}", file=sys.stderr)
+    return path
+
+
 def benchmarks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "benchmarks"
 
