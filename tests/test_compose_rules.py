@@ -110,6 +110,17 @@ def test_cache_roundtrip(tmp_path):
     assert c.get(k1) is None  # a corrupt entry is a miss, not a crash
 
 
+def test_cache_that_cannot_be_written_warns_and_does_not_fail(tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # the cache root is a file: every write fails with an OSError, even as root
+    c = ComposeCache(blocker / "cache")
+    k = cache_key(["A"], [0.9], "rules", "m", "p1")
+    with caplog.at_level("WARNING"):
+        c.put(k, {"text": "x"})
+    assert c.get(k) is None
+    assert "composer cache not written" in caplog.text
+
+
 def _track(spans, uri="file:///v.mp4"):
     return GlossTrack(source_uri=uri, sha256="ab" * 32, model_name="m", model_version="1", spans=spans,
                       duration_ms=10_000)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
+
+log = logging.getLogger(__name__)
 
 
 def cache_key(labels: Sequence[str], confidences: Sequence[float], backend: str, model: str, prompt_version: str) -> str:
@@ -39,11 +42,15 @@ class ComposeCache:
 
     def put(self, key: str, value: dict[str, Any]) -> None:
         p = self._path(key)
+        tmp = None
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(value, f, ensure_ascii=False)
             os.replace(tmp, p)
-        except OSError:
-            pass  # a read-only home must not fail a run; the cache is an optimisation
+        except OSError as e:
+            # a read-only or full home must not fail a run: the cache is only an optimisation
+            log.warning("composer cache not written (%s): %s", p.parent, e)
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
