@@ -3,6 +3,7 @@ decoding, one-thread graphs in full pools, balanced chunk plan, deferred plottin
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 from fractions import Fraction
 
@@ -150,3 +151,39 @@ def test_worker_import_skips_matplotlib_until_used():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.mark.data
+def test_no_face_graph_runs_no_face_model_and_keeps_pose_and_hands(shared_data):
+    """``--no-face`` leaves the face nodes out of the graph: no face landmarks are computed, and pose
+    and hands are bit-identical to the full graph's (on both the direct and the solution path)."""
+    import mediapipe as mp
+
+    from signbridge.extract.decode import iter_frames
+    from signbridge.extract.holistic import FACE_NODES, PARTS, Holistic, holistic_graph_config
+
+    path = str(Path(mp.__file__).parent / "modules" / "holistic_landmark" / "holistic_landmark_cpu.binarypb")
+    calculators = [n.calculator for n in holistic_graph_config(path, face=False).node]
+    assert not set(FACE_NODES) & set(calculators) and "HandLandmarksLeftAndRightCpu" in calculators
+    full, noface, noface_api = Holistic(graph_threads=1), Holistic(graph_threads=1, face=False), Holistic(face=False)
+    noface_api._direct = None
+    seen = {p: 0 for p in PARTS}
+    try:
+        frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
+        for i, (_pts, rgb) in enumerate(frames):
+            if i == 25:
+                frames.close()
+                break
+            ts = 1_000_000 + i * 33_333
+            a, b, c = full.process(rgb, ts), noface.process(rgb, ts), noface_api.process(rgb, ts)
+            assert b["face"] is None and c["face"] is None
+            for p in ("pose", "left_hand", "right_hand"):
+                assert (a[p] is None) == (b[p] is None) == (c[p] is None), (i, p)
+                if a[p] is not None:
+                    assert np.array_equal(a[p], b[p]) and np.array_equal(a[p], c[p]), (i, p)
+            for p in PARTS:
+                seen[p] += a[p] is not None
+    finally:
+        for h in (full, noface, noface_api):
+            h.close()
+    assert all(seen.values()), seen  # the full graph found every part, so each was compared

@@ -157,9 +157,41 @@ def decode_landmark_list(raw: bytes, points: int, dims: int) -> np.ndarray | Non
     return np.ascontiguousarray(rec[:, value_cols]).view("<f4").astype(np.float32, copy=False).reshape(-1)
 
 
+FACE_NODES = ("SplitNormalizedLandmarkListCalculator", "FaceLandmarksFromPoseCpu")  # pose[0:11] -> face mesh
+
+
+def holistic_graph_config(path: str, graph_threads: int = 0, face: bool = True):
+    """The Holistic graph file, with an executor of ``graph_threads`` threads and, for ``face=False``,
+    without the face nodes.
+
+    Dropping the face nodes is what ``--no-face`` means: the face mesh model never sees a frame (a
+    privacy promise, not only a column left empty) and ≈ 2 of ≈ 20 CPU-ms a frame are saved. Nothing
+    flows from the face nodes to the pose or hand nodes, so those landmarks stay bit-identical (tested).
+    """
+    from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
+
+    config = calculator_pb2.CalculatorGraphConfig()
+    with open(path, "rb") as f:
+        config.ParseFromString(f.read())
+    if not face:
+        kept = [n for n in config.node if n.calculator not in FACE_NODES]
+        if len(config.node) - len(kept) != len(FACE_NODES):
+            raise RuntimeError(f"unexpected Holistic graph layout in {path}: cannot leave the face model out")
+        del config.node[:]
+        config.node.extend(kept)
+        outs = [o for o in config.output_stream if not o.endswith(":face_landmarks")]
+        del config.output_stream[:]
+        config.output_stream.extend(outs)
+    if graph_threads and not any(e.name == "" for e in config.executor):
+        ex = config.executor.add(name="", type="ThreadPoolExecutor")
+        ex.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = graph_threads
+    return config
+
+
 @functools.lru_cache(maxsize=None)
-def _solution_class(graph_threads: int):
-    """MediaPipe's Holistic solution, its graph run by an executor of ``graph_threads`` threads (0: default).
+def _solution_class(graph_threads: int, face: bool = True):
+    """MediaPipe's Holistic solution, its graph run by an executor of ``graph_threads`` threads (0: default)
+    and, for ``face=False``, without the face nodes (``holistic_graph_config``).
 
     By default a graph runs its calculators on one thread per core, so face and hand models of one frame
     can run side by side. When every core already has a worker process, that only adds hand-offs between
@@ -169,27 +201,24 @@ def _solution_class(graph_threads: int):
     from mediapipe.python import solution_base
 
     base = mp.solutions.holistic.Holistic
-    if not graph_threads:
+    if not graph_threads and face:
         return base
 
-    class _Executor(solution_base.SolutionBase):
-        # sits between Holistic and SolutionBase in the MRO: the same graph file, plus an executor config
-        def __init__(self, binary_graph_path=None, graph_config=None, **kw):
+    class _Configured(solution_base.SolutionBase):
+        # sits between Holistic and SolutionBase in the MRO: the same graph file, edited
+        def __init__(self, binary_graph_path=None, graph_config=None, outputs=None, **kw):
             if not binary_graph_path or graph_config is not None:
-                return super().__init__(binary_graph_path=binary_graph_path, graph_config=graph_config, **kw)
-            from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
-
+                return super().__init__(binary_graph_path=binary_graph_path, graph_config=graph_config,
+                                        outputs=outputs, **kw)
             root = os.sep.join(os.path.abspath(solution_base.__file__).split(os.sep)[:-3])  # as SolutionBase does
-            config = calculator_pb2.CalculatorGraphConfig()
-            with open(os.path.join(root, binary_graph_path), "rb") as f:
-                config.ParseFromString(f.read())
-            if not any(e.name == "" for e in config.executor):
-                ex = config.executor.add(name="", type="ThreadPoolExecutor")
-                ex.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = \
-                    graph_threads
-            return super().__init__(graph_config=config, **kw)
+            config = holistic_graph_config(os.path.join(root, binary_graph_path), graph_threads, face)
+            if not face:  # the face nodes' stream and side packet are gone with them
+                outputs = [o for o in outputs or () if o != "face_landmarks"]
+                kw["side_inputs"] = {k: v for k, v in (kw.get("side_inputs") or {}).items()
+                                     if k != "refine_face_landmarks"}
+            return super().__init__(graph_config=config, outputs=outputs, **kw)
 
-    return type("Holistic", (base, _Executor), {"__doc__": base.__doc__})
+    return type("Holistic", (base, _Configured), {"__doc__": base.__doc__})
 
 
 class Holistic:
@@ -202,10 +231,12 @@ class Holistic:
     relies on, ``process`` falls back to the public path with identical results.
     """
 
-    def __init__(self, graph_threads: int = 0) -> None:
-        """``graph_threads``: threads of the graph's executor (0: MediaPipe's default, one per core)."""
+    def __init__(self, graph_threads: int = 0, face: bool = True) -> None:
+        """``graph_threads``: threads of the graph's executor (0: MediaPipe's default, one per core).
+        ``face=False``: the graph has no face nodes; ``face`` is always None."""
+        self.face = face
         with quiet_native_stderr():
-            self._h = _solution_class(graph_threads)(
+            self._h = _solution_class(graph_threads, face)(
                 static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=True,
                 enable_segmentation=False, refine_face_landmarks=False)
             graph = getattr(self._h, "_graph", None)
@@ -245,7 +276,7 @@ class Holistic:
                     h._simulated_timestamp = timestamp_us - 33333  # process() adds its 33333 µs step back
             r = h.process(rgb)
             return {part: (_flat(lms, _DIMS[part] == 4) if lms else None)
-                    for part, lms in ((p, getattr(r, STREAMS[p])) for p in PARTS)}
+                    for part, lms in ((p, getattr(r, STREAMS[p], None)) for p in PARTS)}
         create_image_frame, srgb, serialized = self._direct
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError("Holistic needs an RGB image (height, width, 3)")
@@ -361,7 +392,7 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
     first = None
     ordinals: list[int] = []
     last_bin = None
-    with Holistic(graph_threads) as h:
+    with Holistic(graph_threads, face=task.face_mode != "none") as h:
         for ordinal, (pts, rgb) in enumerate(iter_frames(task.path, width=task.width, height=task.height,
                                                          select=task.select, seek_s=task.seek_s,
                                                          stop_pts=task.stop_pts, report=report,
