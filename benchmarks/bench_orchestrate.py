@@ -125,13 +125,12 @@ def main() -> int:
         print(f"{r['mode']:<32} {r['wall_s']:>7.1f} {r['wall_s'] / r['videos']:>8.2f} {r['wall_s'] / video_s:>10.2f} "
               f"{r['wall_s'] / base:>7.2f}  {st['extract']:>7.1f} {st['recognize']:>6.1f} {st['speak']:>6.1f} "
               f"{st['mux']:>5.1f}")
-    out = REPO / "benchmarks" / "results" / "orchestrate.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"clips": [c.name for c in clips], "video_seconds": round(video_s, 2),
-                               "cpu_count": os.cpu_count(), "parallelism": args.parallelism,
-                               "results": results, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                              indent=2))
-    print(f"\nwrote {out}")
+    from signbridge.bench import machine_info, write_results
+
+    write_results(REPO / "benchmarks" / "results" / "orchestrate.json",
+                  {"clips": [c.name for c in clips], "video_seconds": round(video_s, 2),
+                   "cpu_count": os.cpu_count(), "parallelism": args.parallelism, "results": results,
+                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine_info": machine_info()})
     return 0
 
 

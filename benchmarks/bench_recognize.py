@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -216,7 +214,6 @@ def collapse(word: str) -> str:
 
 def part_spelling(rec, args, out):
     from signbridge.recognize.fingerspell import block_split, load_alphabet
-    from signbridge.recognize.frames import frames_from_npy
     from signbridge.recognize.infer import recognize_frames
     from signbridge.recognize.synth import letter_shapes, spelled_sequence
 
@@ -511,11 +508,9 @@ def main(argv=None) -> int:
     print(f"\n{'measure':<{w}}  {'result':<40}  target")
     for name, val, target in table:
         print(f"{name:<{w}}  {val:<40}  {target}")
-    res_dir = REPO / "benchmarks" / "results"
-    res_dir.mkdir(parents=True, exist_ok=True)
-    path = res_dir / f"recognize{'-' + args.tag if args.tag else ''}.json"
-    path.write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print(f"\nwritten: {path.relative_to(REPO)}")
+    from signbridge.bench import write_results
+
+    write_results(REPO / "benchmarks" / "results" / f"recognize{'-' + args.tag if args.tag else ''}.json", out)
     return 0
 
 
