@@ -1,6 +1,6 @@
 """Landmark extraction benchmark: speed against pose-format, and agreement with reference landmarks.
 
-    .venv/bin/python benchmarks/bench_extract.py speed      # ~3 min on 2 cores
+    .venv/bin/python benchmarks/bench_extract.py speed      # ~7 min on 2 cores (--repeats 3)
     .venv/bin/python benchmarks/bench_extract.py accuracy   # ~1 min
     .venv/bin/python benchmarks/bench_extract.py levers     # ~5 min
     .venv/bin/python benchmarks/bench_extract.py            # both
