@@ -47,10 +47,23 @@ def test_wire_decoding_declines_other_layouts():
     assert decode_landmark_list(b"", 21, 3) is None
 
 
+def _clip_frames(shared_data, n: int):
+    """The first ``n`` frames of one WLASL clip, small, as (index, rgb)."""
+    from signbridge.extract.decode import iter_frames
+
+    frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
+    try:
+        for i, (_pts, rgb) in enumerate(frames):
+            if i == n:
+                break
+            yield i, rgb
+    finally:
+        frames.close()
+
+
 @pytest.mark.data
 def test_direct_graph_path_equals_solution_api(shared_data):
     """Same frames, same timestamps: the direct path returns bit-identical landmarks."""
-    from signbridge.extract.decode import iter_frames
     from signbridge.extract.holistic import PARTS, Holistic
 
     fast, slow = Holistic(), Holistic()
@@ -58,11 +71,7 @@ def test_direct_graph_path_equals_solution_api(shared_data):
     slow._direct = None
     seen = {p: 0 for p in PARTS}
     try:
-        frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
-        for i, (_pts, rgb) in enumerate(frames):
-            if i == 30:
-                frames.close()
-                break
+        for i, rgb in _clip_frames(shared_data, 30):
             ts = 1_000_000 + i * 50_000  # real (non-30 fps) steps, as sampled video gives them
             a, b = fast.process(rgb, ts), slow.process(rgb, ts)
             for p in PARTS:
@@ -86,7 +95,6 @@ def _graph_threads_now() -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads through /proc")
 def test_one_thread_graph_gives_identical_landmarks(shared_data):
     """Pool workers on every core run their graph on one thread: same landmarks, one graph thread."""
-    from signbridge.extract.decode import iter_frames
     from signbridge.extract.holistic import PARTS, Holistic
 
     before = _graph_threads_now()
@@ -94,11 +102,7 @@ def test_one_thread_graph_gives_identical_landmarks(shared_data):
     assert _graph_threads_now() - before == 1
     default = Holistic()
     try:
-        frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
-        for i, (_pts, rgb) in enumerate(frames):
-            if i == 20:
-                frames.close()
-                break
+        for i, rgb in _clip_frames(shared_data, 20):
             a, b = one.process(rgb, 1_000_000 + i * 33_333), default.process(rgb, 1_000_000 + i * 33_333)
             for p in PARTS:
                 assert (a[p] is None) == (b[p] is None) and (a[p] is None or np.array_equal(a[p], b[p])), (i, p)
@@ -159,7 +163,6 @@ def test_no_face_graph_runs_no_face_model_and_keeps_pose_and_hands(shared_data):
     and hands are bit-identical to the full graph's (on both the direct and the solution path)."""
     import mediapipe as mp
 
-    from signbridge.extract.decode import iter_frames
     from signbridge.extract.holistic import FACE_NODES, PARTS, Holistic, holistic_graph_config
 
     path = str(Path(mp.__file__).parent / "modules" / "holistic_landmark" / "holistic_landmark_cpu.binarypb")
@@ -169,11 +172,7 @@ def test_no_face_graph_runs_no_face_model_and_keeps_pose_and_hands(shared_data):
     noface_api._direct = None
     seen = {p: 0 for p in PARTS}
     try:
-        frames = iter_frames(str(shared_data / "wlasl_clips" / "12328.mp4"), width=288, height=192)
-        for i, (_pts, rgb) in enumerate(frames):
-            if i == 25:
-                frames.close()
-                break
+        for i, rgb in _clip_frames(shared_data, 25):
             ts = 1_000_000 + i * 33_333
             a, b, c = full.process(rgb, ts), noface.process(rgb, ts), noface_api.process(rgb, ts)
             assert b["face"] is None and c["face"] is None
