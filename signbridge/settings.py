@@ -60,7 +60,7 @@ _TABLE: list[Setting] = [
     Setting("batch_seconds", "SIGNBRIDGE_BATCH_SECONDS", 120.0, float,
             "Short videos are packed into extraction tasks of about this many seconds of video each."),
     Setting("face", "SIGNBRIDGE_FACE", "full", str,
-            "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none."),
+            "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none (the face model is not run)."),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
             "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N."),
     Setting("batch_size", "SIGNBRIDGE_BATCH_SIZE", 256, int, "Spans per forward pass in recognition."),
