@@ -823,6 +823,33 @@ def _pending(states: Sequence[VideoState], ctx: Context, output: str, filename: 
     return todo
 
 
+def _batched(stage: str, ready: list[VideoState], items: list, call) -> list[tuple[VideoState, Any]]:
+    """``call(videos, items)`` once for the whole batch; if that fails, once per video, so one bad video
+    fails alone instead of failing the batch. Returns (video, result) for the videos still active that got
+    a result. A batch's time is shared equally; a retried video is timed by ``_guard``."""
+    t0 = time.perf_counter()
+    share = 0.0
+    try:
+        results = call(ready, items)
+        share = (time.perf_counter() - t0) / len(ready)
+    except Exception as e:  # noqa: BLE001 - find the one bad video instead of failing the batch
+        if isinstance(e, StorageError):
+            raise
+        log.warning("batched %s failed (%s); retrying video by video", stage, e)
+        results = []
+        for st, item in zip(ready, items):
+            box: list = []
+            _guard(st, stage, lambda st=st, item=item: box.append(call([st], [item])[0]))
+            results.append(box[0] if box else None)
+    done = []
+    for st, result in zip(ready, results):
+        if result is not None and st.active:
+            if share:
+                st.timings[stage] = round(st.timings.get(stage, 0.0) + share, 3)
+            done.append((st, result))
+    return done
+
+
 # -------------------------------------------------------------------------- recognize
 def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
     """Gloss tracks; all videos of the batch share the recogniser's batched forward passes."""
@@ -844,24 +871,9 @@ def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
             _guard(st, "recognize", load)
         if not ready:
             return
-        t0 = time.perf_counter()
-        try:
-            tracks = mod.recognize_tables(tables, ctx.settings, [st.input_uri for st in ready])
-        except Exception as e:  # noqa: BLE001 - find the one bad video instead of failing the batch
-            if isinstance(e, StorageError):
-                raise
-            log.warning("batched recognition failed (%s); recognising videos one by one", e)
-            tracks = []
-            for st, table in zip(ready, tables):
-                box: list = []
-                _guard(st, "recognize", lambda st=st, table=table: box.append(
-                    mod.recognize_tables([table], ctx.settings, [st.input_uri])[0]))
-                tracks.append(box[0] if box else None)
-        share = (time.perf_counter() - t0) / len(ready)
-        for st, track in zip(ready, tracks):
-            if track is None or not st.active:
-                continue
-            st.timings["recognize"] = round(st.timings.get("recognize", 0.0) + share, 3)
+        tracks = _batched("recognize", ready, tables, lambda sts, tbls: mod.recognize_tables(
+            tbls, ctx.settings, [st.input_uri for st in sts]))
+        for st, track in tracks:
             _guard(st, "recognize", lambda st=st, track=track: _write_track(st, track, ctx))
 
 
@@ -895,24 +907,7 @@ def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:
         _guard(st, "compose", load)
     if not ready:
         return
-    t0 = time.perf_counter()
-    try:
-        transcripts = mod.compose_tracks(tracks, ctx.settings)
-    except Exception as e:  # noqa: BLE001
-        if isinstance(e, StorageError):
-            raise
-        log.warning("batched composition failed (%s); composing videos one by one", e)
-        transcripts = []
-        for st, track in zip(ready, tracks):
-            box: list = []
-            _guard(st, "compose", lambda track=track: box.append(mod.compose_tracks([track], ctx.settings)[0]))
-            transcripts.append(box[0] if box else None)
-    share = (time.perf_counter() - t0) / len(ready)
-    for st, tr in zip(ready, transcripts):
-        if tr is None or not st.active:
-            continue
-        st.timings["compose"] = round(st.timings.get("compose", 0.0) + share, 3)
-
+    for st, tr in _batched("compose", ready, tracks, lambda _sts, trs: mod.compose_tracks(trs, ctx.settings)):
         def write(st: VideoState = st, tr=tr) -> None:
             st.outputs["transcript"] = ctx.put_json(ctx.folder(st), TRANSCRIPT, tr.to_dict())
             st.detection["sentences"] = len(tr.sentences)

@@ -223,3 +223,23 @@ def test_scratch_of_a_dead_process_is_removed(tmp_path):
     assert d.is_dir() and (d / ".pid").read_text() == str(os.getpid())
     ctx.close()
     assert not d.exists()
+
+
+def test_a_failing_batch_is_retried_video_by_video():
+    """One video that breaks the batched call fails alone; the others still get their result."""
+    from signbridge.errors import InputError
+    from signbridge.pipeline import _batched
+
+    def square(videos, items):
+        if "bad" in items:
+            raise InputError("cannot use this one", source="bad")
+        return [x * x for x in items]
+
+    good = [VideoState(f"s3://b/{i}.mp4", index=i) for i in range(3)]
+    assert [(st.index, r) for st, r in _batched("recognize", good, [1, 2, 3], square)] == [(0, 1), (1, 4), (2, 9)]
+    assert all("recognize" in st.timings for st in good)  # the batch's time, shared
+    sts = [VideoState(f"s3://b/{i}.mp4", index=i) for i in range(3)]
+    done = _batched("recognize", sts, [2, "bad", 4], square)
+    assert [(st.index, r) for st, r in done] == [(0, 4), (2, 16)]
+    assert sts[1].status == "failed" and sts[1].failed_stage == "recognize" and "cannot use" in sts[1].error
+    assert sts[0].active and sts[2].active
