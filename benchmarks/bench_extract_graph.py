@@ -117,22 +117,13 @@ def _config(variant: str):
     from google.protobuf import text_format
     from mediapipe.framework import calculator_pb2, thread_pool_executor_pb2
 
-    from signbridge.extract.holistic import holistic_graph_config
+    from signbridge.extract.holistic import FACE_NODES, holistic_graph_config, without_nodes
 
     shipped = str(Path(mp.__file__).parent / "modules" / "holistic_landmark" / "holistic_landmark_cpu.binarypb")
     if variant in ("holistic", "no_face", "pose_only", "pose_face"):
         config = holistic_graph_config(shipped, graph_threads=1, face=variant != "no_face")
-        drop = {"pose_only": {"HandLandmarksLeftAndRightCpu", "SplitNormalizedLandmarkListCalculator",
-                              "FaceLandmarksFromPoseCpu"},
-                "pose_face": {"HandLandmarksLeftAndRightCpu"}}.get(variant, set())
-        if drop:
-            kept = [n for n in config.node if n.calculator not in drop]
-            del config.node[:]
-            config.node.extend(kept)
-            made = {s.split(":")[-1] for n in kept for s in n.output_stream}
-            outs = [o for o in config.output_stream if o.split(":")[-1] in made]
-            del config.output_stream[:]
-            config.output_stream.extend(outs)
+        without_nodes(config, {"pose_only": ("HandLandmarksLeftAndRightCpu", *FACE_NODES),
+                               "pose_face": ("HandLandmarksLeftAndRightCpu",)}.get(variant, ()))
         return config, 1
     config = text_format.Parse(_expanded_graph(recrop="no_recrop" not in variant, face="no_face" not in variant),
                                calculator_pb2.CalculatorGraphConfig())

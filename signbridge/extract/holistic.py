@@ -173,19 +173,26 @@ def holistic_graph_config(path: str, graph_threads: int = 0, face: bool = True):
     config = calculator_pb2.CalculatorGraphConfig()
     with open(path, "rb") as f:
         config.ParseFromString(f.read())
-    if not face:
-        kept = [n for n in config.node if n.calculator not in FACE_NODES]
-        if len(config.node) - len(kept) != len(FACE_NODES):
-            raise RuntimeError(f"unexpected Holistic graph layout in {path}: cannot leave the face model out")
-        del config.node[:]
-        config.node.extend(kept)
-        outs = [o for o in config.output_stream if not o.endswith(":face_landmarks")]
-        del config.output_stream[:]
-        config.output_stream.extend(outs)
+    if not face and without_nodes(config, FACE_NODES) != len(FACE_NODES):
+        raise RuntimeError(f"unexpected Holistic graph layout in {path}: cannot leave the face model out")
     if graph_threads and not any(e.name == "" for e in config.executor):
         ex = config.executor.add(name="", type="ThreadPoolExecutor")
         ex.options.Extensions[thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext].num_threads = graph_threads
     return config
+
+
+def without_nodes(config, calculators) -> int:
+    """Drop the top-level nodes of these calculator types, and the graph outputs nothing produces any more.
+    Returns how many nodes went."""
+    kept = [n for n in config.node if n.calculator not in set(calculators)]
+    dropped = len(config.node) - len(kept)
+    made = {s.split(":")[-1] for n in kept for s in n.output_stream}
+    outs = [o for o in config.output_stream if o.split(":")[-1] in made]
+    del config.node[:]
+    config.node.extend(kept)
+    del config.output_stream[:]
+    config.output_stream.extend(outs)
+    return dropped
 
 
 @functools.lru_cache(maxsize=None)
