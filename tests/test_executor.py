@@ -47,3 +47,21 @@ def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tm
     # the API server and workers are gone: nothing of this run is left listening or running
     api_log = Path(doc["log"]).with_suffix(".api.log")
     assert api_log.is_file()
+
+    # A LocalExecutor that never shuts down (apache/airflow#45329) must not hang `process`: the watch reads
+    # the finished run from this run's database, writes the same result, ends the workers and exits.
+    hung = ("import multiprocessing, sys, time\n"
+            "from pathlib import Path\n"
+            "from signbridge.orchestrate.runner import watch_executor_shutdown\n"
+            "worker = multiprocessing.Process(target=time.sleep, args=(600,))\n"
+            "worker.start()\n"
+            "watch_executor_shutdown('signbridge_videos', sys.argv[1], Path(sys.argv[2]), 'LocalExecutor', grace=1)\n"
+            "time.sleep(120)\n")
+    result = tmp_path / "watched.json"
+    watched = subprocess.run([sys.executable, "-c", hung, manifest.run_id, str(result)], capture_output=True,
+                             text=True, timeout=90, env={**env, "AIRFLOW_HOME": str(tmp_path / "home" / "airflow")})
+    assert watched.returncode == 0 and "has not shut down" in watched.stderr, watched.stderr[-2000:]
+    out = json.loads(result.read_text())
+    assert out["state"].endswith("success") and out["executor"] == "LocalExecutor"
+    assert sorted((t["task_id"], t["map_index"]) for t in out["tasks"]) == \
+        sorted((t["task_id"], t["map_index"]) for t in doc["tasks"])

@@ -39,6 +39,67 @@ def load_dag(dag_id: str):
     return dag
 
 
+EXECUTOR_END_GRACE_S = 60.0  # a finished run whose executor has not shut down by then is hung
+
+
+def run_result(dag_id: str, conf_run_id: str | None = None, dagrun_id: int | None = None,
+               executor: str = "dag.test", finished_only: bool = False) -> dict | None:
+    """The JSON result of one DAG run, from the metadata database (by row id, or by the ``run_id`` in its conf)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        if dagrun_id is not None:
+            run = session.get(DagRun, dagrun_id)
+        else:
+            recent = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(5)
+            run = next((r for r in recent if (r.conf or {}).get("run_id") == conf_run_id), None)
+        if run is None or (finished_only and str(run.state).rsplit(".", 1)[-1].lower() not in ("success", "failed")):
+            return None
+        tis = run.get_task_instances(session=session)
+        tasks = [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state) if ti.state else None,
+                  "try_number": ti.try_number, "pid": ti.pid, "hostname": ti.hostname,
+                  "start": ti.start_date.timestamp() if ti.start_date else None,
+                  "end": ti.end_date.timestamp() if ti.end_date else None} for ti in tis]
+        return {"dag_id": dag_id, "run_id": run.run_id, "state": str(run.state), "tasks": tasks, "executor": executor}
+
+
+def watch_executor_shutdown(dag_id: str, conf_run_id: str, result: Path, executor: str,
+                            grace: float = EXECUTOR_END_GRACE_S) -> None:
+    """Finish the process if the run is over but ``dag.test`` never returns.
+
+    LocalExecutor's shutdown joins its worker processes and can wait on one forever after every task has
+    finished (apache/airflow#45329; seen here once in about ten runs: the DAG done in 16 s, the process
+    still waiting 10 minutes later). The run's outcome is already in the database, so after ``grace``
+    seconds this writes the result from there, ends the executor's workers and exits.
+    """
+    import multiprocessing
+    import threading
+    import time
+
+    def watch() -> None:
+        finished_at = None
+        while True:
+            time.sleep(5)
+            try:
+                out = run_result(dag_id, conf_run_id=conf_run_id, executor=executor, finished_only=True)
+            except Exception:  # noqa: BLE001 - the database is busy; look again
+                continue
+            if out is None:
+                continue
+            finished_at = finished_at or time.monotonic()
+            if time.monotonic() - finished_at < grace:
+                continue
+            print(f"signbridge: the run finished {grace:.0f} s ago but the executor has not shut down "
+                  "(apache/airflow#45329); ending its workers", file=sys.stderr, flush=True)
+            result.write_text(json.dumps(out, indent=2))
+            for child in multiprocessing.active_children():
+                child.kill()
+            os._exit(0)
+
+    threading.Thread(target=watch, name="executor-shutdown-watch", daemon=True).start()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="signbridge.orchestrate.runner")
     ap.add_argument("dag_id")
@@ -49,23 +110,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     conf = json.loads(Path(args.conf).read_text())
+    executor = os.environ.get("AIRFLOW__CORE__EXECUTOR") if args.use_executor else "dag.test"
     ensure_pools({"gpu": args.gpu_slots})
     dag = load_dag(args.dag_id)
+    if args.use_executor and conf.get("run_id"):
+        watch_executor_shutdown(args.dag_id, conf["run_id"], Path(args.result), executor)
     dr = dag.test(run_conf=conf, use_executor=args.use_executor)
-
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        from airflow.models.dagrun import DagRun
-
-        run = session.get(DagRun, dr.id) if getattr(dr, "id", None) else dr
-        tis = run.get_task_instances(session=session)
-        tasks = [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state) if ti.state else None,
-                  "try_number": ti.try_number, "pid": ti.pid, "hostname": ti.hostname,
-                  "start": ti.start_date.timestamp() if ti.start_date else None,
-                  "end": ti.end_date.timestamp() if ti.end_date else None} for ti in tis]
-        out = {"dag_id": args.dag_id, "run_id": run.run_id, "state": str(run.state), "tasks": tasks,
-               "executor": os.environ.get("AIRFLOW__CORE__EXECUTOR") if args.use_executor else "dag.test"}
+    out = run_result(args.dag_id, dagrun_id=getattr(dr, "id", None), conf_run_id=conf.get("run_id"), executor=executor)
+    if out is None:
+        raise SystemExit(f"the run of {args.dag_id} is not in the metadata database")
     Path(args.result).write_text(json.dumps(out, indent=2))
     return 0
 
