@@ -68,8 +68,9 @@ _TABLE: list[Setting] = [
             "Recogniser model directory. Unset: the checkpoint shipped inside the package."),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
             "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
-    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
-            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept)."),
+    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
+            "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
+            "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds."),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm."),
     Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
             "Model for the composer: a local path or HF id for vllm, a GGUF path for local. Unset: backend default."),
@@ -132,7 +133,7 @@ class Settings:
     batch_size: int = 256
     checkpoint: str | None = None
     recognize_threads: int = 1
-    min_confidence: float = 0.35
+    min_confidence: float | None = None
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None

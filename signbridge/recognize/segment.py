@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from signbridge.recognize.features import body_reference
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.frames import Frames, body_reference
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ import numpy as np
 
 from signbridge.errors import InputError, ModelError
 from signbridge.recognize.datasets import Sample
-from signbridge.recognize.features import FeatureConfig, augment, random_warp, span_features, step_times
+from signbridge.recognize.features import FeatureConfig, augment, random_warp, span_features
+from signbridge.recognize.frames import step_times
 
 log = logging.getLogger(__name__)
 
