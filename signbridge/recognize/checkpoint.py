@@ -153,9 +153,6 @@ class Recognizer:
         if self.config.get("letters", {}).get("n_in", N_LETTER_FEATURES) != N_LETTER_FEATURES:
             raise ModelError("letter classifier was trained on other hand features", source=str(self.dir))
         self.scale = float(m["scale"])
-        self.calibration = read_calibration(self.dir, self.config)
-        self.temperature = float(self.calibration["temperature"])
-        self.thresholds = {k: float(v) for k, v in self.calibration["thresholds"].items()}
         self.d_model = int(m["d_model"])
         self.base_labels: list[str] = list(self.config["labels"])
         with torch.inference_mode():  # the exported graph must agree with the label list
@@ -163,6 +160,9 @@ class Recognizer:
         if out.shape[-1] != len(self.base_labels):
             raise ModelError(f"model.ts has {out.shape[-1]} outputs but config.json lists {len(self.base_labels)} "
                              "labels: a checkpoint of another vocabulary", source=str(self.dir))
+        self.calibration = read_calibration(self.dir, self.config)
+        self.temperature = float(self.calibration["temperature"])
+        self.thresholds = {k: float(v) for k, v in self.calibration["thresholds"].items()}
         self.weights_sha = self.config.get("weights_sha256", "")
         self.fewshot = load_fewshot(fewshot or self.dir / "fewshot.json", self.weights_sha, self.d_model)
         clash = set(self.fewshot.labels) & set(self.base_labels)
@@ -263,7 +263,8 @@ def load_recognizer(settings) -> Recognizer:
     ckpt = checkpoint_dir(settings)
     fs = fewshot_path(settings)
     stamp = fs.stat().st_mtime_ns if fs.is_file() else 0
-    cfg_stamp = (ckpt / "config.json").stat().st_mtime_ns if (ckpt / "config.json").is_file() else 0
+    cfg_stamp = tuple((ckpt / n).stat().st_mtime_ns if (ckpt / n).is_file() else 0
+                      for n in ("config.json", "calibration.json"))
     threads = getattr(settings, "recognize_threads", 1)
     key = (str(ckpt.resolve()), settings.device, str(fs), stamp, cfg_stamp, threads)
     rec = _CACHE.get(key)
