@@ -44,7 +44,8 @@ def checkpoint_logits(ckpt: str | Path, hands: np.ndarray) -> np.ndarray:
                 out.append(model(torch.as_tensor(hand_features(hands[i:i + 512].astype(np.float32))))[0].numpy())
     finally:
         torch.set_num_threads(before)
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    n_out = len(json.loads((Path(ckpt) / "config.json").read_text())["labels"])
+    return np.concatenate(out) if out else np.zeros((0, n_out), np.float32)
 
 
 def _sel(data: dict[str, np.ndarray], rng: tuple[int, int], splits: tuple[str, ...]) -> np.ndarray:
@@ -52,30 +53,61 @@ def _sel(data: dict[str, np.ndarray], rng: tuple[int, int], splits: tuple[str, .
     return np.flatnonzero((cls >= rng[0]) & (cls < rng[1]) & np.isin(data["split"], splits))
 
 
+def _heldout_logits(ckpt: str | Path, data: dict[str, np.ndarray], shown: int):
+    """Class ranges, clip indices and logits of the calibration and evaluation sets."""
+    cfg = json.loads((Path(ckpt) / "config.json").read_text())
+    r = class_ranges(cfg)
+    n = r["vocab"][1]
+    every = ("train", "val", "test")
+    idx = {"cal_in": _sel(data, (0, shown), ("val",)), "cal_known": _sel(data, (shown, n), ("val",)),
+           "cal_unseen": _sel(data, r["calib_unknown"], every), "test_in": _sel(data, (0, shown), ("test",)),
+           "test_known": _sel(data, (shown, n), ("test",)), "test_unseen": _sel(data, r["eval_unknown"], every)}
+    return r, idx, {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
+
+
+def _confidences(logits: dict[str, np.ndarray], idx, y, shown: int, t: float):
+    conf, right = {}, {}
+    for k, lg in logits.items():
+        conf[k], pred = openset.shown_confidence(openset.softmax(lg, t), shown) if len(lg) else \
+            (np.zeros(0), np.zeros(0, int))
+        right[k] = pred == y[idx[k]]
+    return conf, right
+
+
 def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: int = 300) -> dict[str, Any]:
-    """Fit temperature + thresholds on val + calibration unknowns; evaluate on test + evaluation unknowns.
+    """Fit temperature + thresholds on val + calibration unknowns, write calibration.json with the test report.
 
     Words are shown for the first ``shown`` classes only; a clip whose top class is another trained gloss
     counts as unknown. So out-of-vocabulary clips are both trained glosses outside the shown vocabulary
     (val clips for calibration, test clips for evaluation) and glosses the model never saw.
     """
-    cfg = json.loads((Path(ckpt) / "config.json").read_text())
-    r = class_ranges(cfg)
-    n = r["vocab"][1]
-    shown = min(shown, n)
     y = data["cls"].astype(int)
-    every = ("train", "val", "test")
-    idx = {"cal_in": _sel(data, (0, shown), ("val",)), "cal_known": _sel(data, (shown, n), ("val",)),
-           "cal_unseen": _sel(data, r["calib_unknown"], every), "test_in": _sel(data, (0, shown), ("test",)),
-           "test_known": _sel(data, (shown, n), ("test",)), "test_unseen": _sel(data, r["eval_unknown"], every)}
-    logits = {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
+    r, idx, logits = _heldout_logits(ckpt, data, shown)
+    shown = min(shown, r["vocab"][1])
     val = np.concatenate([logits["cal_in"], logits["cal_known"]])
     t = openset.fit_temperature(val, np.concatenate([y[idx["cal_in"]], y[idx["cal_known"]]]))
-    conf, pred = {}, {}
-    for k, lg in logits.items():
-        conf[k], pred[k] = openset.shown_confidence(openset.softmax(lg, t), shown) if len(lg) else (np.zeros(0), np.zeros(0, int))
-    right = {k: pred[k] == y[idx[k]] for k in ("cal_in", "test_in")}
+    conf, right = _confidences(logits, idx, y, shown, t)
     thresholds = openset.choose(conf["cal_in"], right["cal_in"], np.concatenate([conf["cal_known"], conf["cal_unseen"]]))
+    cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds,
+           "fitted_on": {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
+                         "out_of_vocabulary": f"val clips of trained classes [{shown}, {r['vocab'][1]}): "
+                                              f"{len(idx['cal_known'])}; all clips of unseen classes "
+                                              f"{list(r['calib_unknown'])}: {len(idx['cal_unseen'])}"},
+           "held_out": _report(r, idx, logits, conf, right, t, thresholds, data, shown)}
+    openset.write_calibration(ckpt, cal)
+    return cal
+
+
+def heldout_report(ckpt: str | Path, data: dict[str, np.ndarray], shown: int, temperature: float,
+                   thresholds: dict[str, float]) -> dict[str, Any]:
+    """The test-split numbers of a calibrated checkpoint at its shipped temperature and thresholds."""
+    y = data["cls"].astype(int)
+    r, idx, logits = _heldout_logits(ckpt, data, shown)
+    conf, right = _confidences(logits, idx, y, shown, temperature)
+    return _report(r, idx, logits, conf, right, temperature, thresholds, data, shown)
+
+
+def _report(r, idx, logits, conf, right, t, thresholds, data, shown) -> dict[str, Any]:
     held = openset.evaluate(conf["test_in"], right["test_in"], np.concatenate([conf["test_known"], conf["test_unseen"]]),
                             thresholds, conf["test_unseen"])
     held["auroc_unseen_glosses"] = openset.auroc(conf["test_in"], conf["test_unseen"])
@@ -83,15 +115,9 @@ def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: i
                                                         openset.energy(logits["test_unseen"], t))
     held["reliability"] = openset.reliability(conf["test_in"], right["test_in"])
     held["class_ranges"] = {k: list(v) for k, v in r.items()}
+    held["sets"] = {k: int(len(v)) for k, v in idx.items()}
     held["signer_overlap"] = signer_overlap(data, (0, shown))
-    cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds,
-           "fitted_on": {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
-                         "out_of_vocabulary": f"val clips of trained classes [{shown}, {n}): {len(idx['cal_known'])}; "
-                                              f"all clips of unseen classes {list(r['calib_unknown'])}: "
-                                              f"{len(idx['cal_unseen'])}"},
-           "held_out": held}
-    openset.write_calibration(ckpt, cal)
-    return cal
+    return held
 
 
 def signer_overlap(data: dict[str, np.ndarray], vocab: tuple[int, int]) -> dict[str, Any]:
