@@ -199,12 +199,12 @@ def test_vocab_bad_requests_are_clear(vocab_settings, salary_table, tmp_path, ca
     assert "already a trained class" in capsys.readouterr().err
     assert main(["vocab", "remove", "stir", *ck]) == 1  # a WLASL gloss this model never trained
     assert "not in the few-shot vocabulary" in capsys.readouterr().err
-    assert main(["vocab", "add", "teacher", str(tmp_path / "missing.mp4"), *ck]) == 1
+    assert main(["vocab", "add", "stir", str(tmp_path / "missing.mp4"), *ck]) == 1
     assert "example clip not found" in capsys.readouterr().err
     from signbridge.recognize.vocab import add_gloss
 
     with pytest.raises(InputError, match="1 to 5"):
-        add_gloss("teacher", [str(salary_table)] * 6, vocab_settings)
+        add_gloss("stir", [str(salary_table)] * 6, vocab_settings)
 
 
 def test_fewshot_file_of_another_checkpoint_is_refused(vocab_settings, salary_table):
