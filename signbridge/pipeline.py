@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from signbridge.errors import InputError, NoSignerError, SignBridgeError, StorageError
 from signbridge.settings import Settings
+from signbridge.testhooks import sync_point
 
 log = logging.getLogger(__name__)
 
@@ -751,6 +752,7 @@ def extract_chunk(st: VideoState, unit: int, n_units: int, ctx: Context) -> dict
                 key = _chunk_key(i, n)
                 if not staged.exists(key):
                     staged.put_bytes(key, _chunk_to_bytes(_run_chunk(job, i)), CONTENT_TYPES[".npz"])
+                    sync_point("chunk-staged")
                 out["chunks"].append(i)
     except StorageError:
         raise  # the store, not the video: the task retries
