@@ -195,29 +195,28 @@ def test_killed_worker_then_rerun_matches_undisturbed_run(long_clip, s3_server, 
     (folder,) = {k.split("/")[0] for k in _listing(a) if "/" in k and not k.startswith(("runs/", "_index/"))}
     assert json.loads(a.child(folder).get_bytes("result.json"))["stage_timings"]["extract"] > 0
 
-    # disturbed: the DAG into outputs-b, killed once the first chunk is staged
-    env_b = dict(env_a, SIGNBRIDGE_OUTPUT=f"{bucket}/outputs-b")
+    # disturbed: the DAG into outputs-b, held right after it stages its first chunk (signbridge.testhooks), then
+    # killed there: no race with the extraction finishing first
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    (sync / "chunk-staged.barrier").write_text("hold")
+    env_b = dict(env_a, SIGNBRIDGE_OUTPUT=f"{bucket}/outputs-b", SIGNBRIDGE_TEST_SYNC=str(sync))
     b = open_store(f"{bucket}/outputs-b", s3_server)
     proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "process", "--json", str(long_clip)], env=env_b,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    staged: list[str] = []
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None:
-            staged = [k for k in _listing(b, "_staging/")]
-            if staged:
-                break
-            time.sleep(0.1)
-        assert staged, "the run never staged a chunk (did it plan the video as chunks?)"
+        assert _held(sync, "chunk-staged", proc, 300), "no chunk staged (did it plan the video as chunks?)"
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+    (sync / "chunk-staged.barrier").unlink()  # the rerun goes through
     killed_at = _listing(b)
+    assert len([k for k in killed_at if k.startswith("_staging/")]) == 1  # killed exactly after the first chunk
     scratch = tmp_path / "home" / "tmp"
     left = [d for d in scratch.iterdir() if d.is_dir()] if scratch.is_dir() else []  # killed mid-task: its scratch
-    assert not any(k == f"{folder}/landmarks.parquet" for k in killed_at), "killed too late: extraction had finished"
+    assert not any(k == f"{folder}/landmarks.parquet" for k in killed_at)
     assert not any(k.startswith(f"{folder}/") and k.endswith("result.json") for k in killed_at)
 
     res, doc = _process([str(long_clip)], env_b)
@@ -237,6 +236,16 @@ def test_killed_worker_then_rerun_matches_undisturbed_run(long_clip, s3_server, 
     assert ta[0].equals(tb[0])
     volatile = {"chunk_seconds"}
     assert {k: v for k, v in ta[1].items() if k not in volatile} == {k: v for k, v in tb[1].items() if k not in volatile}
+
+
+def _held(sync: Path, name: str, proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait until a process of the run has arrived at sync point ``name`` (or the run ended first)."""
+    deadline = time.monotonic() + timeout
+    while not list(sync.glob(f"{name}.*.arrived")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _landmarks(store, d: Path):
