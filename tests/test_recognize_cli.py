@@ -47,15 +47,37 @@ def parquet_dir(tmp_path_factory, shared_data, rows):
     return d
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory, parquet_dir, shared_data):
-    """A checkpoint from a few optimiser steps (never the shipped one)."""
-    out = tmp_path_factory.mktemp("ckpt") / "tiny"
+def _train_tiny(out, parquet_dir, shared_data):
     rc = main(["train", "--data", f"parquet:{parquet_dir}", "--letters", str(shared_data / ALPHABET), "-o", str(out),
                "--epochs", "2", "--max-steps", "3", "--d-model", "32", "--layers", "1", "--steps", "16",
                "--threads", "1"])
     assert rc == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory, parquet_dir, shared_data):
+    """A checkpoint from a few optimiser steps (never the shipped one)."""
+    return _train_tiny(tmp_path_factory.mktemp("ckpt") / "tiny", parquet_dir, shared_data)
+
+
+def test_training_twice_with_one_seed_exports_identical_models(tiny_ckpt, parquet_dir, shared_data, tmp_path):
+    """What the card's "reproducible by its command" rests on: same data, seed and flags give the same tensors."""
+    import torch
+
+    again = _train_tiny(tmp_path / "again", parquet_dir, shared_data)
+    def tensors(d, name):
+        if name.endswith(".ts"):  # the exported TorchScript models recognition runs
+            return dict(torch.jit.load(str(d / name), map_location="cpu").state_dict())
+        return torch.load(d / name, map_location="cpu")  # the float weights training resumes from
+
+    for name in ("model.ts", "letters.ts", "weights.pt", "letters.pt"):
+        a, b = tensors(tiny_ckpt, name), tensors(again, name)
+        assert a.keys() == b.keys() and a
+        for key in a:
+            assert torch.equal(a[key], b[key]), f"{name}: {key} differs between two runs with seed 0"
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (tiny_ckpt, again))
+    assert ca["metrics"] == cb["metrics"] and ca["calibration"] == cb["calibration"]
 
 
 def test_training_reduces_loss_on_a_small_subset(parquet_dir):
