@@ -184,7 +184,8 @@ def test_low_confidence_spans_become_unknown_and_keep_top_k(val_tables, settings
 def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings, shipped):
     from signbridge.recognize.datasets import load_dataset
     from signbridge.recognize.evaluate import concatenated_sequences, evaluate_segmentation
-    from signbridge.recognize.frames import concat_frames, frames_from_npy, research_meta, table_from_frames
+    from signbridge.recognize.frames import frames_from_npy, research_meta, table_from_frames
+    from signbridge.recognize.sequences import concat_frames
     from signbridge.recognize import recognize_table
 
     # the documented figure (docs/model_card.md: F1 0.92 on 40 sequences of 8 val clips), recomputed (< 1 s)
