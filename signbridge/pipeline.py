@@ -64,7 +64,8 @@ class VideoState:
     """Where one video is in the pipeline. JSON-able; what XCom/state files carry between tasks.
 
     ``status`` is ``ok`` while the video moves on (and at the end when it finished), ``failed`` or
-    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs.
+    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs,
+    ``no_signing`` when it finished but nothing was recognised (see :func:`honest_status`).
     """
 
     input_uri: str
@@ -82,6 +83,7 @@ class VideoState:
     outputs: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
     permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
+    note: str | None = None  # what a finished video's status alone does not say
 
     @property
     def active(self) -> bool:
@@ -110,7 +112,7 @@ class VideoState:
         return VideoResult(input_uri=self.input_uri, status=self.status, sha256=self.sha256, error=self.error,  # type: ignore[arg-type]
                            failed_stage=self.failed_stage,
                            stage_timings={k: round(float(v), 3) for k, v in self.timings.items()},
-                           outputs=dict(self.outputs), detection=dict(self.detection))
+                           outputs=dict(self.outputs), detection=dict(self.detection), note=self.note)
 
 
 def new_run_id() -> str:
@@ -371,9 +373,10 @@ def _load_done(st: VideoState, ctx: Context) -> bool:
     if not folder.exists(RESULT):
         return False
     prev = ctx.get_json(folder, RESULT)
-    if prev.get("status") != "ok":
+    if prev.get("status") not in ("ok", "no_signing"):
         return False
     st.status = "skipped"
+    st.note = prev.get("note")
     st.outputs = {k: v for k, v in (prev.get("outputs") or {}).items()}
     st.detection = prev.get("detection") or {}
     st.duration_ms = prev.get("duration_ms") or st.duration_ms
@@ -986,6 +989,9 @@ def finish_videos(states: Sequence[VideoState], ctx: Context) -> None:
             continue
 
         def one(st: VideoState = st) -> None:
+            from signbridge.video_status import honest_status
+
+            honest_status(st)
             res = dataclasses.asdict(st.to_result())
             res["duration_ms"] = st.duration_ms
             res["run_id"] = ctx.run_id

@@ -32,7 +32,9 @@ def _run(args) -> int:
     st, uris = run_video(args.video, settings, args.output, workers=args.workers,
                          on_stage=lambda s: print(f"... {s}", file=sys.stderr))
     print(f"{st.input_uri}  [{st.status}]")
-    if st.status in ("ok", "skipped"):
+    if st.status in ("ok", "skipped", "no_signing"):
+        if st.note:
+            print(f"    note: {st.note}")
         for name, uri in iter_outputs(st):
             print(f"    {name:<12} {uri}")
     elif st.error:

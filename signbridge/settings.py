@@ -16,8 +16,16 @@ from typing import Any, Mapping
 from signbridge.errors import ConfigError
 
 
-def _default_home() -> str:
-    return str(Path.cwd() / ".signbridge")
+def default_home(env: Mapping[str, str] | None = None) -> str:
+    """The per-user data directory (XDG: ``$XDG_DATA_HOME/signbridge``, else ``~/.local/share/signbridge``).
+
+    Not the current directory: the store, its credentials and the Airflow state must be the same
+    wherever a command runs, or a second store starts and collides with the first on its port.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return str(root / "signbridge")
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,8 @@ class Setting:
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
 _TABLE: list[Setting] = [
     Setting("home", "SIGNBRIDGE_HOME", None, str,
-            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: ./.signbridge"),
+            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: the per-user "
+            "data directory, $XDG_DATA_HOME/signbridge or ~/.local/share/signbridge (`signbridge info` prints it)."),
     Setting("output", "SIGNBRIDGE_OUTPUT", "s3://signbridge/outputs", str,
             "Where results go: an s3://bucket/prefix or a local folder."),
     Setting("uploads", "SIGNBRIDGE_UPLOADS", "s3://signbridge/uploads", str,
@@ -188,6 +197,6 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[s.name] = s.default
     values.update({k: v for k, v in overrides.items() if v is not None})
     if not values.get("home"):
-        values["home"] = _default_home()
+        values["home"] = default_home(env)
     values["home"] = str(Path(values["home"]).expanduser().resolve())
     return Settings(**values).validate()

@@ -186,11 +186,11 @@ def summary_table(manifest: dict) -> str:
         d = v.get("detection") or {}
         t = v.get("stage_timings") or {}
         hands = max(float(d.get("left_hand") or 0), float(d.get("right_hand") or 0)) if d else None
-        note = v.get("error") or ""
+        note = v.get("error") or v.get("note") or ""
         if v["status"] == "failed":
             note = f"[{v.get('failed_stage') or '?'}] {note}"
         elif v["status"] == "skipped":
-            note = "done in an earlier run"
+            note = "done in an earlier run" + (f"; {v['note']}" if v.get("note") else "")
         rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
                      str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
                      *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
@@ -215,7 +215,9 @@ def print_result(res: ProcessResult, out: Callable[[str], None] = print) -> None
     out("")
     for v in videos:
         out(f"{v['input_uri']}  [{v['status']}]")
-        if v["status"] in ("ok", "skipped"):
+        if v["status"] in ("ok", "skipped", "no_signing"):
+            if v.get("note"):
+                out(f"    note: {v['note']}")
             outputs = v.get("outputs") or {}
             for name in ("video", "srt", "vtt", "narration", "transcript", "gloss_track", "landmarks"):
                 if name in outputs:

@@ -44,7 +44,7 @@ def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
     for st in states:
         if len(out) >= limit:
             break
-        if st.status not in ("ok", "skipped") or not st.folder:
+        if st.status not in ("ok", "skipped", "no_signing") or not st.folder:
             continue
         folder = ctx.out.child(st.folder)
         docs: dict[str, Any] = {}
@@ -121,7 +121,7 @@ def render_report(manifest: dict, states: Sequence, ctx) -> str:
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}} th,td{{border:1px solid #ddd;padding:3px 8px;font-size:13px;text-align:left;vertical-align:top}}
 th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
-.ok{{color:#176b1f}} .skipped{{color:#555}} .failed{{color:#b00020;font-weight:bold}} .no_signer{{color:#a65f00}}
+.ok{{color:#176b1f}} .skipped{{color:#555}} .failed{{color:#b00020;font-weight:bold}} .no_signer,.no_signing{{color:#a65f00}}
 .uncertain{{color:#8a5a00}} code{{font-size:12px}} .note{{color:#555;font-size:13px}}
 </style></head><body>
 <h1>SignBridge run <code>{_e(manifest['run_id'])}</code></h1>
@@ -140,9 +140,10 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
         d = v.get("detection") or {}
         st = next((s for s in by_index if s.input_uri == v["input_uri"]), None)
         dur = f"{st.duration_ms / 1000:.1f} s" if st is not None and st.duration_ms else "–"
-        if v["status"] in ("ok", "skipped"):
+        if v["status"] in ("ok", "skipped", "no_signing"):
             out = v.get("outputs", {}).get("video") or v.get("outputs", {}).get("transcript") or ""
             what = f"<code>{_e(out)}</code>" + (" (finished in an earlier run)" if v["status"] == "skipped" else "")
+            what += f"<div class=note>{_e(v['note'])}</div>" if v.get("note") else ""
         else:
             what = f"{_e(v.get('failed_stage') or '')}: {_e(v.get('error'))}"
         parts.append(f"<tr><td class=num>{i + 1}</td><td title='{_e(v['input_uri'])}'>{_e(_name(v['input_uri']))}</td>"
