@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
     "info": "signbridge.info",
+    "results": "signbridge.orchestrate.results",
 }
 
 
@@ -98,7 +99,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("signbridge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     return int(rc or 0)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``signbridge storage ls | head``): stop quietly, as ``ls`` does.
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot raise again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

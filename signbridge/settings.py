@@ -46,6 +46,9 @@ _TABLE: list[Setting] = [
             "Where results go: an s3://bucket/prefix or a local folder."),
     Setting("uploads", "SIGNBRIDGE_UPLOADS", "s3://signbridge/uploads", str,
             "Prefix the main command uploads local videos to, and the DAG watches."),
+    Setting("results", "SIGNBRIDGE_RESULTS", "signbridge-results", str,
+            "Local folder `signbridge process` copies a run's results into when its inputs were local files "
+            "(relative to the current directory; `none`: no copy)."),
     Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
             "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
     Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
@@ -123,6 +126,7 @@ class Settings:
     home: str = ""
     output: str = "s3://signbridge/outputs"
     uploads: str = "s3://signbridge/uploads"
+    results: str = "signbridge-results"
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
     p.add_argument("-o", "--output", help="results: s3://bucket/prefix or a folder (SIGNBRIDGE_OUTPUT)")
     p.add_argument("--uploads", help="where local videos are uploaded (SIGNBRIDGE_UPLOADS)")
+    p.add_argument("--results", help="local folder the results of local inputs are copied into "
+                                     "(SIGNBRIDGE_RESULTS, default ./signbridge-results; 'none': no copy)")
     p.add_argument("--executor", choices=("inline", "local"), default="inline",
                    help="inline: dag.test in one process (default); local: LocalExecutor worker processes "
                         "(with an execution API server on 127.0.0.1)")
@@ -49,7 +51,7 @@ def _process(args) -> int:
                   options=options, say=say)
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
-                          "local_report": res.local_report, "log": res.log_path, "dag_state": res.dag_state,
+                          "local_report": res.local_report, "local_results": res.local_results, "log": res.log_path, "dag_state": res.dag_state,
                           "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:

@@ -39,6 +39,7 @@ class ProcessResult:
     not_uploaded: list[VideoState] = field(default_factory=list)
     started_store: bool = False
     seconds: float = 0.0
+    local_results: str | None = None
 
     @property
     def failed(self) -> list[dict]:
@@ -156,19 +157,29 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
         raise StorageError(f"the DAG run ended ({result.get('state')}) without writing its manifest",
                            source=run.uri("manifest.json"), hint=f"see {log_path}")
     manifest = json.loads(run.get_bytes("manifest.json"))
-    report_uri = local_report = None
-    if run.exists("report.html"):
-        report_uri = run.uri("report.html")
-        if report_uri.startswith("s3://"):
-            dest = Path(settings.home) / "reports" / f"{run_id}.html"
-            run.get_file("report.html", dest)
-            local_report = str(dest)
-        else:
-            local_report = report_uri
+    report_uri = run.uri("report.html") if run.exists("report.html") else None
+    local = mirror_results(run.uri(), inputs, settings, say)
+    local_report = local.report if local else (report_uri if report_uri and "://" not in report_uri else None)
     return ProcessResult(run_id=run_id, manifest=manifest, manifest_uri=run.uri("manifest.json"),
                          report_uri=report_uri, local_report=local_report, dag_state=result.get("state", "?"),
                          log_path=str(log_path), tasks=result.get("tasks", []), not_uploaded=bad,
-                         started_store=started, seconds=time.perf_counter() - t0)
+                         started_store=started, seconds=time.perf_counter() - t0,
+                         local_results=local.folder if local else None)
+
+
+def mirror_results(run_uri: str, inputs: Sequence[str], settings: Settings, say: Callable[[str], None]):
+    """Local inputs get local results: the run copied into ``SIGNBRIDGE_RESULTS`` (resumable, verified)."""
+    if not run_uri.startswith("s3://") or any(u.startswith("s3://") for u in inputs) \
+            or settings.results.strip().lower() in ("", "none"):
+        return None
+    from signbridge.orchestrate.results import fetch_results
+
+    try:
+        return fetch_results(run_uri, settings, Path(settings.results))
+    except (SignBridgeError, OSError) as e:  # the results are safe in the store; say how to get them
+        say(f"could not copy the results to {settings.results}: {e}; "
+            f"`signbridge results {run_uri} --to DIR` copies them")
+        return None
 
 
 # ------------------------------------------------------------------------ printing
@@ -232,5 +243,7 @@ def print_result(res: ProcessResult, out: Callable[[str], None] = print) -> None
     out("")
     out(f"manifest: {res.manifest_uri}")
     if res.report_uri:
-        out(f"report:   {res.report_uri}" + (f"  (local copy: {res.local_report})"
-                                               if res.local_report and res.local_report != res.report_uri else ""))
+        out(f"report:   {res.report_uri}")
+    if res.local_results:
+        out(f"results:  {res.local_results}  (a folder per video with video.mp4, captions, narration, "
+            f"landmarks; open {Path(res.local_results).name}/report.html)")
