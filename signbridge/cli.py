@@ -14,7 +14,7 @@ import sys
 from typing import Callable, Sequence
 
 from signbridge import __version__
-from signbridge.errors import SignBridgeError
+from signbridge.errors import RunCancelled, SignBridgeError
 
 # command name -> module providing register(subparsers); order is the --help order
 COMMANDS: dict[str, str] = {
@@ -93,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:
         rc = func(args)
+    except RunCancelled as e:
+        print(f"signbridge {args.command}: {e}", file=sys.stderr)
+        return 130
     except SignBridgeError as e:
         print(f"signbridge {args.command}: error: {e}", file=sys.stderr)
         return 1

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--videos-per-batch", dest="videos_per_batch", type=int,
                    help="videos per recognise/speak/mux task (default 64)")
     p.add_argument("--json", action="store_true", help="print the run manifest as JSON instead of the table")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no live progress (default: bars on a terminal, a line per change otherwise, on stderr)")
     add_stage_options(p)
     p.set_defaults(func=_process)
 
@@ -48,7 +50,7 @@ def _process(args) -> int:
             options[k] = getattr(args, k)
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = process(args.inputs, settings, output=args.output, executor=args.executor, parallelism=args.parallelism,
-                  options=options, say=say)
+                  options=options, say=say, progress="quiet" if args.quiet else "auto")
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
                           "local_report": res.local_report, "local_results": res.local_results, "log": res.log_path, "dag_state": res.dag_state,
