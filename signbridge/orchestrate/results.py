@@ -132,7 +132,7 @@ def fetch_results(ref: str, settings, dest: Path, *, threads: int = 8) -> LocalR
     (dest / "manifest.json").write_bytes(store.get_bytes("manifest.json"))
     res.manifest = str(dest / "manifest.json")
     if store.exists("report.html"):
-        from signbridge.orchestrate.report_links import relink
+        from signbridge.pipeline.report_links import relink
 
         html = relink(store.get_bytes("report.html").decode("utf-8"), local)
         (dest / "report.html").write_text(html, encoding="utf-8")

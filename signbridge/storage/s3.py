@@ -182,13 +182,10 @@ class S3Store(Store):
                         out.append(ObjectInfo(key=k, size=obj["Size"], etag=obj.get("ETag", "").strip('"')))
         return iter(out)
 
-    def presign(self, key: str, seconds: int = 7 * 86400) -> str:
-        """A GET URL for ``key`` that works without credentials for ``seconds`` (S3 allows 7 days at most)."""
-        from signbridge.storage.keys import validate_key
-
+    def _presigned_url(self, key: str, expires_s: int) -> str:
         with self._err(f"presign {self.uri(key)}"):
-            return self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self._k(validate_key(key))}, ExpiresIn=seconds)
+            return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
+                                                      ExpiresIn=expires_s)
 
     def _delete(self, key: str) -> None:
         with self._err(f"delete {self.uri(key)}"):

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_TIMELINE = 40
 MAX_PREVIEW = 200
-STAGES = ("probe", "extract", "recognize", "compose", "speak", "mux")
+STAGES = ("inspect", "extract", "recognize", "compose", "speak", "mux")
 CJK_FONTS = ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
              "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
@@ -40,7 +40,7 @@ def _pct(x: Any) -> str:
 
 def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
     """gloss track + transcript of the first ``limit`` videos that have them."""
-    from signbridge.pipeline import GLOSS_TRACK, TRANSCRIPT, VTT
+    from signbridge.pipeline.layout import GLOSS_TRACK, TRANSCRIPT, VTT
 
     out: dict[int, dict] = {}
     for st in states:
@@ -142,7 +142,10 @@ def _plot_label(i: int, name: str) -> str:
 
 
 def render_report(manifest: dict, states: Sequence, ctx) -> str:
-    from signbridge.orchestrate.report_links import a, linker, results_section
+    """The whole HTML page of a run.
+
+    Long because it is one page template filled top to bottom."""
+    from signbridge.pipeline.report_links import a, linker, results_section
 
     videos = manifest["videos"]
     by_index = sorted(states, key=lambda s: s.index)
@@ -250,3 +253,47 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
     parts.append("<p class=note>Manifest: <a href=\"manifest.json\">manifest.json</a> next to this file "
                  "(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
     return "".join(parts)
+
+
+def _short(uri: str, width: int = 28) -> str:
+    name = PurePosixPath(uri.rstrip("/")).name or uri
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def summary_table(manifest: dict) -> str:
+    """One line per video: status, what was recognised, detection, stage seconds, first caption."""
+    head = ["video", "status", "signs", "unclear", "sentences", "hands", "extract", "recog", "compose", "speak",
+            "mux", "note"]
+    rows = []
+    for v in manifest.get("videos", []):
+        d = v.get("detection") or {}
+        t = v.get("stage_timings") or {}
+        hands = max(float(d.get("left_hand") or 0), float(d.get("right_hand") or 0)) if d else None
+        note = v.get("error") or v.get("note") or ""
+        if v["status"] == "failed":
+            note = f"[{v.get('failed_stage') or '?'}] {note}"
+        elif v["status"] == "skipped":
+            note = "done in an earlier run" + (f"; {v['note']}" if v.get("note") else "")
+        rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
+                     str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
+                     *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
+                     note[:90]])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def video_lines(v: dict, local: dict[str, str] | None = None) -> list[str]:
+    """A video's status line and where each output is (its local copy when there is one), or why it
+    failed, for the console."""
+    from signbridge.pipeline.layout import ordered_outputs
+
+    lines = [f"{v['input_uri']}  [{v['status']}]"]
+    if v["status"] in ("ok", "skipped", "no_signing"):
+        lines += [f"    note: {v['note']}"] if v.get("note") else []
+        lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(local or v.get("outputs") or {})]
+    elif v.get("error"):
+        lines.append(f"    {v.get('failed_stage') or ''}: {v['error']}")
+    return lines
