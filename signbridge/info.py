@@ -37,7 +37,7 @@ def locations(settings) -> dict[str, object]:
         "uploads": settings.uploads,
         "airflow_home": str(home / "airflow"),
         "airflow_logs": str(home / "airflow" / "logs"),
-        "reports": str(home / "reports"),
+        "results": str(Path(settings.results).resolve()) if settings.results.lower() != "none" else "none",
         "cache": str(home / "cache"),
     }
     if settings.s3_endpoint:
