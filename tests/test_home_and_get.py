@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import _free_port_block
 
 SB = [sys.executable, "-m", "signbridge.cli"]
@@ -29,7 +31,9 @@ def test_two_directories_share_one_home_and_one_store(tmp_path, repo_root):
     pid = json.loads(up.stdout)["pid"]
     try:
         info_a, info_b = (json.loads(_cli(["info", "--json"], env, d).stdout) for d in (a, b))
-        assert info_a == info_b
+        assert info_a.pop("results") == str(a / "signbridge-results")  # results go where you are
+        assert info_b.pop("results") == str(b / "signbridge-results")
+        assert info_a == info_b  # everything else is one place
         assert info_b["home"] == str(tmp_path / "xdg" / "signbridge")
         assert info_b["store"]["running"] and info_b["store"]["pid"] == pid
         # an object put from one directory is listed from the other, with the home's credentials
@@ -75,3 +79,30 @@ def test_listing_piped_into_head_ends_quietly(tmp_path):
     assert res.stdout.count("\n") == 1 and "f0000.txt" in res.stdout
     assert res.stderr == "", res.stderr
     assert res.returncode == 141  # ended by the closed pipe, as `ls | head` is
+
+
+def test_a_permanent_error_fails_the_task_without_retries(tmp_path, monkeypatch):
+    """A bad key inside a task: Airflow's fail-without-retry exception, and the reason recorded for `process`."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from signbridge.errors import StorageError
+    from signbridge.orchestrate.failures import fail_fast, failures_file
+    from signbridge.storage.keys import join_key
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+
+    @fail_fast
+    def extract(unit: dict) -> str:
+        return join_key("outputs", unit["key"])
+
+    with pytest.raises(AirflowFailException, match="InvalidKeyError: key '../x'"):
+        extract({"run_id": "r1", "key": "../x"})
+    (rec,) = [json.loads(line) for line in failures_file(tmp_path, "r1").read_text().splitlines()]
+    assert rec["task"] == "extract" and "'../x'" in rec["error"]
+
+    @fail_fast
+    def flaky(unit: dict) -> None:
+        raise StorageError("cannot reach S3 endpoint")  # transient: Airflow retries it
+
+    with pytest.raises(StorageError):
+        flaky({"run_id": "r1"})
