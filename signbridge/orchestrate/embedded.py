@@ -107,7 +107,7 @@ def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", paralle
     from signbridge.orchestrate.airflow_env import ApiServer, airflow_env, free_port, migrate
     from signbridge.orchestrate.failures import failures_file
     from signbridge.orchestrate.progress import RunWatch
-    from signbridge.orchestrate.supervise import stop_tree
+    from signbridge.orchestrate.supervise import die_with_parent, stop_tree
 
     port = free_port() if executor == "local" else None
     env = airflow_env(settings, executor=executor, parallelism=parallelism, api_port=port)
@@ -131,7 +131,7 @@ def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", paralle
     try:
         with open(log_path, "ab") as log_f:
             proc = subprocess.Popen(cmd, env=env, stdout=log_f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)  # Ctrl-C reaches us only; we stop the tree
+                                    preexec_fn=die_with_parent)
         while proc.poll() is None:
             if watch is not None:
                 progress.update(watch.snapshot())

@@ -140,6 +140,18 @@ def stop_tree(pid: int, grace: float = STOP_GRACE_S) -> list[int]:
     return pids
 
 
+def die_with_parent() -> None:
+    """In the runner, before exec: the kernel SIGKILLs it if ``signbridge process`` dies, however it dies
+    (it is in the caller's process group too, so a signal to the group reaches it)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not glibc: the group signal and stop_tree still apply
+
+
 @contextmanager
 def cancel_on_signals() -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`RunCancelled` in the main thread while the block runs."""
