@@ -16,7 +16,8 @@ class VideoState:
     """Where one video is in the pipeline. JSON-able; what XCom/state files carry between tasks.
 
     ``status`` is ``ok`` while the video moves on (and at the end when it finished), ``failed`` or
-    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs.
+    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs,
+    ``no_signing`` when it finished but nothing was recognised (see :mod:`signbridge.video_status`).
     """
 
     input_uri: str
@@ -34,6 +35,7 @@ class VideoState:
     outputs: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
     permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
+    note: str | None = None  # what a finished video's status alone does not say
 
     @property
     def active(self) -> bool:
@@ -61,7 +63,7 @@ class VideoState:
         return VideoResult(input_uri=self.input_uri, status=self.status, sha256=self.sha256, error=self.error,  # type: ignore[arg-type]
                            failed_stage=self.failed_stage,
                            stage_timings={k: round(float(v), 3) for k, v in self.timings.items()},
-                           outputs=dict(self.outputs), detection=dict(self.detection))
+                           outputs=dict(self.outputs), detection=dict(self.detection), note=self.note)
 
 
 def new_run_id() -> str:

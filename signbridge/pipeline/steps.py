@@ -15,6 +15,7 @@ from signbridge.pipeline.layout import GLOSS_TRACK, LANDMARKS, RESULT, RESULT_FI
 from signbridge.pipeline.render import render_speech, render_video
 from signbridge.pipeline.state import VideoState
 from signbridge.records import GlossTrack, Transcript
+from signbridge.video_status import honest_status
 
 
 def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
@@ -129,6 +130,7 @@ def finish_videos(states: Sequence[VideoState], ctx: Context) -> None:
             continue
 
         def one(st: VideoState = st) -> None:
+            honest_status(st)
             res = dataclasses.asdict(st.to_result())
             res["duration_ms"] = st.duration_ms
             res["run_id"] = ctx.run_id
