@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import time
@@ -166,7 +165,7 @@ def part_clips(rec, args, out):
 def part_segmentation(rec, args, out):
     from signbridge.recognize.datasets import load_dataset
     from signbridge.recognize.evaluate import evaluate_segmentation
-    from signbridge.recognize.frames import concat_frames
+    from signbridge.recognize.sequences import concat_frames
     from signbridge.recognize.segment import segment
 
     samples = load_dataset(f"npy:{NPY}")

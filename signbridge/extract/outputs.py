@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Iterable
 
 from signbridge.errors import SignBridgeError
-from signbridge.extract.batch import VideoOutcome, discover, run_batch
+from signbridge.extract.batch import VideoOutcome, run_batch
+from signbridge.storage.inputs import InputVideo, find_videos
 
-EXPORTS = ("kaggle", "pose")
 MANIFEST_KEY = "extract_manifest.json"
 
 
@@ -36,8 +36,9 @@ def write_outputs(store, name: str, ex, exports: Iterable[str] = ()) -> dict[str
             out["pose"] = store.put_file(f"{name}.pose", pp, "application/octet-stream")
     keep = ("source_uri", "sha256", "fps", "width", "height", "rotation", "sample_fps", "face_mode", "max_side",
             "duration_s", "source_frames", "variable_frame_rate", "mediapipe_version", "model_complexity", "chunks",
-            "chunk_seconds", "warmup_frames")
-    doc = {"stats": ex.stats, "seconds": round(ex.seconds, 3), **{k: ex.meta.get(k) for k in keep}}
+            "warmup_frames")
+    doc = {"stats": ex.stats, "seconds": round(ex.seconds, 3), "chunk_seconds": ex.chunk_seconds,
+           **{k: ex.meta.get(k) for k in keep}}
     out["stats"] = store.put_bytes(f"{name}.stats.json", json.dumps(doc, indent=2).encode(), "application/json")
     return out
 
@@ -63,9 +64,9 @@ def extract_inputs(inputs: list[str], output: str, settings, *, workers: int | N
     manifest = RunManifest(settings={"fps": settings.fps, "max_side": settings.max_side, "face": settings.face,
                                      "workers": workers if workers is not None else settings.workers,
                                      "exports": list(exports), "output": store.uri()})
-    refs, bad = discover(inputs, settings)
-    for o in bad:
-        manifest.videos.append(video_result(o))
+    refs, bad = find_videos(inputs, settings, strict=False)
+    for b in bad:
+        manifest.videos.append(video_result(VideoOutcome(InputVideo(b.uri, b.name), error=b.error, status="failed")))
 
     def on_done(o: VideoOutcome) -> None:
         outputs: dict[str, str] = {}

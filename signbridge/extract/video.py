@@ -41,6 +41,7 @@ class Extraction:
     meta: dict
     stats: dict
     seconds: float = 0.0
+    chunk_seconds: list[float] | None = None  # wall-clock per chunk: for the manifest, never the file
 
 
 @dataclass
@@ -202,7 +203,6 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         "time_base": str(tb) if tb else None,
         "variable_frame_rate": info.variable_frame_rate,
         "chunks": len(results),
-        "chunk_seconds": [round(r.seconds, 2) for r in results],
         "warmup_frames": int(sum(r.warmup_frames for r in results)),
         "extractor": f"signbridge {__version__}",
     }
@@ -214,7 +214,8 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         err.stats = stats  # type: ignore[attr-defined]
         err.meta = meta  # type: ignore[attr-defined]
         raise err
-    return Extraction(table=table, meta=meta, stats=stats, seconds=time.perf_counter() - job.started)
+    return Extraction(table=table, meta=meta, stats=stats, seconds=time.perf_counter() - job.started,
+                      chunk_seconds=[round(r.seconds, 2) for r in results])
 
 
 def check_seek(job: VideoJob, r: ChunkResult) -> bool:
@@ -223,10 +224,22 @@ def check_seek(job: VideoJob, r: ChunkResult) -> bool:
     return task.seek_s is None or (r.first_pts is not None and r.first_pts <= task.start_pts)
 
 
-def _no_seek(task: ChunkTask) -> ChunkTask:
+def settle_chunk(job: VideoJob, r: ChunkResult) -> ChunkResult:
+    """``r``, or the chunk re-read from the file start when its seek landed after its first frame.
+
+    The one place that repairs an overshot seek, for every runner (in process, pool, DAG unit)."""
+    if check_seek(job, r):
+        return r
     import dataclasses
 
-    return dataclasses.replace(task, seek_s=None)
+    log.warning("%s: chunk %d seek landed after its first frame; re-reading it from the start",
+                job.path, r.chunk_index)
+    return run_chunk(dataclasses.replace(job.tasks[r.chunk_index], seek_s=None))
+
+
+def run_job_chunk(job: VideoJob, i: int) -> ChunkResult:
+    """Chunk ``i`` of a prepared video, in this process."""
+    return settle_chunk(job, run_chunk(job.tasks[i]))
 
 
 class WorkerPool:
@@ -298,14 +311,7 @@ def run_job(job: VideoJob, pool: WorkerPool | None, progress_cb: Callable[[int],
         results = [run_chunk(t, progress=progress_cb) for t in job.tasks]
     else:
         results = [f.result() for f in [pool.submit(t) for t in job.tasks]]
-    fixed = []
-    for r in results:
-        if not check_seek(job, r):
-            log.warning("%s: chunk %d seek landed after its first frame; re-reading it from the start",
-                        job.path, r.chunk_index)
-            r = run_chunk(_no_seek(job.tasks[r.chunk_index]))
-        fixed.append(r)
-    return fixed
+    return [settle_chunk(job, r) for r in results]
 
 
 def extract_video(path: str | Path, settings, source_uri: str | None = None, workers: int | None = None,
