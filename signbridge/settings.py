@@ -228,6 +228,8 @@ class Settings:
         for s in SETTINGS_TABLE:
             if s.choices and getattr(self, s.name) not in s.choices:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)!r} is not one of {', '.join(s.choices)}")
+            if getattr(self, s.name) is None:  # unset optional setting: nothing to bound
+                continue
             if s.minimum is not None and getattr(self, s.name) < s.minimum:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
             if s.maximum is not None and getattr(self, s.name) > s.maximum:

@@ -136,11 +136,11 @@ def test_canonical_hand_makes_a_clip_and_its_mirror_image_look_alike(shared_data
 # --------------------------------------------------------------------------- recognition
 
 def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, settings, shipped):
-    """The WLASL val clips are training clips of the shipped model (``holdout: none``), not held-out data:
-    it must read every one of them. Held-out accuracy comes from bench_recognize.py (docs/model_card.md)."""
-    from signbridge.recognize import recognize_tables
+    """Holistic WLASL clips through the hands-only model: valid tracks, honest tiers, shown words mostly right.
 
-    assert shipped.config["train"]["holdout"] == "none", "the shipped model now holds data out: revisit this bar"
+    Some of these videos are also in the hands training data (other extractor); held-out numbers come from
+    benchmarks/bench_recognize_wlasl.py (docs/model_card.md)."""
+    from signbridge.recognize import recognize_tables
 
     tracks = recognize_tables([t for t, _ in val_tables], settings)
     assert len(tracks) == len(val_tables)
