@@ -10,6 +10,8 @@ Prints a table and writes JSON to benchmarks/results/recognize_wlasl[-TAG].json.
   clips         real-video check: the 217 wlasl_clips through our extractor (Holistic) and the full recogniser;
                 none of their video ids is in training
   segmentation  boundary F1 @ IoU >= 0.5 on concatenations of one signer's clips, and no silent videos
+  continuous    the two continuous clips (a How2Sign sentence, WRONG WHAT): spans and what is shown (no boundaries
+                are annotated, so this is qualitative)
   throughput    CPU spans/s of the exported model (1 and 2 threads) and end to end
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ DATA = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", REPO.parent / "shared" / "d
 HANDS = DATA / "wlasl_hands_mediapipe"
 CLIPS = DATA / "wlasl_clips"
 NPY = DATA / "wlasl_holistic_landmarks_npy"
-PARTS = ("wlasl", "openset", "clips", "segmentation", "throughput")
+PARTS = ("wlasl", "openset", "clips", "segmentation", "continuous", "throughput")
 PUBLISHED = {"WLASL-100": {"Pose-TGCN": 0.554, "SPOTER": 0.632}, "WLASL-2000": {"Pose-TGCN": 0.237}}
 
 
@@ -187,6 +189,35 @@ def part_segmentation(rec, args, out):
     return [(f"segmentation F1 @IoU0.5, {len(seqs)} same-signer concatenations",
              f"{res['f1']:.3f} (P {res['precision']:.2f} R {res['recall']:.2f})", ">= 0.85"),
             (f"isolated clips with hands but no span ({len(with_hands)} clips)", str(silent), "0")]
+
+
+def part_continuous(rec, args, out):
+    import pyarrow.parquet as pq
+
+    from signbridge.recognize import recognize_tables
+
+    settings = load_settings_(args)
+    folder = DATA / "continuous_clips"
+    with (folder / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    cache = Path(args.extracted)
+    cache.mkdir(parents=True, exist_ok=True)
+    tables = []
+    for r in rows:
+        p = cache / (Path(r["file"]).stem + ".landmarks.parquet")
+        if not p.is_file():
+            from signbridge.extract import extract_video
+
+            pq.write_table(extract_video(folder / r["file"], settings.replace(workers=1, face="none")).table, p)
+        tables.append(pq.read_table(p))
+    res = []
+    for r, t in zip(rows, recognize_tables(tables, settings, [r["file"] for r in rows])):
+        res.append({"file": r["file"], "truth": r["label_text"], "status": t.status,
+                    "spans": [(round(s.start_ms), round(s.end_ms), s.label, s.tier, round(s.confidence, 3),
+                               [k.label for k in s.top_k[:3]]) for s in t.spans]})
+    out["continuous"] = res
+    return [(f"continuous: {r['file'][:28]} ({r['truth'][:24]})",
+             f"{len(r['spans'])} spans: " + " ".join(s[2] for s in r["spans"]), "") for r in res]
 
 
 def part_throughput(rec, args, out):
