@@ -124,7 +124,7 @@ def part_clips(rec, args, out):
     trained = set(rec.base_labels)
     per, agg = [], {"in": [], "out": []}
     for track, (_, r) in zip(tracks, items):
-        words = [s for s in track.spans if s.kind == "gloss"]
+        words = [s for s in track.spans if s.kind != "unknown"]  # fingerspelled words are shown too (marked)
         best = max(track.spans, key=lambda s: s.confidence, default=None)
         top5 = [t.label for t in best.top_k] if best else []
         row = {"file": r["file"], "gloss": r["gloss"], "nslt_split": r["nslt_split"],

@@ -151,15 +151,10 @@ def test_recognize_command_writes_tracks_and_skips_bad_files(tmp_path, parquet_d
     assert written == sorted(f"{g.stem}.gloss_track.json" for g in good)
     from signbridge.records import GlossTrack
 
-    glosses = _glosses(parquet_dir)
-    for g in good:  # training clips of the shipped model: each is read as its own gloss
+    for g in good:  # each clip is one sign: one span, with its tier and the track's status
         track = GlossTrack.from_dict(json.loads((out / f"{g.stem}.gloss_track.json").read_text()))
-        assert [s.label for s in track.spans] == [glosses[g.name]], g.name
-
-
-def _glosses(parquet_dir) -> dict[str, str]:
-    with open(parquet_dir / "labels.csv", newline="") as fh:
-        return {r["file"]: r["gloss"] for r in csv.DictReader(fh)}
+        assert len(track.spans) == 1 and track.spans[0].tier in ("plain", "uncertain", "unclear"), g.name
+        assert track.status in ("signing_recognised", "no_signing_recognised")
 
 
 def test_eval_command_prints_metrics_and_writes_confusion_plot(tmp_path, parquet_dir, shared_data, capsys):
@@ -171,9 +166,9 @@ def test_eval_command_prints_metrics_and_writes_confusion_plot(tmp_path, parquet
     assert "records no training on this data" in out and "trained on these clips" not in out
     assert (tmp_path / "rep" / "confusion.png").stat().st_size > 1000
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
-    # these 16 are copies of training clips of the shipped model: all read right; 30 sequences of 8 measure F1 0.95
-    assert rep["signs"]["per_class_recall"] == {"drink": 1.0, "go": 1.0, "no": 1.0, "yes": 1.0}
-    assert rep["signs"]["top1"] == 1.0 and rep["signs"]["n"] == 16
+    # 16 holistic clips of 4 frequent glosses through the hands model (other extractor than its training data)
+    assert set(rep["signs"]["per_class_recall"]) == {"drink", "go", "no", "yes"} and rep["signs"]["n"] == 16
+    assert rep["signs"]["top5"] >= 0.5, rep["signs"]
     assert rep["letters"]["block_heldout_top1"] > 0.997  # the card: 99.96 %
     assert rep["segmentation"]["f1"] >= 0.9 and rep["segmentation"]["sequences"] == 30, rep["segmentation"]
 
@@ -187,7 +182,11 @@ def test_eval_split_is_checked_and_its_note_follows_the_training_record(tmp_path
     assert "invalid choice: 'tset'" in capsys.readouterr().err
     assert main(["eval", "--data", f"parquet:{parquet_dir}", "--split", "test", "--home", str(tmp_path / "h")]) == 1
     assert "no samples in split 'test'" in capsys.readouterr().err
-    train = json.loads((shipped_dir() / "config.json").read_text())["train"]  # holdout: none
+    shipped = json.loads((shipped_dir() / "config.json").read_text())["train"]  # val and test held out
+    assert "records no training on this data" in training_note(shipped, [f"parquet:{parquet_dir}"], "val")
+    spec = shipped["data"][0]["spec"]
+    assert "split 'val' was held out" in training_note(shipped, [spec], "val")
+    train = {"data": [{"spec": "npy:/data/wlasl_holistic_landmarks_npy"}], "holdout": "none"}
     spec = train["data"][0]["spec"]
     assert "trained on these clips" in training_note(train, [spec], "val")
     assert "whether split 'test' was among them is not recorded" in training_note(train, [spec], "test")
@@ -285,10 +284,10 @@ def test_recognize_reads_and_writes_object_storage(s3_server, s3_bucket, parquet
     rc = main(["recognize", f"{s3_bucket}/in/clip.parquet", "-o", f"{s3_bucket}/tracks", "--home", str(tmp_path)])
     assert rc == 0
     track = GlossTrack.from_dict(json.loads(store.get_bytes("tracks/clip.gloss_track.json")))
-    assert [s.label for s in track.spans] == [_glosses(parquet_dir)[src.name]]
+    assert len(track.spans) == 1 and track.source_uri.endswith("clip.parquet")
 
 
-def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_path, deaf_table):
+def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_path, salary_table):
     """The installed package is never written to: `vocab add` on the shipped model writes under SIGNBRIDGE_HOME."""
     from signbridge.recognize.checkpoint import load_recognizer, shipped_dir
     from signbridge.recognize.vocab import add_gloss, remove_gloss
@@ -297,14 +296,14 @@ def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_pat
     home = tmp_path / "home"
     settings = load_settings(env={"SIGNBRIDGE_HOME": str(home)})
     assert settings.checkpoint in (None, "") and settings.home == str(home)
-    add_gloss("deaf", [str(deaf_table)], settings)
+    add_gloss("salary", [str(salary_table)], settings)
     stored = home / "recognize" / shipped_dir().name / "fewshot.json"
-    assert list(json.loads(stored.read_text())["glosses"]) == ["deaf"]
+    assert list(json.loads(stored.read_text())["glosses"]) == ["salary"]
     assert sorted(p.name for p in shipped_dir().iterdir()) == package_files  # nothing written into the package
-    assert "deaf" in load_recognizer(settings).labels
-    assert "deaf" not in load_recognizer(load_settings(env={"SIGNBRIDGE_HOME": str(tmp_path / "other")})).labels
-    remove_gloss("deaf", settings)
-    assert "deaf" not in load_recognizer(settings).labels
+    assert "salary" in load_recognizer(settings).labels
+    assert "salary" not in load_recognizer(load_settings(env={"SIGNBRIDGE_HOME": str(tmp_path / "other")})).labels
+    remove_gloss("salary", settings)
+    assert "salary" not in load_recognizer(settings).labels
 
 
 def test_recognition_pins_one_torch_thread_and_restores_the_setting(tmp_path, parquet_dir):

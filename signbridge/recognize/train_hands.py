@@ -196,7 +196,7 @@ def evaluate(model, hands: np.ndarray, y: np.ndarray, device="cpu") -> dict[str,
 
 
 def save(model, cfg: HandsTrainConfig, labels: list[str], history: list[dict], out: str | Path,
-         letters_from: str | Path, command: str = "", data_note: str = "") -> Path:
+         letters_from: str | Path, command: str = "", data: list[dict] | None = None) -> Path:
     """Write a checkpoint folder (TorchScript + config.json); the letter classifier is copied from ``letters_from``."""
     import torch
 
@@ -209,7 +209,7 @@ def save(model, cfg: HandsTrainConfig, labels: list[str], history: list[dict], o
     config = {
         "name": f"asl-wlasl{cfg.vocab}-hands", "version": "2", "labels": list(labels),
         "features": fc.to_dict(), "model": mc.to_dict(),
-        "train": {**cfg.to_dict(), "data": data_note, "command": command, "torch": torch.__version__,
+        "train": {**cfg.to_dict(), "data": data or [], "holdout": "val", "command": command, "torch": torch.__version__,
                   "history": history[-1:] if history else []},
         "letters": {k: v for k, v in letters_cfg.get("letters", {}).items() if k not in ("labels", "n_in")},
         "segmentation": SegmentConfig().to_dict(), "fingerspelling": FingerspellConfig().to_dict(),
@@ -256,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                                max_steps=a.max_steps, max_seconds=a.max_seconds)
         model, history = train(data, cfg, a.device)
         letters_from = a.letters_from or shipped_dir()
+        n_train = int(((data["cls"] < a.vocab) & (data["split"] == "train")).sum())
         save(model, cfg, gloss_names(data)[:a.vocab], history, a.out, letters_from, command,
-             "wlasl_hands_mediapipe (NSLT-2000 train split; wlasl_clips video ids removed)")
+             [{"spec": f"wlasl_hands:{a.data}", "n": n_train,
+               "note": "NSLT-2000 train split of the vocabulary's classes; wlasl_clips video ids removed"}])
         Path(a.out, "history.json").write_text(json.dumps(history, indent=1) + "\n")
         print(f"checkpoint written to {a.out}")
     if a.step in ("calibrate", "all"):
