@@ -3,8 +3,9 @@
 Spans from all videos go through the model together (``settings.batch_size``
 per forward pass), so throughput does not depend on how the work is split into
 videos. Decisions per span, each with a tier (:mod:`openset`): fingerspelling
-when the letter reading is more confident than the sign classifier (never
-plain: a lone letter is rarely a word); UNKNOWN, tier unclear, with top-k kept,
+when the letter reading is more confident than the sign classifier (tier from
+the calibration file, uncertain as shipped; a lone letter that is not a word
+such as A or I is unclear, its letter first in the top-k); UNKNOWN, tier unclear, with top-k kept,
 below the checkpoint's calibrated ``shown`` threshold (or
 ``settings.min_confidence`` when set) or when the top gloss is outside the
 shown vocabulary; else the top gloss, plain at or above the ``plain``
@@ -119,14 +120,22 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -
         if reading is not None and reading.confidence > conf:
             label = f"fs-{reading.word}"
             span = GlossSpan(float(t0), float(t1), label, "fingerspelling", round(reading.confidence, 6),
-                             [TopK(label, round(reading.confidence, 6))] + top[:TOP_K - 1],
-                             tier="uncertain" if len(reading.word) == 1 else spell_tier)
+                             [TopK(label, round(reading.confidence, 6))] + top[:TOP_K - 1], tier=spell_tier)
         elif tier == "unclear":
             span = GlossSpan(float(t0), float(t1), UNKNOWN, "unknown", round(conf, 6), top, tier="unclear")
         else:
             span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
-    return _merge_spelling(result)
+    words = set(rec.calibration.get("fingerspelling", {}).get("single_letter_words", ["A", "I"]))
+    return [_lone_letter(s, words) for s in _merge_spelling(result)]
+
+
+def _lone_letter(span: GlossSpan, words: set[str]) -> GlossSpan:
+    """A single spelled letter is rarely a word (it is mostly a sign's hand shape read as a letter): unclear,
+    with the letter kept first in the top-k, unless the letter is itself a word (A, I)."""
+    if span.kind != "fingerspelling" or len(span.label) != 4 or span.label[3:] in words:
+        return span
+    return GlossSpan(span.start_ms, span.end_ms, UNKNOWN, "unknown", span.confidence, span.top_k, tier="unclear")
 
 
 def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
@@ -139,7 +148,7 @@ def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
             word = a + (b[1:] if a and b and a[-1] == b[0] else b)
             conf = min(prev.confidence, span.confidence)
             merged = GlossSpan(prev.start_ms, span.end_ms, f"fs-{word}", "fingerspelling", conf,
-                               [TopK(f"fs-{word}", conf)], tier=prev.tier if len(word) > 1 else "uncertain")
+                               [TopK(f"fs-{word}", conf)], tier=prev.tier)
             out[-1] = (merged, run)
         else:
             out.append((span, run))

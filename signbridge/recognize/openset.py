@@ -158,7 +158,7 @@ def write_calibration(ckpt: str | Path, cal: dict[str, Any]) -> Path:
            "vocabulary_sha256": cfg["vocabulary_sha256"], "score": "max_softmax",
            "targets": {"plain_precision": PLAIN_PRECISION, "shown_precision": SHOWN_PRECISION,
                        "oov_weight": OOV_WEIGHT},
-           "fingerspelling": {"tier": "uncertain"}, **cal}
+           "fingerspelling": {"tier": "uncertain", "single_letter_words": ["A", "I"]}, **cal}
     path = ckpt / CALIBRATION_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
