@@ -187,8 +187,11 @@ def test_no_video_frame_is_left_on_disk(accepted):
     under the runs' home or temporary folder (TMPDIR), and the scratch folders are gone."""
     base = accepted["base"]
     found = []
+    results = base / "home" / "results"  # the runs' products (video.mp4 ...), copied there on purpose
     for root in (base / "home", base / "tmp"):
         for f in root.rglob("*"):
+            if results in f.parents:
+                continue
             if f.is_file() and (f.suffix.lower() in FRAME_SUFFIXES or f.read_bytes()[:12].startswith(IMAGE_MAGIC)
                                 or f.read_bytes()[4:8] == b"ftyp"):
                 found.append(str(f))
@@ -434,7 +437,8 @@ def test_process_without_endpoint_starts_the_store_and_prints_the_summary(shared
 
     home, port = tmp_path / "home", _free_port_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_S3_PORT": str(port), "SIGNBRIDGE_TTS": "espeak"})
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_S3_PORT": str(port), "SIGNBRIDGE_TTS": "espeak",
+                "SIGNBRIDGE_RESULTS": str(tmp_path / "results")})
     clip = shared_data / CLIPS[1]
     try:
         res = subprocess.run([sys.executable, "-m", "signbridge.cli", "process", str(clip)], env=env,
@@ -452,11 +456,15 @@ def test_process_without_endpoint_starts_the_store_and_prints_the_summary(shared
         assert all(re.fullmatch(r"\d+\.\ds", cell) for cell in row[6:11]), row  # seconds of each stage
         assert re.search(r"run \S+: 1 video\(s\), 1 ok in [\d.]+ s", out)
         manifest_uri = re.search(r"^manifest: (s3://signbridge/outputs/runs/\S+/manifest\.json)$", out, re.M).group(1)
-        video_line = re.search(r"^    video +(s3://signbridge/outputs/\S+/video\.mp4)$", out, re.M).group(1)
+        # local inputs: each output is shown at its local copy under SIGNBRIDGE_RESULTS, and the store has it too
+        video_line = re.search(r"^    video +(\S+/video\.mp4)$", out, re.M).group(1)
+        assert Path(video_line).is_file() and (tmp_path / "results") in Path(video_line).parents
+        assert re.search(r"^results: +" + re.escape(str(tmp_path / "results")), out, re.M)
         store = EmbeddedStore(load_settings(env={}, home=str(home), s3_port=port))
         outputs = open_store("s3://signbridge/outputs", store.client_settings())
         prefix = "s3://signbridge/outputs/"
-        assert outputs.exists(manifest_uri[len(prefix):]) and outputs.exists(video_line[len(prefix):])
+        assert outputs.exists(manifest_uri[len(prefix):])
+        assert any(o.key.endswith("/video.mp4") for o in outputs.list(""))
     finally:
         down = subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down"], env=env,
                               capture_output=True, text=True, timeout=60)
