@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "storage": "signbridge.storage.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
-    "info": "signbridge.info",
+    "info": "signbridge.orchestrate.info",
     "results": "signbridge.orchestrate.results",
 }
 

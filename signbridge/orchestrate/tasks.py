@@ -19,6 +19,7 @@ from signbridge.pipeline import (RUNS, Context, VideoState, assemble_chunks, com
 from signbridge.errors import StorageError
 from signbridge.orchestrate.failures import fail_fast
 from signbridge.settings import STAGE_OPTIONS, Settings, load_settings
+from signbridge.testhooks import sync_point
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def _unit_label(u: dict) -> dict:
 
 def extract(unit: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """One extraction unit: a pack of short videos, or one chunk of a long one."""
+    sync_point("extract")
     with _context(params, unit["run_id"], unit.get("fingerprint")) as ctx:
         doc = ctx.get_json(ctx.run_store(), f"units/u{unit['unit']:05d}.json")
         u = doc["unit"]

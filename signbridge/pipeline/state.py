@@ -17,7 +17,7 @@ class VideoState:
 
     ``status`` is ``ok`` while the video moves on (and at the end when it finished), ``failed`` or
     ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs,
-    ``no_signing`` when it finished but nothing was recognised (see :mod:`signbridge.video_status`).
+    ``no_signing`` when it finished but nothing was recognised (see :func:`honest_status`).
     """
 
     input_uri: str
@@ -75,3 +75,22 @@ def safe_run_id(raw: str) -> str:
     out = "".join(c if c.isalnum() or c in "._-" else "-" for c in raw).strip("-.")
     return out[:120] or new_run_id()
 
+
+NO_SIGNING_NOTE = ("no sign was recognised, so there are no captions and no narration; "
+                   "video.mp4 is the original video")
+
+
+def honest_status(st: VideoState) -> None:
+    """Set ``status``/``note`` of a finished (``ok``) video from its detection counts.
+
+    Without this a video with no recognised sign (a rotated clip, an empty room) ended ``ok`` with an
+    empty note, and a reader took the silent, caption-less MP4 for a translation."""
+    if st.status != "ok":
+        return
+    d = st.detection or {}
+    signs, unclear, sentences = d.get("signs"), d.get("unclear"), d.get("sentences")
+    if sentences == 0 or signs == 0:
+        st.status, st.note = "no_signing", NO_SIGNING_NOTE
+    elif signs and unclear == signs:
+        st.note = (f"no sign recognised with confidence: all {signs} signing span(s) are shown as "
+                   f"[unclear sign]")

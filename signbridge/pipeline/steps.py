@@ -13,9 +13,8 @@ from signbridge.pipeline.context import Context
 from signbridge.pipeline.guard import batched, guard, pending, raise_if_all_storage, stage_module
 from signbridge.pipeline.layout import GLOSS_TRACK, LANDMARKS, RESULT, RESULT_FILES, TRANSCRIPT, VIDEO
 from signbridge.pipeline.render import render_speech, render_video
-from signbridge.pipeline.state import VideoState
+from signbridge.pipeline.state import VideoState, honest_status
 from signbridge.records import GlossTrack, Transcript
-from signbridge.video_status import honest_status
 
 
 def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
