@@ -53,7 +53,8 @@ def _process(args) -> int:
                   options=options, say=say, progress="quiet" if args.quiet else "auto")
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
-                          "local_report": res.local_report, "local_results": res.local_results, "log": res.log_path, "dag_state": res.dag_state,
+                          "local_report": res.local_report, "local_results": res.local_results,
+                          "log": res.log_path, "dag_state": res.dag_state,
                           "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:

@@ -179,7 +179,7 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     for uri in dict.fromkeys((settings.output, settings.uploads)):
         problem = store_problem(settings, uri) if _needs_s3(settings, inputs) else None
         if problem:
-            raise StorageError(f"the object store does not answer ({problem})", source=uri, permanent=True,
+            raise StorageError(f"cannot use the object store: {problem}", source=uri, permanent=True,
                                hint="check AWS_ENDPOINT_URL, or `signbridge storage status` for the embedded store")
     uris, bad = upload_inputs(inputs, settings, say)
     run_id = run_id or new_run_id()
