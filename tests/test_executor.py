@@ -27,7 +27,8 @@ def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tm
     sync.mkdir()
     (sync / "extract.barrier").write_text("2")  # two extract tasks must be inside at once to go on
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(tmp_path / "home"), "AWS_ENDPOINT_URL": s3_server.s3_endpoint,
+    env.update({"SIGNBRIDGE_HOME": str(tmp_path / "home"), "SIGNBRIDGE_RESULTS": str(tmp_path / "results"),
+                "AWS_ENDPOINT_URL": s3_server.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": s3_server.s3_access_key, "AWS_SECRET_ACCESS_KEY": s3_server.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs",
                 "SIGNBRIDGE_TTS": "espeak", "SIGNBRIDGE_TEST_SYNC": str(sync), "SIGNBRIDGE_TEST_SYNC_TIMEOUT": "120"})
