@@ -413,8 +413,9 @@ def test_storage_outage_fails_the_task_and_airflow_retries_it(shared_data, s3_se
     bucket = f"s3://outage-{uuid.uuid4().hex[:10]}"
     env = _env(s3_server, tmp_path / "home", bucket, AWS_ENDPOINT_URL=proxy.endpoint, SIGNBRIDGE_TTS="espeak",
                SIGNBRIDGE_TEST_SYNC=str(sync))
+    out_f, err_f = open(tmp_path / "out.json", "w"), open(tmp_path / "err.txt", "w")  # files: no full pipe stalls it
     proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "process", "--json", str(shared_data / CLIPS[0])],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            env=env, stdout=out_f, stderr=err_f, start_new_session=True)
     try:
         _arrivals(sync, "extract", 1, proc)  # try 1 is inside the extract task
         proxy.down()
@@ -423,12 +424,15 @@ def test_storage_outage_fails_the_task_and_airflow_retries_it(shared_data, s3_se
         _arrivals(sync, "extract", 3, proc)  # try 1 failed and Airflow started try 2
         proxy.up = True
         (sync / "extract.test.1.arrived").touch()
-        out, err = proc.communicate(timeout=600)
+        proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         proxy.close()
+        out_f.close()
+        err_f.close()
+    out, err = (tmp_path / "out.json").read_text(), (tmp_path / "err.txt").read_text()
     assert proc.returncode == 0, err[-3000:]
     assert proxy.refused > 0  # try 1 did meet the outage
     doc = json.loads(out)
