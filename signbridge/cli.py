@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "speak": "signbridge.speech.cli",
     "mux": "signbridge.mux_cli",
     "storage": "signbridge.storage.cli",
+    "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
 }

@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
     p.add_argument("-o", "--output", help="results: s3://bucket/prefix or a folder (SIGNBRIDGE_OUTPUT)")
     p.add_argument("--uploads", help="where local videos are uploaded (SIGNBRIDGE_UPLOADS)")
-    p.add_argument("--executor", choices=("inline", "local"), default="inline",
+    p.add_argument("--executor", choices=("inline", "local", "celery"), default="inline",
                    help="inline: dag.test in one process (default); local: LocalExecutor worker processes "
-                        "(with an execution API server on 127.0.0.1)")
+                        "(with an execution API server on 127.0.0.1); celery: submit to the cluster of "
+                        "`signbridge cluster up`, or to the Airflow at SIGNBRIDGE_AIRFLOW_URL")
     p.add_argument("--parallelism", type=int, default=2, help="task processes for --executor local (default 2)")
     p.add_argument("--batch-seconds", dest="batch_seconds", type=float,
                    help="seconds of short video per extraction task (SIGNBRIDGE_BATCH_SECONDS)")

@@ -134,6 +134,11 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     if output:
         settings = settings.replace(output=output)
     settings = settings.validate()
+    api = None
+    if executor == "celery":  # before anything is uploaded: a cluster that is down fails within seconds
+        from signbridge.cluster.submit import connect
+
+        api = connect(settings)
     settings, started = ensure_store(settings, inputs, say)
     uris, bad = upload_inputs(inputs, settings, say)
     run_id = run_id or new_run_id()
@@ -143,9 +148,15 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     conf = {"inputs": uris, "output": settings.output, "run_id": run_id, **{k: v for k, v in (options or {}).items()
                                                                             if v is not None}}
     log_path = Path(settings.home) / "airflow" / "logs" / f"process-{run_id}.log"
-    say(f"running DAG {DAG_ID} ({'dag.test, one process' if executor == 'inline' else 'LocalExecutor'}) "
-        f"as run {run_id}; Airflow log: {log_path}")
-    result = run_dag(conf, settings, executor=executor, parallelism=parallelism, log_path=log_path)
+    if api is not None:
+        from signbridge.cluster.submit import submit_run
+
+        say(f"submitting DAG {DAG_ID} run {run_id} to the Airflow at {api.url} (CeleryExecutor); progress: {log_path}")
+        result = submit_run(api, conf, log_path, say)
+    else:
+        say(f"running DAG {DAG_ID} ({'dag.test, one process' if executor == 'inline' else 'LocalExecutor'}) "
+            f"as run {run_id}; Airflow log: {log_path}")
+        result = run_dag(conf, settings, executor=executor, parallelism=parallelism, log_path=log_path)
 
     from signbridge.pipeline import RUNS
     from signbridge.storage import open_store
