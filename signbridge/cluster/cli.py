@@ -25,12 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for health (default 240)")
     q.add_argument("--json", action="store_true", help="print the components as JSON")
     q.set_defaults(func=_up)
-    for name, help_ in [("down", "stop every component by PID (workers first)"),
-                        ("status", "each component, its PID and health (exit 3 when not all healthy)")]:
+    for name, help_, func in [("down", "stop every component by PID (workers first)", _down),
+                              ("status", "each component, its PID and health (exit 3 when not all healthy)", _status)]:
         q = csub.add_parser(name, help=help_)
         add_common(q)
         q.add_argument("--json", action="store_true", help="machine-readable output")
-        q.set_defaults(func=_down if name == "down" else _status)
+        q.set_defaults(func=func)
+    q = csub.add_parser("env", help="print the export lines a Celery worker needs to join (contains secrets)")
+    add_common(q)
+    q.set_defaults(func=_env)
 
 
 def _print(statuses, as_json: bool) -> None:
@@ -80,3 +83,23 @@ def _status(args) -> int:
     statuses = Cluster(settings_from_args(args)).status()
     _print(statuses, args.json)
     return 0 if statuses and all(s.healthy for s in statuses) else 3
+
+
+def _env(args) -> int:
+    """What a worker elsewhere needs (docs/deployment.md): broker, DB, execution API, shared secrets, S3."""
+    import shlex
+
+    from signbridge.cli import settings_from_args
+    from signbridge.cluster.manager import Cluster
+    from signbridge.orchestrate.embedded import ensure_store
+
+    settings, _ = ensure_store(settings_from_args(args).validate(), [], lambda m: None)
+    env = Cluster(settings).deployment().airflow_env()
+    keep = ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL",
+            "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__CORE__LOAD_EXAMPLES", "SIGNBRIDGE_OUTPUT", "SIGNBRIDGE_UPLOADS",
+            "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    for k in keep:
+        if env.get(k):
+            print(f"export {k}={shlex.quote(env[k])}")
+    return 0

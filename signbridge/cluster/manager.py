@@ -95,8 +95,8 @@ class Cluster:
             try:
                 self._start(state, dep, missing, timeout, say)
             except BaseException:
-                say("the cluster did not come up; stopping what was started")
-                self._down(state, say=lambda m: None)
+                say("the cluster did not come up; stopping what this command started")
+                self._down(state, say=lambda m: None, only=missing)
                 raise
             return self._statuses(state, dep)
 
@@ -248,10 +248,10 @@ class Cluster:
         with _locked(self.layout):
             return self._down(self._read_state(), say)
 
-    def _down(self, state: dict, say: Say) -> list[str]:
+    def _down(self, state: dict, say: Say, only: list[str] | None = None) -> list[str]:
         from signbridge.cluster.services import Postgres, Redis
 
-        comps = state.get("components", {})
+        comps = {n: c for n, c in state.get("components", {}).items() if only is None or n in only}
         order = [n for n in comps if n.startswith("worker")] + [n for n in reversed(AIRFLOW_COMPONENTS) if n in comps]
         order += [n for n in ("redis", "postgres") if n in comps]
         stopped = []
@@ -262,7 +262,7 @@ class Cluster:
             if ok:
                 stopped.append(name)
                 say(f"stopped {name} (pid {c['pid']})")
-            del comps[name]
+            del state["components"][name]
             self._write_state(state)
         return stopped
 
