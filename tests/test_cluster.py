@@ -124,7 +124,7 @@ def test_batch_runs_on_both_workers_with_the_embedded_outputs(cluster, s3_server
     hosts = {t["task_id"]: t["hostname"].split("@")[0] for t in tasks}
     assert hosts["discover"] == "worker1" and hosts["recognize"] == "worker2"  # by their queues
     assert {t["hostname"].split("@")[0] for t in tasks} == {"worker1", "worker2"}
-    assert len([t for t in tasks if t["task_id"] == "extract"]) == 4
+    assert len([t for t in tasks if t["task_id"] == "extract"]) == 3  # one per clip; the broken file fails its probe
 
     # the embedded run (dag.test in one process) of the same clips, into another prefix
     emb = _cli(["process", "--json", "--batch-seconds", "0.5", "-o", f"{bucket}/embedded", *clips], env)
@@ -244,3 +244,25 @@ def test_port_in_use_is_named(tmp_path):
     assert res.returncode != 0
     assert f"port {port} (postgres) on 127.0.0.1 is already in use" in res.stderr, res.stderr
     assert "SIGNBRIDGE_CLUSTER_PORT" in res.stderr
+
+
+def test_worker_queues_must_cover_the_dag():
+    from signbridge.cluster.deploy import QUEUES as ALL, worker_specs
+    from signbridge.errors import ConfigError
+
+    specs = worker_specs(2, QUEUES)
+    assert [s.queues for s in specs] == [tuple(q.split(",")) for q in QUEUES]
+    assert worker_specs(1, None)[0].queues == ALL
+    with pytest.raises(ConfigError, match="no worker serves queue.*tts"):
+        worker_specs(2, ["default,extract", "gpu"])
+    with pytest.raises(ConfigError, match="unknown queue.*cpu"):
+        worker_specs(1, ["cpu"])
+
+
+def test_missing_debian_package_says_what_to_install(monkeypatch):
+    from signbridge.cluster.services import redis_binary
+    from signbridge.errors import ConfigError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ConfigError, match=r"Redis is not installed.*apt-get install -y postgresql redis-server"):
+        redis_binary()
