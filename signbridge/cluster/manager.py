@@ -251,18 +251,25 @@ class Cluster:
     def _down(self, state: dict, say: Say, only: list[str] | None = None) -> list[str]:
         from signbridge.cluster.services import Postgres, Redis
 
+        from concurrent.futures import ThreadPoolExecutor
+
         comps = {n: c for n, c in state.get("components", {}).items() if only is None or n in only}
-        order = [n for n in comps if n.startswith("worker")] + [n for n in reversed(AIRFLOW_COMPONENTS) if n in comps]
-        order += [n for n in ("redis", "postgres") if n in comps]
+        # workers first (no new task starts), then the Airflow services together, then the broker and the DB
+        waves = [[n for n in comps if n.startswith("worker")], [n for n in AIRFLOW_COMPONENTS if n in comps],
+                 [n for n in ("redis",) if n in comps], [n for n in ("postgres",) if n in comps]]
+        stoppers = {"postgres": Postgres.stop, "redis": Redis.stop}
         stopped = []
-        for name in order:
-            c = comps[name]
-            stop = {"postgres": Postgres.stop, "redis": Redis.stop}.get(name)
-            ok = stop(c["pid"], c.get("started")) if stop else procs.stop(c["pid"], c.get("started"), timeout=20)
-            if ok:
-                stopped.append(name)
-                say(f"stopped {name} (pid {c['pid']})")
-            del state["components"][name]
+        for wave in waves:
+            if not wave:
+                continue
+            with ThreadPoolExecutor(len(wave)) as pool:
+                done = list(pool.map(lambda n: stoppers.get(n, lambda pid, st: procs.stop(pid, st, timeout=20))(
+                    comps[n]["pid"], comps[n].get("started")), wave))
+            for name, ok in zip(wave, done):
+                if ok:
+                    stopped.append(name)
+                    say(f"stopped {name} (pid {comps[name]['pid']})")
+                del state["components"][name]
             self._write_state(state)
         return stopped
 

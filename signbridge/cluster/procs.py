@@ -83,8 +83,11 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL) -> list[int]:
             os.kill(p, sig)
         except ProcessLookupError:
             pass
-    for p in tree:
-        _reap(p)
+    end = time.monotonic() + 10  # signals are delivered asynchronously: wait until they are gone
+    while time.monotonic() < end and any(alive(p) for p in tree):
+        for p in tree:
+            _reap(p)
+        time.sleep(0.05)
     return tree
 
 
