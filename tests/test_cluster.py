@@ -44,14 +44,15 @@ def _free_base() -> int:
 @pytest.fixture(scope="module")
 def cluster(shared_data, s3_server):
     """The cluster for this module: home in a folder the ``postgres`` user can reach, S3 = the session store."""
+    # a private home (0700, like the default one under /root): as root, PostgreSQL's data goes where the
+    # `postgres` user can reach it, linked from the home
     root = Path(tempfile.mkdtemp(prefix="sbcluster-"))
-    os.chmod(root, 0o711)
     bucket = f"s3://cl-{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
     env.update({"SIGNBRIDGE_HOME": str(root / "home"), "AWS_ENDPOINT_URL": s3_server.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": s3_server.s3_access_key, "AWS_SECRET_ACCESS_KEY": s3_server.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/celery",
-                "SIGNBRIDGE_TTS": "espeak", "SIGNBRIDGE_CLUSTER_PORT": str(_free_base()),
+                "SIGNBRIDGE_TTS": "espeak", "SIGNBRIDGE_RESULTS": "none", "SIGNBRIDGE_CLUSTER_PORT": str(_free_base()),
                 # a worker that vanished is noticed after 20 s instead of Airflow's 300
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20"})
     outputs: list[str] = []
@@ -62,6 +63,9 @@ def cluster(shared_data, s3_server):
         yield {"env": env, "bucket": bucket, "root": root, "outputs": outputs, "shared": shared_data}
     finally:
         _cli(["cluster", "down"], env, timeout=180)
+        data = root / "home" / "cluster" / "postgres" / "data"
+        if data.is_symlink():
+            shutil.rmtree(data.resolve().parent, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -239,6 +243,7 @@ def test_port_in_use_is_named(tmp_path):
         s.listen()
         port = s.getsockname()[1]
         env.update({"SIGNBRIDGE_HOME": str(tmp_path / "home"), "SIGNBRIDGE_CLUSTER_PORT": str(port - 1),
+                "SIGNBRIDGE_RESULTS": "none",
                     "SIGNBRIDGE_OUTPUT": str(tmp_path / "out"), "SIGNBRIDGE_UPLOADS": str(tmp_path / "up")})
         res = _cli(["cluster", "up"], env, timeout=60)
     assert res.returncode != 0

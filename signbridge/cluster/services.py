@@ -63,6 +63,10 @@ def run_as_user() -> str | None:
     return "postgres"
 
 
+def _can_write(user: str, folder: Path) -> bool:
+    return subprocess.run(["/bin/sh", "-c", 'test -w "$1" && test -x "$1"', "sh", str(folder)], user=user).returncode == 0
+
+
 @dataclass
 class Postgres:
     dir: Path          # $SIGNBRIDGE_HOME/cluster/postgres
@@ -88,29 +92,47 @@ class Postgres:
             return
         user = run_as_user()
         self.dir.mkdir(parents=True, exist_ok=True)
-        pwfile = self.dir / ".pwfile"
+        target = self._reachable_data_dir(user) if user else self.data
+        pwfile = target.parent / ".pwfile"
         pwfile.write_text(self.password + "\n")
         os.chmod(pwfile, 0o600)
         try:
             if user:
-                shutil.chown(self.dir, user, user)
                 shutil.chown(pwfile, user, user)
-                reach = subprocess.run(["/bin/sh", "-c", 'test -w "$1"', "sh", str(self.dir)], user=user)
-                if reach.returncode != 0:
-                    raise ConfigError(f"the `{user}` system user cannot write {self.dir}",
-                                      hint="PostgreSQL runs as that user: make the folders above it traversable "
-                                           "(chmod o+x) or set SIGNBRIDGE_HOME to a folder it can reach")
-            res = subprocess.run([pg_binary("initdb"), "-D", str(self.data), "-U", DB_USER, "--pwfile", str(pwfile),
+            res = subprocess.run([pg_binary("initdb"), "-D", str(target), "-U", DB_USER, "--pwfile", str(pwfile),
                                   "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C"],
                                  user=user, capture_output=True, text=True, cwd="/")
             if res.returncode != 0:
                 tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-4:])
-                raise SignBridgeError(f"initdb failed for {self.data}", hint=tail)
+                raise SignBridgeError(f"initdb failed for {target}", hint=tail)
         finally:
             pwfile.unlink(missing_ok=True)
 
+    def _reachable_data_dir(self, user: str) -> Path:
+        """Where ``user`` can create the data directory: under our home when it can reach it; a private home
+        (the default one under /root) is not, so then the data goes under that user's own home
+        (``/var/lib/postgresql/signbridge-<hash of our folder>``) with a link to it at ``postgres/data``."""
+        import hashlib
+        import pwd
+
+        shutil.chown(self.dir, user, user)
+        if _can_write(user, self.dir):
+            return self.data
+        tag = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+        outside = Path(pwd.getpwnam(user).pw_dir) / f"signbridge-{tag}"
+        outside.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.chown(outside, user, user)
+        if not _can_write(user, outside):
+            raise ConfigError(f"the `{user}` system user can write neither {self.dir} nor {outside}",
+                              hint="PostgreSQL runs as that user: make the folders above SIGNBRIDGE_HOME traversable "
+                                   "(chmod o+x) or set SIGNBRIDGE_HOME to a folder it can reach")
+        if self.data.is_symlink():
+            self.data.unlink()
+        self.data.symlink_to(outside / "data")
+        return outside / "data"
+
     def start(self, env: dict[str, str]) -> int:
-        cmd = [pg_binary("postgres"), "-D", str(self.data), "-c", "listen_addresses=127.0.0.1", "-c",
+        cmd = [pg_binary("postgres"), "-D", str(self.data.resolve()), "-c", "listen_addresses=127.0.0.1", "-c",
                f"port={self.port}", "-c", "unix_socket_directories=", "-c", "max_connections=200"]
         user = run_as_user()
         if user:
