@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "speak": "signbridge.speech.cli",
     "mux": "signbridge.mux.cli",
     "storage": "signbridge.storage.cli",
+    "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
     "info": "signbridge.orchestrate.info",
