@@ -1,0 +1,262 @@
+"""The review web app: Starlette routes over :class:`~signbridge.review.results.Results`.
+
+Every request needs the session token (``?token=`` once, then a same-site cookie, or an
+``Authorization: Bearer`` header), as Jupyter does: the server may run on a shared
+machine. Pages are plain HTML + JS from ``static/`` (no build step, no CDN).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from signbridge.errors import InputError, SignBridgeError
+from signbridge.review import revise as rz
+from signbridge.review import revisions as rv
+from signbridge.review.results import Results
+from signbridge.settings import Settings
+
+STATIC = Path(__file__).with_name("static")
+STATIC_FILES = {"review.js": "text/javascript", "review.css": "text/css", "index.html": "text/html",
+                "video.html": "text/html"}
+COOKIE = "signbridge_review"
+RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+class TokenGate:
+    """ASGI wrapper: 403 for any HTTP request without the token; a valid ``?token=`` sets the cookie."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token
+
+    def _cookie(self, headers: dict[bytes, bytes]) -> str:
+        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE:
+                return value
+        return ""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+        bearer = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
+        ok = [hmac.compare_digest(t.encode(), self.token.encode()) for t in (query, bearer, self._cookie(headers)) if t]
+        if not any(ok):
+            body = b"403: this review server needs its access token (open the URL it printed)\n"
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            return await send({"type": "http.response.body", "body": body})
+        if not query:
+            return await self.app(scope, receive, send)
+        cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+
+        async def with_cookie(msg):
+            if msg["type"] == "http.response.start":
+                msg = {**msg, "headers": list(msg.get("headers") or []) + [(b"set-cookie", cookie)]}
+            await send(msg)
+        return await self.app(scope, receive, with_cookie)
+
+
+def create_app(results: Results, token: str):
+    """The ASGI app for one results root."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    settings = results.settings
+    vocab = rv.vocabulary(settings)
+    render_locks: dict[str, threading.Lock] = {}
+
+    def error(e: SignBridgeError, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": str(e)}, status_code=status)
+
+    def guarded(fn):
+        async def handler(request):
+            try:
+                return await fn(request)
+            except InputError as e:
+                return error(e, 404 if "no video" in e.message or "no revision" in e.message else 400)
+            except SignBridgeError as e:
+                return error(e, 500)
+        return handler
+
+    async def static(request):
+        name = request.path_params.get("name") or {"/": "index.html"}.get(request.url.path, "video.html")
+        if name not in STATIC_FILES:
+            return Response("not found\n", status_code=404)
+        return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
+                        headers={"cache-control": "no-store"})
+
+    async def list_videos(request):
+        vids = await run_in_threadpool(results.videos)
+        return JSONResponse({"results": results.uri, "videos": vids})
+
+    async def video(request):
+        vid = request.path_params["vid"]
+        return JSONResponse(await run_in_threadpool(_detail, results, vid, vocab))
+
+    async def preview(request):
+        body = await _json(request)
+        return JSONResponse({"sentences": await run_in_threadpool(_preview, body.get("spans"), settings)})
+
+    async def save(request):
+        vid = request.path_params["vid"]
+        body = await _json(request)
+        summary = await run_in_threadpool(_save, results, vid, body, vocab)
+        return JSONResponse(summary, status_code=201)
+
+    async def restore(request):
+        vid, body = request.path_params["vid"], await _json(request)
+        summary = await run_in_threadpool(rz.restore, results.folder(vid).uri(), str(body.get("revision") or ""),
+                                          settings, reviewer=str(body.get("reviewer") or ""))
+        results.queue(vid, summary["id"])
+        return JSONResponse(summary, status_code=201)
+
+    async def render(request):
+        vid = request.path_params["vid"]
+        lock = render_locks.setdefault(vid, threading.Lock())
+        return JSONResponse(await run_in_threadpool(_render, results, vid, lock))
+
+    async def source(request):
+        src = await run_in_threadpool(results.source, request.path_params["vid"])
+        return _ranged(src, request.headers.get("range"), Response, StreamingResponse)
+
+    async def captions(request):
+        folder = results.folder(request.path_params["vid"])
+        rid = request.path_params.get("rid")
+        key = f"{rz.RENDERS}/{_render_id(rid)}/{rz.VTT}" if rid else rz.VTT
+        text = folder.get_bytes(key) if folder.exists(key) else b"WEBVTT\n"
+        return Response(text, media_type="text/vtt", headers={"cache-control": "no-store"})
+
+    async def rendered(request):
+        vid, rid, name = (request.path_params[k] for k in ("vid", "rid", "name"))
+        if name not in rz.OUTPUTS:
+            return Response("not found\n", status_code=404)
+        folder = results.folder(vid)
+        key = f"{rz.RENDERS}/{_render_id(rid)}/{name}"
+        if not folder.exists(key):
+            return Response("not found\n", status_code=404)
+        return Response(folder.get_bytes(key), media_type=rz._TYPES[Path(name).suffix])
+
+    routes = [Route("/", static), Route("/v/{vid}", static), Route("/static/{name}", static),
+              Route("/api/videos", guarded(list_videos)), Route("/api/videos/{vid}", guarded(video)),
+              Route("/api/videos/{vid}/preview", guarded(preview), methods=["POST"]),
+              Route("/api/videos/{vid}/revisions", guarded(save), methods=["POST"]),
+              Route("/api/videos/{vid}/restore", guarded(restore), methods=["POST"]),
+              Route("/api/videos/{vid}/render", guarded(render), methods=["POST"]),
+              Route("/media/{vid}/source", guarded(source)),
+              Route("/media/{vid}/captions.vtt", guarded(captions)),
+              Route("/media/{vid}/renders/{rid}/captions.vtt", guarded(captions)),
+              Route("/media/{vid}/renders/{rid}/{name}", guarded(rendered))]
+    return TokenGate(Starlette(routes=routes), token)
+
+
+def _render_id(rid: str) -> str:
+    if rid != rz.MODEL and not rv.REVISION_ID.fullmatch(rid or ""):
+        raise InputError(f"{rid!r} is not a revision id")
+    return rid
+
+
+async def _json(request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as e:
+        raise InputError(f"the request body is not JSON ({e})") from None
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object")
+    return body
+
+
+def _detail(results: Results, vid: str, vocab: list[str]) -> dict[str, Any]:
+    from signbridge.records import Transcript
+
+    folder = results.folder(vid)
+    rid, doc = rv.latest(folder)
+    revs = [rv.summary(rv.load_revision(folder, i)) for i in rv.revision_ids(folder)]
+    tr = Transcript.from_dict(json.loads(folder.get_bytes(rz.TRANSCRIPT)), source=folder.uri(rz.TRANSCRIPT))
+    summary = next((v for v in results.videos() if v["id"] == vid), {})
+    return {**summary, "revision": rid, "track": doc, "revisions": revs, "current": rz.current(folder),
+            "sentences": [{"start_ms": s.start_ms, "end_ms": s.end_ms, "text": s.text} for s in tr.sentences],
+            "vocabulary": vocab}
+
+
+def _spans(raw: Any):
+    from signbridge.records import GlossSpan, TopK
+
+    if not isinstance(raw, list):
+        raise InputError("'spans' must be a list")
+    try:
+        return [GlossSpan(start_ms=float(s["start_ms"]), end_ms=float(s["end_ms"]), label=str(s["label"]),
+                          kind=s["kind"], confidence=float(s["confidence"]),
+                          top_k=[TopK(label=str(t["label"]), prob=float(t["prob"])) for t in s.get("top_k", [])])
+                for s in raw]
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"a span is malformed ({type(e).__name__}: {e})") from None
+
+
+def _preview(raw: Any, settings: Settings) -> list[dict[str, Any]]:
+    """English for the edited spans with the rules composer (instant, and what a reviewer can reason about)."""
+    from signbridge.compose import compose_tracks
+    from signbridge.records import GlossTrack
+
+    spans = sorted(_spans(raw), key=lambda s: s.start_ms)
+    track = GlossTrack(source_uri="preview", sha256="0" * 64, model_name="review", model_version="0", spans=spans)
+    (tr,) = compose_tracks([track], settings.replace(composer="rules"), use_cache=False)
+    return [{"start_ms": s.start_ms, "end_ms": s.end_ms, "text": s.text, "uncertain": s.uncertain}
+            for s in tr.sentences]
+
+
+def _save(results: Results, vid: str, body: dict[str, Any], vocab: list[str]) -> dict[str, Any]:
+    folder = results.folder(vid)
+    original = rv.original_track(folder)
+    doc = original.to_dict()
+    doc["spans"] = [dict(s) for s in body.get("spans") or []] if isinstance(body.get("spans"), list) else body.get("spans")
+    doc["review"] = {"sources": body.get("sources"), "new_glosses": body.get("new_glosses") or []}
+    reviewed = rv.parse_reviewed(doc, original, set(vocab), f"the edit of {vid} from the review page")
+    based_on = body.get("based_on") or None
+    summary = rv.save_revision(folder, reviewed, reviewer=str(body.get("reviewer") or ""), based_on=based_on)
+    results.queue(vid, summary["id"])
+    return summary
+
+
+def _render(results: Results, vid: str, lock: threading.Lock) -> dict[str, Any]:
+    """Render the newest revision now (one render of a video at a time), as the DAG would."""
+    folder = results.folder(vid)
+    with lock:
+        rid, doc = rv.latest(folder)
+        if rid is None:
+            raise InputError("this video has no reviewed revision to render yet")
+        out = rz.revise_folder(folder.uri(), doc, results.settings, source=folder.uri(f"{rv.REVISIONS}/{rid}.json"))
+        if results.store.exists(f"_review_queue/{vid}.json"):
+            queued = json.loads(results.store.get_bytes(f"_review_queue/{vid}.json")).get("revision")
+            if queued == rid:
+                results.dequeue(vid)
+        return out
+
+
+def _ranged(src, header: str | None, Response, StreamingResponse):
+    """A 206 for ``Range: bytes=a-b`` (what <video> sends), else the whole file streamed."""
+    base = {"accept-ranges": "bytes", "cache-control": "no-store"}
+    if not header:
+        return StreamingResponse(src.read(0, src.size - 1), media_type=src.content_type,
+                                 headers={**base, "content-length": str(src.size)})
+    m = RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return Response(status_code=416, headers={"content-range": f"bytes */{src.size}"})
+    if m.group(1):
+        start, end = int(m.group(1)), int(m.group(2) or src.size - 1)
+    else:
+        start, end = max(0, src.size - int(m.group(2))), src.size - 1
+    end = min(end, src.size - 1)
+    if start > end:
+        return Response(status_code=416, headers={"content-range": f"bytes */{src.size}"})
+    return StreamingResponse(src.read(start, end), status_code=206, media_type=src.content_type,
+                             headers={**base, "content-range": f"bytes {start}-{end}/{src.size}",
+                                      "content-length": str(end - start + 1)})
