@@ -125,7 +125,7 @@ const SB = (() => {
       const data = await api(`/api/videos/${S.vid}/preview`, {spans: S.spans});
       if (seq !== previewSeq) return;
       $("preview").replaceChildren(...data.sentences.map((s) =>
-        el("li", {className: s.uncertain ? "uncertain" : "", textContent: `${secs(s.start_ms)}  ${s.text}`})));
+        el("li", {className: s.uncertain ? "uncertain" : "", textContent: `${secs(s.start_ms)} ${s.text}`})));
     } catch (e) { message(e.message, true); }
   }
 
@@ -236,7 +236,7 @@ const SB = (() => {
     S.spans = JSON.parse(JSON.stringify(d.track.spans));
     S.sources = (d.track.review && d.track.review.sources) || S.spans.map(() => "model");
     S.newGlosses = new Set((d.track.review && d.track.review.new_glosses) || []);
-    S.duration = d.duration_ms || Math.max(1, ...S.spans.map((s) => s.end_ms));
+    S.duration = Math.max(1, d.duration_ms || 0, ...S.spans.map((s) => s.end_ms));
     S.vocab = new Set(d.vocabulary);
     $("vocab").replaceChildren(...d.vocabulary.map((v) => el("option", {value: v})));
     $("title").textContent = d.name;
