@@ -217,7 +217,7 @@ def _save(results: Results, vid: str, body: dict[str, Any], vocab: list[str]) ->
     folder = results.folder(vid)
     original = rv.original_track(folder)
     doc = original.to_dict()
-    doc["spans"] = [dict(s) for s in body.get("spans") or []] if isinstance(body.get("spans"), list) else body.get("spans")
+    doc["spans"] = body.get("spans")
     doc["review"] = {"sources": body.get("sources"), "new_glosses": body.get("new_glosses") or []}
     reviewed = rv.parse_reviewed(doc, original, set(vocab), f"the edit of {vid} from the review page")
     based_on = body.get("based_on") or None
@@ -234,10 +234,7 @@ def _render(results: Results, vid: str, lock: threading.Lock) -> dict[str, Any]:
         if rid is None:
             raise InputError("this video has no reviewed revision to render yet")
         out = rz.revise_folder(folder.uri(), doc, results.settings, source=folder.uri(f"{rv.REVISIONS}/{rid}.json"))
-        if results.store.exists(f"_review_queue/{vid}.json"):
-            queued = json.loads(results.store.get_bytes(f"_review_queue/{vid}.json")).get("revision")
-            if queued == rid:
-                results.dequeue(vid)
+        results.dequeue(vid, rid)
         return out
 
 

@@ -126,5 +126,8 @@ class Results:
     def queued(self) -> list[str]:
         return sorted(o.key[len(QUEUE) + 1:-5] for o in self.store.list(QUEUE + "/") if o.key.endswith(".json"))
 
-    def dequeue(self, vid: str) -> None:
-        self.store.delete(f"{QUEUE}/{vid}.json")
+    def dequeue(self, vid: str, revision: str) -> None:
+        """Drop ``vid`` from the queue if ``revision`` is still what it waits for (a newer save stays queued)."""
+        key = f"{QUEUE}/{vid}.json"
+        if self.store.exists(key) and json.loads(self.store.get_bytes(key)).get("revision") == revision:
+            self.store.delete(key)
