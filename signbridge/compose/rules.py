@@ -121,7 +121,9 @@ def _possessives(toks: list[Tok]) -> list[Tok]:
 
 
 def compose_rules(labels: list[str], confidences: list[float] | None = None, *, articles: bool = True) -> str:
-    """English sentence for one group of gloss labels (UNKNOWN -> ``[unclear sign]``)."""
+    """English sentence for one group of gloss labels (UNKNOWN -> ``[unclear sign]``).
+
+    Long because the grammar is one pass over the tokens whose steps share state (subject, tense, negation)."""
     confidences = list(confidences) if confidences is not None else [1.0] * len(labels)
     toks = [read(lab, c) for lab, c in zip(labels, confidences)]
     if not toks:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from signbridge.errors import InputError, SignBridgeError
+from signbridge.pipeline.layout import content_type
 from signbridge.review import revise as rz
 from signbridge.review import revisions as rv
 from signbridge.review.results import Results
@@ -63,98 +64,112 @@ class TokenGate:
         return await self.app(scope, receive, with_cookie)
 
 
-def create_app(results: Results, token: str):
-    """The ASGI app for one results root."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.responses import JSONResponse, Response, StreamingResponse
-    from starlette.routing import Route
+class Handlers:
+    """The routes' handlers over one results root; blocking store work runs in the thread pool."""
 
-    settings = results.settings
-    vocab = rv.vocabulary(settings)
-    render_locks: dict[str, threading.Lock] = {}
+    def __init__(self, results: Results):
+        self.results, self.settings = results, results.settings
+        self.vocab = rv.vocabulary(results.settings)
+        self.render_locks: dict[str, threading.Lock] = {}
 
-    def error(e: SignBridgeError, status: int = 400) -> JSONResponse:
-        return JSONResponse({"error": str(e)}, status_code=status)
+    async def static(self, request):
+        from starlette.responses import Response
 
-    def guarded(fn):
-        async def handler(request):
-            try:
-                return await fn(request)
-            except InputError as e:
-                return error(e, 404 if "no video" in e.message or "no revision" in e.message else 400)
-            except SignBridgeError as e:
-                return error(e, 500)
-        return handler
-
-    async def static(request):
         name = request.path_params.get("name") or {"/": "index.html"}.get(request.url.path, "video.html")
         if name not in STATIC_FILES:
             return Response("not found\n", status_code=404)
         return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
                         headers={"cache-control": "no-store"})
 
-    async def list_videos(request):
-        vids = await run_in_threadpool(results.videos)
-        return JSONResponse({"results": results.uri, "videos": vids})
+    async def list_videos(self, request):
+        return {"results": self.results.uri, "videos": await _threaded(self.results.videos)}
 
-    async def video(request):
-        vid = request.path_params["vid"]
-        return JSONResponse(await run_in_threadpool(_detail, results, vid, vocab))
+    async def video(self, request):
+        return await _threaded(_detail, self.results, request.path_params["vid"], self.vocab)
 
-    async def preview(request):
+    async def preview(self, request):
         body = await _json(request)
-        return JSONResponse({"sentences": await run_in_threadpool(_preview, body.get("spans"), settings)})
+        return {"sentences": await _threaded(_preview, body.get("spans"), self.settings)}
 
-    async def save(request):
-        vid = request.path_params["vid"]
-        body = await _json(request)
-        summary = await run_in_threadpool(_save, results, vid, body, vocab)
-        return JSONResponse(summary, status_code=201)
+    async def save(self, request):
+        return 201, await _threaded(_save, self.results, request.path_params["vid"], await _json(request), self.vocab)
 
-    async def restore(request):
+    async def restore(self, request):
         vid, body = request.path_params["vid"], await _json(request)
-        summary = await run_in_threadpool(rz.restore, results.folder(vid).uri(), str(body.get("revision") or ""),
-                                          settings, reviewer=str(body.get("reviewer") or ""))
-        results.queue(vid, summary["id"])
-        return JSONResponse(summary, status_code=201)
+        summary = await _threaded(rz.restore, self.results.folder(vid).uri(), str(body.get("revision") or ""),
+                                  self.settings, reviewer=str(body.get("reviewer") or ""))
+        self.results.queue(vid, summary["id"])
+        return 201, summary
 
-    async def render(request):
+    async def render(self, request):
         vid = request.path_params["vid"]
-        lock = render_locks.setdefault(vid, threading.Lock())
-        return JSONResponse(await run_in_threadpool(_render, results, vid, lock))
+        return await _threaded(_render, self.results, vid, self.render_locks.setdefault(vid, threading.Lock()))
 
-    async def source(request):
-        src = await run_in_threadpool(results.source, request.path_params["vid"])
-        return _ranged(src, request.headers.get("range"), Response, StreamingResponse)
+    async def source(self, request):
+        src = await _threaded(self.results.source, request.path_params["vid"])
+        return _ranged(src, request.headers.get("range"))
 
-    async def captions(request):
-        folder = results.folder(request.path_params["vid"])
+    async def captions(self, request):
+        from starlette.responses import Response
+
+        folder = self.results.folder(request.path_params["vid"])
         rid = request.path_params.get("rid")
         key = f"{rz.RENDERS}/{_render_id(rid)}/{rz.VTT}" if rid else rz.VTT
         text = folder.get_bytes(key) if folder.exists(key) else b"WEBVTT\n"
         return Response(text, media_type="text/vtt", headers={"cache-control": "no-store"})
 
-    async def rendered(request):
-        vid, rid, name = (request.path_params[k] for k in ("vid", "rid", "name"))
-        if name not in rz.OUTPUTS:
-            return Response("not found\n", status_code=404)
-        folder = results.folder(vid)
-        key = f"{rz.RENDERS}/{_render_id(rid)}/{name}"
-        if not folder.exists(key):
-            return Response("not found\n", status_code=404)
-        return Response(folder.get_bytes(key), media_type=rz._TYPES[Path(name).suffix])
+    async def rendered(self, request):
+        from starlette.responses import Response
 
-    routes = [Route("/", static), Route("/v/{vid}", static), Route("/static/{name}", static),
-              Route("/api/videos", guarded(list_videos)), Route("/api/videos/{vid}", guarded(video)),
-              Route("/api/videos/{vid}/preview", guarded(preview), methods=["POST"]),
-              Route("/api/videos/{vid}/revisions", guarded(save), methods=["POST"]),
-              Route("/api/videos/{vid}/restore", guarded(restore), methods=["POST"]),
-              Route("/api/videos/{vid}/render", guarded(render), methods=["POST"]),
-              Route("/media/{vid}/source", guarded(source)),
-              Route("/media/{vid}/captions.vtt", guarded(captions)),
-              Route("/media/{vid}/renders/{rid}/captions.vtt", guarded(captions)),
-              Route("/media/{vid}/renders/{rid}/{name}", guarded(rendered))]
+        vid, rid, name = (request.path_params[k] for k in ("vid", "rid", "name"))
+        folder = self.results.folder(vid)
+        key = f"{rz.RENDERS}/{_render_id(rid)}/{name}"
+        if name not in rz.OUTPUTS or not folder.exists(key):
+            return Response("not found\n", status_code=404)
+        return Response(folder.get_bytes(key), media_type=content_type(name))
+
+
+async def _threaded(fn, *args, **kw):
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kw)
+
+
+def _api(fn):
+    """A handler returning a document (or (status, document)) as JSON; user errors as JSON with a status."""
+    from starlette.responses import JSONResponse, Response
+
+    async def handler(request):
+        try:
+            out = await fn(request)
+        except InputError as e:
+            status = 404 if e.message.startswith(("no video", "no revision")) else 400
+            return JSONResponse({"error": str(e)}, status_code=status)
+        except SignBridgeError as e:
+            return JSONResponse({"error": str(e)}, status_code=500)
+        if isinstance(out, Response):
+            return out
+        status, doc = out if isinstance(out, tuple) else (200, out)
+        return JSONResponse(doc, status_code=status)
+    return handler
+
+
+def create_app(results: Results, token: str):
+    """The ASGI app for one results root."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    h = Handlers(results)
+    routes = [Route("/", h.static), Route("/v/{vid}", h.static), Route("/static/{name}", h.static),
+              Route("/api/videos", _api(h.list_videos)), Route("/api/videos/{vid}", _api(h.video)),
+              Route("/api/videos/{vid}/preview", _api(h.preview), methods=["POST"]),
+              Route("/api/videos/{vid}/revisions", _api(h.save), methods=["POST"]),
+              Route("/api/videos/{vid}/restore", _api(h.restore), methods=["POST"]),
+              Route("/api/videos/{vid}/render", _api(h.render), methods=["POST"]),
+              Route("/media/{vid}/source", _api(h.source)),
+              Route("/media/{vid}/captions.vtt", _api(h.captions)),
+              Route("/media/{vid}/renders/{rid}/captions.vtt", _api(h.captions)),
+              Route("/media/{vid}/renders/{rid}/{name}", _api(h.rendered))]
     return TokenGate(Starlette(routes=routes), token)
 
 
@@ -238,8 +253,10 @@ def _render(results: Results, vid: str, lock: threading.Lock) -> dict[str, Any]:
         return out
 
 
-def _ranged(src, header: str | None, Response, StreamingResponse):
+def _ranged(src, header: str | None):
     """A 206 for ``Range: bytes=a-b`` (what <video> sends), else the whole file streamed."""
+    from starlette.responses import Response, StreamingResponse
+
     base = {"accept-ranges": "bytes", "cache-control": "no-store"}
     if not header:
         return StreamingResponse(src.read(0, src.size - 1), media_type=src.content_type,

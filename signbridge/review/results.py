@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from signbridge.errors import InputError
+from signbridge.errors import InputError, StorageError
+from signbridge.pipeline.layout import RESULT
 from signbridge.review import revisions as rv
 from signbridge.settings import Settings
 
@@ -32,7 +33,7 @@ class Source:
     uri: str
     size: int
     content_type: str
-    _store: Any = None  # an S3Store rooted at the bucket, or None for a local file
+    _store: Any = None  # a Store of the bucket (read through presigned URLs), or None for a local file
     _key: str = ""
 
     def read(self, start: int, end: int) -> Iterator[bytes]:
@@ -48,12 +49,14 @@ class Source:
                     left -= len(b)
                     yield b
             return
-        body = self._store.client.get_object(Bucket=self._store.bucket, Key=self._key,
-                                             Range=f"bytes={start}-{end}")["Body"]
+        import urllib.request
+
+        req = urllib.request.Request(self._store.presigned_url(self._key, 300), headers={"Range": f"bytes={start}-{end}"})
         try:
-            yield from iter(lambda: body.read(CHUNK), b"")
-        finally:
-            body.close()
+            with urllib.request.urlopen(req, timeout=60) as body:
+                yield from iter(lambda: body.read(CHUNK), b"")
+        except OSError as e:
+            raise StorageError(f"cannot read the original video ({e})", source=self.uri) from None
 
 
 class Results:
@@ -87,7 +90,7 @@ class Results:
 
     def _summary(self, vid: str, keys: set[str]) -> dict[str, Any]:
         folder = self.store.child(vid)
-        res = json.loads(folder.get_bytes("result.json")) if "result.json" in keys else {}
+        res = json.loads(folder.get_bytes(RESULT)) if RESULT in keys else {}
         track = json.loads(folder.get_bytes(rv.GLOSS_TRACK))
         revs = sorted(k for k in keys if k.startswith(rv.REVISIONS + "/"))
         current = json.loads(folder.get_bytes("review/current.json")) if "review/current.json" in keys else {}
@@ -104,7 +107,7 @@ class Results:
         from signbridge.storage.s3 import parse_s3_uri
 
         folder = self.folder(vid)
-        uri = (json.loads(folder.get_bytes("result.json")).get("input_uri") if folder.exists("result.json")
+        uri = (json.loads(folder.get_bytes(RESULT)).get("input_uri") if folder.exists(RESULT)
                else None) or json.loads(folder.get_bytes(rv.GLOSS_TRACK))["source"]["uri"]
         ctype = VIDEO_TYPES.get(Path(uri).suffix.lower(), "application/octet-stream")
         if uri.startswith("s3://"):

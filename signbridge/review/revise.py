@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from signbridge.errors import InputError
+from signbridge.pipeline.layout import NARRATION, RESULT, SRT, TRANSCRIPT, VIDEO, VTT, content_type
 from signbridge.records import GlossSpan, GlossTrack, Sentence, Transcript
 from signbridge.review import revisions as rv
 from signbridge.review.narration import CachedVoice, SpliceStats, splice
@@ -29,11 +30,7 @@ log = logging.getLogger(__name__)
 CURRENT = "review/current.json"
 RENDERS = "review/renders"
 MODEL = "model"  # the revision name of the machine's own outputs
-TRANSCRIPT, SRT, VTT, NARRATION, VIDEO, RESULT = ("transcript.json", "captions.srt", "captions.vtt", "narration.wav",
-                                                  "video.mp4", "result.json")
-OUTPUTS = (TRANSCRIPT, SRT, VTT, NARRATION, VIDEO)
-_TYPES = {".json": "application/json", ".srt": "application/x-subrip", ".vtt": "text/vtt", ".wav": "audio/wav",
-          ".mp4": "video/mp4"}
+OUTPUTS = (TRANSCRIPT, SRT, VTT, NARRATION, VIDEO)  # what a render replaces (and keeps the previous of)
 
 
 def current(folder) -> dict[str, Any]:
@@ -75,7 +72,7 @@ def _archive(folder, name: str) -> None:
     dest = f"{RENDERS}/{name}"
     for fname in OUTPUTS:
         if folder.exists(fname) and not folder.exists(f"{dest}/{fname}"):
-            folder.put_bytes(f"{dest}/{fname}", folder.get_bytes(fname), _TYPES[Path(fname).suffix])
+            folder.put_bytes(f"{dest}/{fname}", folder.get_bytes(fname), content_type(fname))
 
 
 def _input_video(folder, track: GlossTrack, settings: Settings, dest: Path) -> Path:
@@ -133,7 +130,7 @@ def _previous(folder) -> tuple[str, Transcript, GlossTrack]:
 
 def render_revision(folder, rid: str, reviewed: rv.Reviewed, settings: Settings) -> dict[str, Any]:
     """Recompose, re-caption, re-narrate and re-mux ``folder`` (a Store) for revision ``rid``."""
-    from signbridge.captions import to_srt, to_vtt
+    from signbridge.pipeline.render import render_speech
 
     track = reviewed.track
     duration = float(track.duration_ms or 0.0)
@@ -151,32 +148,31 @@ def render_revision(folder, rid: str, reviewed: rv.Reviewed, settings: Settings)
         doc["revision"] = {"id": rid, "previous": prev_rev}
         files[TRANSCRIPT] = work / TRANSCRIPT
         files[TRANSCRIPT].write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        narration = None
-        if not tr.no_signing:
-            files[SRT] = work / SRT
-            files[SRT].write_text(to_srt(tr, settings, track=track, duration_ms=duration), encoding="utf-8")
-            vtt = to_vtt(tr, settings, track=track, duration_ms=duration)
-            files[VTT] = work / VTT
+        captions = render_speech(tr, settings, work, duration_ms=duration, track=track, narration=False)
+        for name, path in captions.items():
+            files[path.name] = path
+        if VTT in files:  # the captions name their revision
+            vtt = files[VTT].read_text(encoding="utf-8")
             files[VTT].write_text(vtt.replace("WEBVTT\n", f"WEBVTT\n\nNOTE signbridge revision {rid}\n", 1),
                                   encoding="utf-8")
+        if not tr.no_signing:
             prev_wav = folder.get_file(NARRATION, work / "previous.wav") if folder.exists(NARRATION) else None
-            narration = files[NARRATION] = splice(prev_wav, prev_tr.sentences, tr.sentences, kept, duration,
-                                                  CachedVoice(folder, settings, stats), work / NARRATION)
-        files[VIDEO] = _mux(folder, track, files, narration, settings, work)
+            files[NARRATION] = splice(prev_wav, prev_tr.sentences, tr.sentences, kept, duration,
+                                      CachedVoice(folder, settings, stats), work / NARRATION)
+        files[VIDEO] = _mux(folder, track, files, settings, work)
         return _publish(folder, rid, prev_rev, files, tr, kept, stats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _mux(folder, track: GlossTrack, files: dict[str, Path], narration: Path | None, settings: Settings,
-         work: Path) -> Path:
-    from signbridge.mux import mux_video
+def _mux(folder, track: GlossTrack, files: dict[str, Path], settings: Settings, work: Path) -> Path:
+    from signbridge.pipeline.render import render_video
 
     src = work / "input"
     src.mkdir()
     video = _input_video(folder, track, settings, src)
-    return mux_video(video, work / "out" / VIDEO, narration=narration, srt=files.get(SRT), vtt=files.get(VTT),
-                     settings=settings)
+    named = {"srt": files.get(SRT), "vtt": files.get(VTT), "narration": files.get(NARRATION)}
+    return render_video(video, {k: v for k, v in named.items() if v is not None}, work / "out" / VIDEO, settings)
 
 
 def _sha(path: Path) -> str:
@@ -188,12 +184,12 @@ def _publish(folder, rid: str, prev_rev: str, files: dict[str, Path], tr: Transc
     _archive(folder, prev_rev)
     uris: dict[str, str] = {}
     for fname, path in files.items():
-        folder.put_file(f"{RENDERS}/{rid}/{fname}", path, _TYPES[path.suffix])
+        folder.put_file(f"{RENDERS}/{rid}/{fname}", path, content_type(fname))
     for fname in OUTPUTS:  # captions and narration of a render with no signing are removed, not left stale
         if fname not in files and folder.exists(fname):
             folder.delete(fname)
     for fname, path in files.items():
-        uris[fname] = folder.put_file(fname, path, _TYPES[path.suffix])
+        uris[fname] = folder.put_file(fname, path, content_type(fname))
     record = {"revision": rid, "previous": prev_rev, "files": {f: _sha(p) for f, p in files.items()},
               "sentences": len(tr.sentences), "kept_sentences": sorted(kept),
               "narration": {"synthesised": stats.synthesised, "cached": stats.cached,

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signbridge.errors import InputError, SchemaError
+from signbridge.pipeline.layout import GLOSS_TRACK
 from signbridge.records import UNKNOWN, GlossTrack
 
 REVIEW = "review"
 REVISIONS = "review/revisions"
-GLOSS_TRACK = "gloss_track.json"
 SOURCES = ("model", "reviewer")
 # a reviewer may name a sign outside the vocabulary only by listing it as new (lower-case words, as `vocab add`)
 NEW_GLOSS = re.compile(r"[a-z0-9][a-z0-9' -]{0,40}")
