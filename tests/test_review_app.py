@@ -110,6 +110,11 @@ def test_review_in_a_browser_then_revise(server, browser):
     assert "go_eat.mp4" in row and " ok " in f" {row} " and row.endswith("no model")
     SHOTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(SHOTS / "review-index.png"))
+    browser.find_element(By.ID, "filter").send_keys("nothing-like-this")
+    assert browser.find_element(By.ID, "empty").is_displayed()
+    browser.find_element(By.ID, "filter").clear()
+    browser.find_element(By.ID, "reviewed").send_keys("not reviewed")
+    assert not browser.find_element(By.ID, "empty").is_displayed()
 
     browser.find_element(By.CSS_SELECTOR, "#videos tbody a").click()
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
@@ -120,8 +125,11 @@ def test_review_in_a_browser_then_revise(server, browser):
     assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#preview li")] == ["0.0 s Go.", "4.2 s Eat."]
 
     js("document.getElementById('player').pause()")
-    browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="1"]').click()  # seeks the video
+    browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="0"]').click()  # a click seeks the video
+    wait.until(lambda d: js("return document.getElementById('player').currentTime") < 0.05)
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")  # the key steps to the next sign, and seeks
     wait.until(lambda d: abs(js("return document.getElementById('player').currentTime") - 4.2) < 0.05)
+    assert "selected" in browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="1"]').get_attribute("class")
     gloss = browser.find_element(By.ID, "gloss")
     gloss.clear()
     gloss.send_keys("drink")
@@ -166,6 +174,45 @@ def test_review_in_a_browser_then_revise(server, browser):
     assert [p for p in (res.home / "tmp").glob("*")] == [] if (res.home / "tmp").exists() else True
     assert sorted(p.suffix for p in res.folder.rglob("*.mp4")) == [".mp4"] * 3  # current + model + revision
     assert not [p for p in res.out.rglob("*") if p.name.startswith((".tmp-", "revise-"))]
+
+
+def test_split_merge_move_unknown_and_not_a_sign(server, browser):
+    """The other edits, through the page's buttons and keys; the saved revision holds exactly them."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    js = browser.execute_script
+    browser.get(f"{server.base}/v/{server.results.vid}?token={server.token}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+    wait.until(lambda d: js("return document.getElementById('player').readyState") >= 1)
+    body = browser.find_element(By.TAG_NAME, "body")
+    preview = lambda: browser.find_element(By.ID, "preview").text  # noqa: E731
+
+    body.send_keys("n")  # GO selected
+    js("document.getElementById('player').currentTime = 1.0")
+    wait.until(lambda d: not js("return document.getElementById('player').seeking"))
+    body.send_keys("s")  # split GO at 1.0 s: GO GO | EAT
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 3)
+    body.send_keys("u")  # the first half is UNKNOWN
+    wait.until(lambda d: "[unclear sign]" in preview())
+    body.send_keys("m")  # merged back with the second half (which keeps the UNKNOWN label of the first)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+    start, end = browser.find_element(By.ID, "start"), browser.find_element(By.ID, "end")
+    start.clear(), start.send_keys("200"), end.clear(), end.send_keys("2400")
+    browser.find_element(By.ID, "move").click()
+    body.send_keys("n", "x")  # EAT is not a sign
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 1)
+    assert "Eat" not in preview() and "[unclear sign]" in preview()
+    assert "unclear" in browser.find_element(By.CSS_SELECTOR, "#timeline .span").get_attribute("class")
+    browser.find_element(By.ID, "reviewer").send_keys("Keys")
+    browser.find_element(By.ID, "save").click()
+    wait.until(lambda d: "saved revision" in d.find_element(By.ID, "message").text)
+    (rev,) = (server.results.folder / "review" / "revisions").iterdir()
+    doc = json.loads(rev.read_text())
+    assert [(s["label"], s["kind"], s["start_ms"], s["end_ms"]) for s in doc["spans"]] == [
+        ("UNKNOWN", "unknown", 200, 2400)]
+    assert doc["review"]["sources"] == ["reviewer"]
 
 
 def _listening_address(port: int) -> str:

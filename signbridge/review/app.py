@@ -199,7 +199,7 @@ def _detail(results: Results, vid: str, vocab: list[str]) -> dict[str, Any]:
     summary = next((v for v in results.videos() if v["id"] == vid), {})
     return {**summary, "revision": rid, "track": doc, "revisions": revs, "current": rz.current(folder),
             "sentences": [{"start_ms": s.start_ms, "end_ms": s.end_ms, "text": s.text} for s in tr.sentences],
-            "vocabulary": vocab}
+            "vocabulary": vocab, "low_confidence": results.settings.low_confidence}
 
 
 def _spans(raw: Any):

@@ -50,7 +50,7 @@ const SB = (() => {
 
   // ------------------------------------------------------------------ video
   const S = {vid: null, doc: null, spans: [], sources: [], sel: -1, vocab: new Set(), newGlosses: new Set(),
-             duration: 1, revision: null};
+             duration: 1, revision: null, low: 0.6};
 
   function colour(span) {
     if (span.kind === "unknown") return "hsl(30, 70%, 70%)";
@@ -67,7 +67,7 @@ const SB = (() => {
       d.style.left = (100 * s.start_ms / S.duration) + "%";
       d.style.width = Math.max(0.5, 100 * (s.end_ms - s.start_ms) / S.duration) + "%";
       d.style.backgroundColor = colour(s);
-      if (s.kind === "unknown" || s.confidence < 0.6) d.classList.add("unclear");
+      if (s.kind === "unknown" || s.confidence < S.low) d.classList.add("unclear");
       if (S.sources[i] === "reviewer") d.classList.add("reviewer");
       if (i === S.sel) d.classList.add("selected");
       d.dataset.index = i;
@@ -238,6 +238,7 @@ const SB = (() => {
     S.newGlosses = new Set((d.track.review && d.track.review.new_glosses) || []);
     S.duration = Math.max(1, d.duration_ms || 0, ...S.spans.map((s) => s.end_ms));
     S.vocab = new Set(d.vocabulary);
+    S.low = d.low_confidence;
     $("vocab").replaceChildren(...d.vocabulary.map((v) => el("option", {value: v})));
     $("title").textContent = d.name;
     $("meta").textContent = `${d.status}, ${secs(d.duration_ms)}, ${d.signs} signs, ${d.unclear} unclear`;
