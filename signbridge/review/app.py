@@ -6,6 +6,7 @@ machine. Pages are plain HTML + JS from ``static/`` (no build step, no CDN).
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -33,11 +34,14 @@ class TokenGate:
 
     def __init__(self, app, token: str):
         self.app, self.token = app, token
+        # cookies are per host, not per port: each server's cookie has its own name, so two review
+        # servers on one machine do not overwrite each other's
+        self.cookie_name = f"{COOKIE}_{hashlib.sha256(token.encode()).hexdigest()[:10]}"
 
     def _cookie(self, headers: dict[bytes, bytes]) -> str:
         for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
             name, _, value = part.strip().partition("=")
-            if name == COOKIE:
+            if name == self.cookie_name:
                 return value
         return ""
 
@@ -55,7 +59,7 @@ class TokenGate:
             return await send({"type": "http.response.body", "body": body})
         if not query:
             return await self.app(scope, receive, send)
-        cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+        cookie = f"{self.cookie_name}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
 
         async def with_cookie(msg):
             if msg["type"] == "http.response.start":
@@ -196,7 +200,7 @@ def _detail(results: Results, vid: str, vocab: list[str]) -> dict[str, Any]:
     rid, doc = rv.latest(folder)
     revs = [rv.summary(rv.load_revision(folder, i)) for i in rv.revision_ids(folder)]
     tr = Transcript.from_dict(json.loads(folder.get_bytes(rz.TRANSCRIPT)), source=folder.uri(rz.TRANSCRIPT))
-    summary = next((v for v in results.videos() if v["id"] == vid), {})
+    summary = results.summary(vid)
     return {**summary, "revision": rid, "track": doc, "revisions": revs, "current": rz.current(folder),
             "sentences": [{"start_ms": s.start_ms, "end_ms": s.end_ms, "text": s.text} for s in tr.sentences],
             "vocabulary": vocab, "low_confidence": results.settings.low_confidence}

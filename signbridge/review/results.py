@@ -88,6 +88,11 @@ class Results:
                 out.append(self._summary(vid, keys))
         return sorted(out, key=lambda v: v["name"])
 
+    def summary(self, vid: str) -> dict[str, Any]:
+        """The index row of one video (lists its folder only)."""
+        folder = self.folder(vid)
+        return self._summary(vid, {o.key for o in folder.list("")})
+
     def _summary(self, vid: str, keys: set[str]) -> dict[str, Any]:
         folder = self.store.child(vid)
         res = json.loads(folder.get_bytes(RESULT)) if RESULT in keys else {}

@@ -114,7 +114,8 @@ def revise_folder(folder_uri: str, edited: bytes | dict | str | Path, settings: 
         raise InputError("not a video's result folder (no gloss_track.json)", source=folder_uri)
     reviewed = _load_edit(folder, edited, source, settings)
     rid = reviewed.meta.get("id")
-    if not (rid and rv.REVISION_ID.fullmatch(str(rid)) and rid in rv.revision_ids(folder)):
+    stored = rid and rv.REVISION_ID.fullmatch(str(rid)) and rid in rv.revision_ids(folder)
+    if not stored or rv.load_revision(folder, rid)["spans"] != reviewed.track.to_dict()["spans"]:
         rid = rv.save_revision(folder, reviewed, reviewer=reviewer or reviewed.meta.get("reviewer") or "cli",
                                based_on=current(folder)["revision"])["id"]
     return render_revision(folder, rid, reviewed, settings)
