@@ -16,8 +16,16 @@ from typing import Any, Mapping
 from signbridge.errors import ConfigError
 
 
-def _default_home() -> str:
-    return str(Path.cwd() / ".signbridge")
+def default_home(env: Mapping[str, str] | None = None) -> str:
+    """The per-user data directory (XDG: ``$XDG_DATA_HOME/signbridge``, else ``~/.local/share/signbridge``).
+
+    Not the current directory: the store, its credentials and the Airflow state must be the same
+    wherever a command runs, or a second store starts and collides with the first on its port.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return str(root / "signbridge")
 
 
 STAGES = ("extract", "recognize", "compose", "speak", "mux")
@@ -49,11 +57,15 @@ class Setting:
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
 _TABLE: list[Setting] = [
     Setting("home", "SIGNBRIDGE_HOME", None, str,
-            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: ./.signbridge"),
+            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: the per-user "
+            "data directory, $XDG_DATA_HOME/signbridge or ~/.local/share/signbridge (`signbridge info` prints it)."),
     Setting("output", "SIGNBRIDGE_OUTPUT", "s3://signbridge/outputs", str,
             "Where results go: an s3://bucket/prefix or a local folder."),
     Setting("uploads", "SIGNBRIDGE_UPLOADS", "s3://signbridge/uploads", str,
             "Prefix the main command uploads local videos to, and the DAG watches."),
+    Setting("results", "SIGNBRIDGE_RESULTS", "signbridge-results", str,
+            "Local folder `signbridge process` copies a run's results into when its inputs were local files "
+            "(relative to the current directory; `none`: no copy)."),
     Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
             "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
     Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
@@ -169,6 +181,7 @@ class Settings:
     home: str = ""
     output: str = "s3://signbridge/outputs"
     uploads: str = "s3://signbridge/uploads"
+    results: str = "signbridge-results"
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None
@@ -235,6 +248,6 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[s.name] = s.default
     values.update({k: v for k, v in overrides.items() if v is not None})
     if not values.get("home"):
-        values["home"] = _default_home()
+        values["home"] = default_home(env)
     values["home"] = str(Path(values["home"]).expanduser().resolve())
     return Settings(**values).validate()

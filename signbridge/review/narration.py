@@ -1,8 +1,8 @@
 """Re-narrate only the sentences that changed, splicing them into the previous narration track.
 
-Unchanged sentences keep their exact samples from the previous ``narration.wav`` (the
-TTS voices are not deterministic: piper samples noise, so re-synthesising the same
-text gives other bytes). A changed sentence is synthesised once per text + voice +
+Unchanged sentences keep their exact samples from the previous ``narration.wav``: no
+synthesis time is spent on them, and they stay identical with any voice (XTTS output
+varies from run to run). A changed sentence is synthesised once per text + voice +
 settings; the clip is cached next to the results, so restoring or re-saving a
 revision never synthesises the same sentence twice.
 """
