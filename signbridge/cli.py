@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "eval-compose": "signbridge.compose.cli",
     "speak": "signbridge.speech.cli",
     "mux": "signbridge.mux.cli",
+    "review": "signbridge.review.cli",
+    "revise": "signbridge.review.cli",
     "storage": "signbridge.storage.cli",
     "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",
