@@ -107,8 +107,9 @@ const SB = (() => {
   function setLabel(label) {
     if (S.sel < 0 || !label) return;
     const s = S.spans[S.sel];
-    if (label === "UNKNOWN") Object.assign(s, {label, kind: "unknown", confidence: 0});
-    else Object.assign(s, {label, kind: label.startsWith("fs-") ? "fingerspelling" : "gloss", confidence: 1});
+    // the reviewer's word replaces the model's tier (undefined: left out of the saved JSON)
+    if (label === "UNKNOWN") Object.assign(s, {label, kind: "unknown", confidence: 0, tier: "unclear"});
+    else Object.assign(s, {label, kind: label.startsWith("fs-") ? "fingerspelling" : "gloss", confidence: 1, tier: undefined});
     edited(S.sel);
     changed();
   }
