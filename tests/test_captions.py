@@ -102,7 +102,9 @@ def test_fast_signing_never_overlaps_or_drops_text(settings):
     tr = _tr(*[_sent(i * 300, i * 300 + 300, f"Sentence number {i} is here.") for i in range(6)])
     cues = caption_cues(tr, settings)
     _assert_guidelines(cues, check_cps=False)
-    assert [c.text for c in cues] == [f"Sentence number {i} is here." for i in range(6)]
+    # sentences too short to read alone share a cue; nothing is dropped or reordered
+    assert " ".join(" ".join(c.lines) for c in cues) == " ".join(f"Sentence number {i} is here." for i in range(6))
+    assert len(cues) < 6
 
 
 def test_non_ascii_text(settings):

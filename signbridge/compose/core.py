@@ -87,7 +87,7 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
     t0 = time.perf_counter()
     stats = ComposeStats(items=len(items))
     for it in items:
-        it.draft = compose_rules(it.labels, it.confidences)
+        it.draft = compose_rules(it.labels, it.confidences, low=settings.low_confidence)
     texts = [it.draft for it in items]
     if settings.composer == "rules" and backend is None:
         stats.seconds = time.perf_counter() - t0
@@ -133,7 +133,7 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
         if out is None:
             stats.failed += 1
             continue
-        verdict = check(out, items[i].labels, items[i].draft)
+        verdict = check(out, items[i].labels, items[i].draft, items[i].confidences, settings.low_confidence)
         if verdict.ok:
             texts[i] = _finish(out)
         else:
