@@ -56,7 +56,7 @@ def render_outputs(video: str | Path, transcript: Transcript, out_dir: str | Pat
         vtt.write_text(to_vtt(transcript, settings, track=track, duration_ms=duration_ms), encoding="utf-8")
         files["srt"], files["vtt"] = srt, vtt
         if narration:
-            wav = narrate(transcript, duration_ms, settings, out / NARRATION)
+            wav = narrate(transcript, duration_ms, settings, out / NARRATION, track=track)
             files["narration"] = wav
     name = VIDEO_WEBM if container == "webm" else VIDEO_MP4
     files["video"] = mux_video(video, out / name, narration=wav, srt=srt, vtt=vtt, settings=settings)

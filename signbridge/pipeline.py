@@ -945,7 +945,7 @@ def speak_videos(states: Sequence[VideoState], ctx: Context) -> None:
                         ctx.put(folder, fname, d / fname)
                     st.outputs[name] = folder.uri(fname)
                 if not folder.exists(NARRATION):
-                    wav = speech.narrate(tr, dur, ctx.settings, d / NARRATION)
+                    wav = speech.narrate(tr, dur, ctx.settings, d / NARRATION, track=track)
                     ctx.put(folder, NARRATION, wav)
                 st.outputs["narration"] = folder.uri(NARRATION)
         _guard(st, "speak", one, errors)
