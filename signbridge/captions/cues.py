@@ -27,6 +27,7 @@ MAX_CPS = 17.0
 GAP_MS = 40.0  # a frame or so between consecutive cues, so players never show two at once
 TARGET_SIGN_MS = 3500.0  # a cue whose signs last longer is split at a span boundary where one fits
 
+_TAIL_MS = 200.0  # what each cue left at the video's end keeps, at least, when 1 s each no longer fits
 _BAD = 1e6  # a cut that is not at a span boundary, or a cue whose signs last longer than MAX_MS: last resort
 
 
@@ -81,6 +82,20 @@ def token_times(sentence: Sentence, text: str, marker: str,
 
 def plan_chunks(words: Sequence[str], times: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
     """Cut a sentence's tokens into cue-sized runs [i, j) (dynamic programming over the cut points)."""
+    return _plan(words, times)[0]
+
+
+def fits_in_cues(sentence: Sentence, text: str, track: GlossTrack, marker: str = "") -> bool:
+    """Whether ``text`` can be shown in cues cut only at span boundaries, none showing signs of more than 7 s.
+
+    Composition asks this of every sentence: one that cannot (a WH-sign moved to the front of a long
+    question) is composed again as two shorter sentences.
+    """
+    words, times = token_times(sentence, text, marker, track)
+    return not words or _plan(words, times)[1] < _BAD
+
+
+def _plan(words: Sequence[str], times: Sequence[tuple[float, float]]) -> tuple[list[tuple[int, int]], float]:
     n = len(words)
     pre_end = [float("-inf")] * (n + 1)
     for k in range(1, n + 1):
@@ -112,7 +127,7 @@ def plan_chunks(words: Sequence[str], times: Sequence[tuple[float, float]]) -> l
     while j > 0:
         out.append((back[j], j))
         j = back[j]
-    return out[::-1]
+    return out[::-1], best[n]
 
 
 @dataclass
@@ -164,7 +179,9 @@ def caption_cues(transcript: Transcript, settings: Settings, *, track: GlossTrac
             bound = max(bound, latest[k])  # a sentence signed faster than it reads borrows from its own pause
         lines = lay_out(p.words) or [" ".join(p.words)[:MAX_LINE]]
         hold = max(p.sign_end_ms, start + MIN_MS, start + reading_ms(_chars(lines)))
-        end = min(hold, start + MAX_MS, max(bound, start + MIN_MS), limit)  # >= 1 s, even if the next waits
+        # >= 1 s even if the next cue waits, unless the cues after it would no longer fit before the video's end
+        floor = min(start + MIN_MS, limit - (len(pieces) - 1 - k) * (GAP_MS + _TAIL_MS))
+        end = min(hold, start + MAX_MS, max(bound, floor), limit)
         if end <= start:  # signs at or past the video's end: the cue takes the last moment it can
             start = max(prev_end, min(start, limit - MIN_MS))
             end = max(start + 1.0, min(limit, start + MIN_MS))

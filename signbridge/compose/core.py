@@ -14,8 +14,8 @@ from typing import Protocol, Sequence
 
 from signbridge.compose.cache import ComposeCache, cache_key
 from signbridge.compose.gloss import split_gloss
-from signbridge.compose.grouping import group_spans
-from signbridge.compose.guard import check
+from signbridge.compose.fitting import caption_groups, fits, item_spans
+from signbridge.compose.guard import Verdict, check
 from signbridge.compose.rules import compose_rules
 from signbridge.errors import ConfigError, ModelError, SignBridgeError
 from signbridge.records import UNKNOWN, GlossTrack, Sentence, Transcript
@@ -133,7 +133,11 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
         if out is None:
             stats.failed += 1
             continue
-        verdict = check(out, items[i].labels, items[i].draft, items[i].confidences, settings.low_confidence)
+        it = items[i]
+        verdict = check(out, it.labels, it.draft, it.confidences, settings.low_confidence)
+        if verdict.ok and it.starts_ms and not fits(_finish(out), item_spans(it.labels, it.confidences, it.starts_ms,
+                                                                             it.ends_ms), settings):
+            verdict = Verdict(False, "word order the captions cannot follow sign by sign")
         if verdict.ok:
             texts[i] = _finish(out)
         else:
@@ -165,7 +169,7 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
     plan: list[tuple[int, list[int]]] = []
     items: list[Item] = []
     for ti, track in enumerate(tracks):
-        for group in group_spans(track.spans):
+        for group in caption_groups(track.spans, settings):
             spans = [track.spans[i] for i in group]
             plan.append((ti, group))
             items.append(Item(labels=[s.label if s.kind != "unknown" else UNKNOWN for s in spans],
