@@ -57,12 +57,12 @@ def main() -> int:
         print(f"research data not found at {DATA}", file=sys.stderr)
         return 2
     sys.path.insert(0, str(REPO))
-    from signbridge.media import probe
+    from signbridge.media import media_info
     from signbridge.settings import load_settings
     from signbridge.storage.embedded import EmbeddedStore
 
     clips = pick_clips(args.clips)
-    video_s = sum(probe(c).duration_s for c in clips)
+    video_s = sum(media_info(c).duration_s for c in clips)
     work = Path(tempfile.mkdtemp(prefix="sb-bench-orch-"))
     home = work / "home"
     settings = load_settings(env={}, home=str(home), s3_port=_free_base_port())

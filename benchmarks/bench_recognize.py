@@ -270,7 +270,7 @@ def part_segmentation(rec, args, out):
 
 
 def _same_signer_sequences(samples, per_seq: int = 6):
-    from signbridge.recognize.frames import concat_frames
+    from signbridge.recognize.sequences import concat_frames
 
     by: dict[str, list] = {}
     for s in samples:

@@ -69,13 +69,13 @@ def main() -> int:
         return 2
 
     from signbridge.captions import to_srt, to_vtt
-    from signbridge.media import probe
+    from signbridge.media import media_info
     from signbridge.mux import mux_video
     from signbridge.settings import load_settings
     from signbridge.speech import narrate_detailed
     from signbridge.speech.backends import get_tts
 
-    info = probe(BENCH_VIDEO)
+    info = media_info(BENCH_VIDEO)
     dur_s = info.duration_s
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     settings = load_settings(env={}, home=str(tmp / "home"))

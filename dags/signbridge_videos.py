@@ -15,7 +15,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, PokeReturnValue, dag, task
 
-from signbridge.settings import load_settings
+from signbridge.settings import STAGE_OPTIONS, load_settings, param_schema
 
 _S = load_settings()  # only for defaults shown in the UI and the asset URI; tasks read their own environment
 UPLOADS = Asset(name="signbridge_uploads", uri=_S.uploads if "://" in _S.uploads else f"file://{_S.uploads}")
@@ -41,20 +41,8 @@ PARAMS = {
     "run_id": _opt("string", "Name of the run record under <output>/runs/. Empty: from the Airflow run id."),
     "batch_seconds": _opt("number", "Seconds of short video packed into one extraction task.", exclusiveMinimum=0),
     "videos_per_batch": Param(64, type="integer", minimum=1, description="Videos per recognise/speak/mux task."),
-    # per-stage options; empty = the workers' environment (SIGNBRIDGE_*)
-    "fps": _opt("number", "extract: frames per second sampled (0 = every frame).", minimum=0),
-    "max_side": _opt("integer", "extract: longer frame side before MediaPipe.", minimum=64),
-    "face": _opt("string", "extract: full, reduced or none.", enum=[None, "full", "reduced", "none"]),
-    "chunk_seconds": _opt("number", "extract: videos longer than this are split into chunks.", minimum=5),
-    "device": _opt("string", "recognise: auto, cpu, cuda, cuda:N."),
-    "min_confidence": _opt("number", "recognise: below this a sign is UNKNOWN.", minimum=0, maximum=1),
-    "composer": _opt("string", "compose: rules, local or vllm.", enum=[None, "rules", "local", "vllm"]),
-    "llm_model": _opt("string", "compose: model path or id for local/vllm."),
-    "tts": _opt("string", "speak: piper, espeak or xtts.", enum=[None, "piper", "espeak", "xtts"]),
-    "tts_voice": _opt("string", "speak: voice (piper .onnx, espeak name, XTTS reference clip)."),
-    "burn_captions": _opt("boolean", "mux: draw captions into the picture."),
-    "original_audio": _opt("string", "mux: track, duck or drop.", enum=[None, "track", "duck", "drop"]),
-    "language": _opt("string", "captions/narration language (ISO 639-2)."),
+    # per-stage options: one per row of the settings table marked option=True
+    **{s.name: Param(None, **param_schema(s)) for s in STAGE_OPTIONS},
 }
 
 

@@ -19,7 +19,7 @@ from signbridge.errors import SignBridgeError
 # command name -> module providing register(subparsers); order is the --help order
 COMMANDS: dict[str, str] = {
     "process": "signbridge.orchestrate.cli",
-    "run": "signbridge.pipeline_cli",
+    "run": "signbridge.pipeline.cli",
     "extract": "signbridge.extract.cli",
     "dataset": "signbridge.extract.cli",
     "recognize": "signbridge.recognize.cli",
@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "compose": "signbridge.compose.cli",
     "eval-compose": "signbridge.compose.cli",
     "speak": "signbridge.speech.cli",
-    "mux": "signbridge.mux_cli",
+    "mux": "signbridge.mux.cli",
     "storage": "signbridge.storage.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",

@@ -73,8 +73,8 @@ def _rotation(stream: dict) -> int:
     return rot % 360
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Probe a media file. Raises InputError with a specific reason for unusable files."""
+def media_info(path: str | Path) -> MediaInfo:
+    """What ffprobe says of a media file. Raises InputError with a specific reason for unusable files."""
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", source=str(p))
@@ -119,7 +119,7 @@ def probe(path: str | Path) -> MediaInfo:
 
 def require_video(path: str | Path) -> MediaInfo:
     """Probe and insist on a decodable video stream."""
-    info = probe(path)
+    info = media_info(path)
     if not info.has_video:
         what = "an audio-only file" if info.has_audio else "a file with no video stream"
         raise InputError(f"{what}: there is no video to read signs from", source=str(path))

@@ -11,9 +11,11 @@ import datetime as _dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from signbridge.contracts import validate_document
+from signbridge.errors import InputError
 
 SpanKind = Literal["gloss", "fingerspelling", "unknown"]
 UNKNOWN = "UNKNOWN"
@@ -64,6 +66,11 @@ class GlossTrack:
         return dict(validate_document("gloss_track", doc))
 
     @classmethod
+    def read(cls, path: str | Path) -> "GlossTrack":
+        """A gloss track from a JSON file, or an InputError naming the file and what is wrong."""
+        return cls.from_dict(read_json_file(path, "gloss track", hint="pass the gloss_track.json that `signbridge recognize` writes"), source=str(path))
+
+    @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str | None = None) -> "GlossTrack":
         validate_document("gloss_track", doc, source)
         spans = [GlossSpan(start_ms=s["start_ms"], end_ms=s["end_ms"], label=s["label"], kind=s["kind"],
@@ -108,6 +115,11 @@ class Transcript:
         return dict(validate_document("transcript", doc))
 
     @classmethod
+    def read(cls, path: str | Path) -> "Transcript":
+        """A transcript from a JSON file, or an InputError naming the file and what is wrong."""
+        return cls.from_dict(read_json_file(path, "transcript"), source=str(path))
+
+    @classmethod
     def from_dict(cls, doc: dict[str, Any], source: str | None = None) -> "Transcript":
         validate_document("transcript", doc, source)
         c = doc["composer"]
@@ -147,3 +159,13 @@ class RunManifest:
         validate_document("manifest", doc, source)
         return cls(videos=[VideoResult(**v) for v in doc["videos"]], run_id=doc["run_id"],
                    created_at=doc["created_at"], settings=doc.get("settings", {}))
+
+
+def read_json_file(path: str | Path, what: str, hint: str | None = None) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} not found", source=str(p))
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"not a JSON {what} ({e})", source=str(p), hint=hint) from None

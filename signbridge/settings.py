@@ -20,13 +20,30 @@ def _default_home() -> str:
     return str(Path.cwd() / ".signbridge")
 
 
+STAGES = ("extract", "recognize", "compose", "speak", "mux")
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting, declared once: the CLI flags, the DAG params, the task option mapping and the
+    output fingerprint are all derived from these fields."""
+
     name: str
     env: str
     default: Any
     type: type
     help: str
+    stage: str | None = None  # the stage it configures (None: the run's infrastructure)
+    output: bool = False  # changes what a stage writes: part of the result folder's settings hash
+    option: bool = False  # a per-run stage option: a flag of `process`/`run` and a DAG param
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    flag: str | None = None  # CLI flag when it is not --name-with-dashes
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
 
 
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
@@ -50,49 +67,87 @@ _TABLE: list[Setting] = [
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
     Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
-            "Frames per second sampled for landmark extraction (0 = every frame)."),
+            "Frames per second sampled for landmark extraction (0 = every frame).",
+            stage="extract", output=True, option=True, minimum=0),
     Setting("max_side", "SIGNBRIDGE_MAX_SIDE", 640, int,
-            "Frames are downscaled so the longer side is at most this many pixels before MediaPipe."),
+            "Frames are downscaled so the longer side is at most this many pixels before MediaPipe.",
+            stage="extract", output=True, option=True, minimum=64),
     Setting("workers", "SIGNBRIDGE_WORKERS", 0, int,
             "Parallel worker processes for extraction (0 = number of CPU cores)."),
     Setting("chunk_seconds", "SIGNBRIDGE_CHUNK_SECONDS", 60.0, float,
-            "Videos longer than this are extracted in chunks of this many seconds (one Airflow task each)."),
+            "Videos longer than this are extracted in chunks of this many seconds (one Airflow task each).",
+            stage="extract", output=True, option=True, minimum=5),
     Setting("batch_seconds", "SIGNBRIDGE_BATCH_SECONDS", 120.0, float,
-            "Short videos are packed into extraction tasks of about this many seconds of video each."),
+            "Short videos are packed into extraction tasks of about this many seconds of video each.",
+            stage="extract"),
     Setting("face", "SIGNBRIDGE_FACE", "full", str,
-            "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none (the face model is not run)."),
+            "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none (the face model is not run).",
+            stage="extract", output=True, option=True, choices=("full", "reduced", "none")),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
-            "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N."),
+            "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N.",
+            stage="recognize", option=True),
     Setting("batch_size", "SIGNBRIDGE_BATCH_SIZE", 256, int, "Spans per forward pass in recognition."),
     Setting("checkpoint", "SIGNBRIDGE_CHECKPOINT", None, str,
-            "Recogniser model directory. Unset: the checkpoint shipped inside the package."),
+            "Recogniser model directory. Unset: the checkpoint shipped inside the package.",
+            stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
             "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
     Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
-            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept)."),
-    Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm."),
+            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept).",
+            stage="recognize", output=True, option=True, minimum=0, maximum=1),
+    Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
+            stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
     Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
-            "Model for the composer: a local path or HF id for vllm, a GGUF path for local. Unset: backend default."),
+            "Model for the composer: a local path or HF id for vllm, a GGUF path for local. Unset: backend default.",
+            stage="compose", output=True, option=True),
     Setting("llm_url", "SIGNBRIDGE_LLM_URL", None, str,
             "OpenAI-compatible endpoint (vllm serve). Set: the vllm backend calls it instead of loading the model in process."),
-    Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts."),
+    Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts.",
+            stage="speak", output=True, option=True, choices=("piper", "espeak", "xtts")),
     Setting("tts_voice", "SIGNBRIDGE_TTS_VOICE", None, str,
-            "Voice: a piper .onnx path, an espeak voice name, or an XTTS reference clip. Unset: backend default."),
-    Setting("xtts_model_dir", "SIGNBRIDGE_XTTS_MODEL_DIR", None, str, "Local Coqui XTTS-v2 model directory (GPU extra)."),
+            "Voice: a piper .onnx path, an espeak voice name, or an XTTS reference clip. Unset: backend default.",
+            stage="speak", output=True, option=True, flag="--voice"),
+    Setting("xtts_model_dir", "SIGNBRIDGE_XTTS_MODEL_DIR", None, str, "Local Coqui XTTS-v2 model directory (GPU extra).",
+            stage="speak", output=True),
     Setting("burn_captions", "SIGNBRIDGE_BURN_CAPTIONS", False, bool,
-            "Draw captions into the picture (re-encodes the video) instead of soft subtitles."),
+            "Draw captions into the picture (re-encodes the video) instead of soft subtitles.",
+            stage="mux", output=True, option=True),
     Setting("original_audio", "SIGNBRIDGE_ORIGINAL_AUDIO", "track", str,
-            "What happens to the video's own audio: track (second audio track), duck (mixed under the narration) or drop."),
+            "What happens to the video's own audio: track (second audio track), duck (mixed under the narration) or drop.",
+            stage="mux", output=True, option=True, choices=("track", "duck", "drop")),
     Setting("low_confidence_marker", "SIGNBRIDGE_LOW_CONFIDENCE_MARKER", "(?)", str,
-            "Appended in captions to words from low-confidence signs. Empty string disables it."),
+            "Appended in captions to words from low-confidence signs. Empty string disables it.",
+            stage="speak", output=True),
     Setting("low_confidence", "SIGNBRIDGE_LOW_CONFIDENCE", 0.6, float,
             "Signs recognised with a probability below this are low-confidence: their caption words get the marker "
-            "and their sentence is marked uncertain."),
-    Setting("language", "SIGNBRIDGE_LANGUAGE", "eng", str, "ISO 639-2 language tag of captions and narration."),
+            "and their sentence is marked uncertain.",
+            stage="compose", output=True),
+    Setting("language", "SIGNBRIDGE_LANGUAGE", "eng", str, "ISO 639-2 language tag of captions and narration.",
+            stage="speak", output=True, option=True),
     Setting("log_level", "SIGNBRIDGE_LOG_LEVEL", "INFO", str, "Logging level."),
 ]
 
 SETTINGS_TABLE: tuple[Setting, ...] = tuple(_TABLE)
+STAGE_OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS_TABLE if s.option)
+
+
+_JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean"}
+
+
+def setting(name: str) -> Setting:
+    return next(s for s in SETTINGS_TABLE if s.name == name)
+
+
+def param_schema(s: Setting) -> dict[str, Any]:
+    """The JSON-schema keywords of a stage option's DAG param (empty = the workers' environment decides)."""
+    out: dict[str, Any] = {"type": ["null", _JSON_TYPES[s.type]], "description": f"{s.stage}: {s.help}"}
+    if s.choices:
+        out["enum"] = [None, *s.choices]
+    if s.minimum is not None:
+        out["minimum"] = s.minimum
+    if s.maximum is not None:
+        out["maximum"] = s.maximum
+    return out
 
 
 def _parse(s: Setting, raw: str) -> Any:
@@ -156,23 +211,15 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> "Settings":
-        choices = {
-            "face": ("full", "reduced", "none"),
-            "composer": ("rules", "local", "vllm"),
-            "tts": ("piper", "espeak", "xtts"),
-            "original_audio": ("track", "duck", "drop"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                env = next(s.env for s in SETTINGS_TABLE if s.name == name)
-                raise ConfigError(f"{env}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        if self.fps < 0:
-            raise ConfigError(f"SIGNBRIDGE_FPS={self.fps} must be >= 0")
-        if self.max_side < 64:
-            raise ConfigError(f"SIGNBRIDGE_MAX_SIDE={self.max_side} must be >= 64")
-        if self.chunk_seconds < 5 or self.batch_seconds <= 0:
-            raise ConfigError(f"SIGNBRIDGE_CHUNK_SECONDS={self.chunk_seconds} must be >= 5 and "
-                              f"SIGNBRIDGE_BATCH_SECONDS={self.batch_seconds} > 0")
+        for s in SETTINGS_TABLE:
+            if s.choices and getattr(self, s.name) not in s.choices:
+                raise ConfigError(f"{s.env}={getattr(self, s.name)!r} is not one of {', '.join(s.choices)}")
+            if s.minimum is not None and getattr(self, s.name) < s.minimum:
+                raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
+            if s.maximum is not None and getattr(self, s.name) > s.maximum:
+                raise ConfigError(f"{s.env}={getattr(self, s.name)} must be <= {s.maximum:g}")
+        if self.batch_seconds <= 0:
+            raise ConfigError(f"SIGNBRIDGE_BATCH_SECONDS={self.batch_seconds} must be > 0")
         return self
 
 

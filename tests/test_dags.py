@@ -87,8 +87,12 @@ def test_videos_dag_shape(bag):
     assert all(v["retries"] >= 2 and v["backoff"] for v in t.values())
     for name in ("assemble", "compose", "publish"):
         assert t[name]["trigger_rule"] == "all_done", name
-    assert {"input", "inputs", "output", "run_id", "batch_seconds", "videos_per_batch", "fps", "face",
-            "chunk_seconds", "composer", "tts", "burn_captions", "original_audio"} <= set(d["params"])
+    from signbridge.orchestrate.tasks import RUN_SETTINGS
+    from signbridge.settings import STAGE_OPTIONS
+
+    # the DAG's params are the run's own plus exactly the settings table's stage options
+    run_params = {"input", "inputs", "run_id", "videos_per_batch", *RUN_SETTINGS} - {"uploads"}
+    assert set(d["params"]) == run_params | {s.name for s in STAGE_OPTIONS}
     # triggered by the uploads asset (updated by the sensor DAG)
     assert d["timetable"] == "AssetTriggeredTimetable" and "signbridge_uploads" in d["asset"]
 

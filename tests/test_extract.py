@@ -386,10 +386,11 @@ def test_batch_survives_a_worker_dying(shared_data, settings, caplog):
 
     import psutil
 
-    from signbridge.extract.batch import VideoRef, run_batch
+    from signbridge.extract.batch import run_batch
+    from signbridge.storage.inputs import InputVideo
 
     clips = ["62964.mp4", "12328.mp4", "38530.mp4", "62746.mp4"]  # 1–3 s each
-    refs = [VideoRef(str(shared_data / "wlasl_clips" / c), c, local_path=str(shared_data / "wlasl_clips" / c))
+    refs = [InputVideo(str(shared_data / "wlasl_clips" / c), c, local_path=str(shared_data / "wlasl_clips" / c))
             for c in clips]
     killed: list[int] = []
     started = time.time() - 1

@@ -8,9 +8,10 @@ import pytest
 
 from signbridge.captions import to_srt, to_vtt
 from signbridge.errors import SignBridgeError
-from signbridge.media import probe
+from signbridge.media import media_info
 from signbridge.mux import mux_video
-from signbridge.outputs import publish_outputs, render_outputs
+from signbridge.pipeline.layout import publish_files
+from signbridge.pipeline.render import render_outputs
 from signbridge.records import GlossSpan, GlossTrack, Sentence, Transcript
 from signbridge.settings import load_settings
 from signbridge.speech import narrate
@@ -54,7 +55,7 @@ def vfr_clip(work):
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30",
                     "-t", "2", "-vf", r"select='lt(mod(n\,10)\,6)'", "-fps_mode", "vfr", "-c:v", "libx264",
                     "-preset", "ultrafast", str(out)], check=True)
-    info = probe(out)
+    info = media_info(out)
     assert info.variable_frame_rate
     return out
 
@@ -93,7 +94,7 @@ def test_mp4_2997fps_stream_copy_narration_default_original_second_track(shared_
                           capture_output=True, text=True, check=True).stdout
     assert "café, 日本" in back  # UTF-8 captions survive mov_text
     assert video_packets(out) == video_packets(src)  # no re-encode, 29.97 fps timestamps intact
-    assert probe(out).fps == pytest.approx(probe(src).fps)
+    assert media_info(out).fps == pytest.approx(media_info(src).fps)
 
 
 def test_duck_and_drop_modes(shared_data, assets, settings, work):
@@ -110,7 +111,7 @@ def test_duck_and_drop_modes(shared_data, assets, settings, work):
 
 def test_video_without_audio_stream(shared_data, assets, settings, work):
     src = shared_data / NO_AUDIO
-    assert not probe(src).has_audio
+    assert not media_info(src).has_audio
     out = mux_video(src, work / "noaudio.mp4", narration=assets["wav"], srt=assets["srt"], settings=settings,
                     original_audio="duck")  # nothing to duck: narration alone
     assert [s["codec_type"] for s in streams(out)] == ["video", "audio", "subtitle"]
@@ -120,7 +121,7 @@ def test_video_without_audio_stream(shared_data, assets, settings, work):
 def test_variable_frame_rate_is_copied_exactly(vfr_clip, assets, settings, work):
     out = mux_video(vfr_clip, work / "vfr_out.mp4", narration=assets["wav"], srt=assets["srt"], settings=settings)
     assert video_packets(out) == video_packets(vfr_clip)
-    assert probe(out).variable_frame_rate
+    assert media_info(out).variable_frame_rate
 
 
 def test_burn_captions_reencodes_without_subtitle_track(shared_data, assets, settings, work):
@@ -181,7 +182,7 @@ def test_render_and_publish_to_object_storage(shared_data, settings, work, s3_se
     assert set(files) == {"transcript", "srt", "vtt", "narration", "video"}
     assert "like(?)" in files["srt"].read_text()
     store = open_store(s3_bucket + "/results", s3_server)
-    uris = publish_outputs(store, "vid1", files)
+    uris = publish_files(store, "vid1", files)
     assert uris["video"] == f"{s3_bucket}/results/vid1/video.mp4"
     assert store.get_bytes("vid1/captions.srt") == files["srt"].read_bytes()
     assert json.loads(store.get_bytes("vid1/transcript.json"))["sentences"][0]["text"] == tr.sentences[0].text

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from signbridge.pipeline import (Context, VideoState, fingerprint, plan_units, safe_run_id, _chunk_from_bytes,
-                                 _chunk_to_bytes)
+from signbridge.pipeline import Context, VideoState, fingerprint, plan_units, safe_run_id
+from signbridge.pipeline.chunks import _chunk_from_bytes, _chunk_to_bytes
 from signbridge.settings import load_settings
 
 CLIP = "wlasl_clips/01377.mp4"  # 0.77 s, 288x192
@@ -207,7 +207,7 @@ def test_task_callables_report_a_stage_that_never_ran(shared_data, tmp_path):
 def test_scratch_of_a_dead_process_is_removed(tmp_path):
     """Downloaded videos live in a per-process scratch folder; one left by a killed worker is removed by the
     next run on that machine, one of a live process is not."""
-    from signbridge.pipeline import clean_stale_scratch
+    from signbridge.pipeline.context import clean_stale_scratch
 
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -228,7 +228,7 @@ def test_scratch_of_a_dead_process_is_removed(tmp_path):
 def test_a_failing_batch_is_retried_video_by_video():
     """One video that breaks the batched call fails alone; the others still get their result."""
     from signbridge.errors import InputError
-    from signbridge.pipeline import _batched
+    from signbridge.pipeline.guard import batched
 
     def square(videos, items):
         if "bad" in items:
@@ -236,10 +236,10 @@ def test_a_failing_batch_is_retried_video_by_video():
         return [x * x for x in items]
 
     good = [VideoState(f"s3://b/{i}.mp4", index=i) for i in range(3)]
-    assert [(st.index, r) for st, r in _batched("recognize", good, [1, 2, 3], square)] == [(0, 1), (1, 4), (2, 9)]
+    assert [(st.index, r) for st, r in batched("recognize", good, [1, 2, 3], square)] == [(0, 1), (1, 4), (2, 9)]
     assert all("recognize" in st.timings for st in good)  # the batch's time, shared
     sts = [VideoState(f"s3://b/{i}.mp4", index=i) for i in range(3)]
-    done = _batched("recognize", sts, [2, "bad", 4], square)
+    done = batched("recognize", sts, [2, "bad", 4], square)
     assert [(st.index, r) for st, r in done] == [(0, 4), (2, 16)]
     assert sts[1].status == "failed" and sts[1].failed_stage == "recognize" and "cannot use" in sts[1].error
     assert sts[0].active and sts[2].active

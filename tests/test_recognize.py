@@ -179,7 +179,8 @@ def test_low_confidence_spans_become_unknown_and_keep_top_k(val_tables, settings
 
 def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings):
     from signbridge.recognize.evaluate import evaluate_segmentation
-    from signbridge.recognize.frames import concat_frames, frames_from_npy, research_meta, table_from_frames
+    from signbridge.recognize.frames import frames_from_npy, research_meta, table_from_frames
+    from signbridge.recognize.sequences import concat_frames
     from signbridge.recognize import recognize_table
 
     parts = [frames_from_npy(shared_data / NPY / r["file"]) for r in val_rows[20:26]]

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from signbridge.errors import InvalidKeyError, StorageError
-from signbridge.storage import open_store, output_prefix, sha256_file, validate_key
+from signbridge.storage import open_store, sha256_file, validate_key
 from signbridge.storage.local import LocalStore
 from signbridge.storage.s3 import make_client
 
@@ -147,11 +147,14 @@ def test_plain_boto3_sees_the_same_objects(s3_bucket, s3_server):
     assert keys == ["p/k.txt"]
 
 
-def test_output_prefix_is_stable_and_settings_sensitive():
+def test_result_folder_is_stable_and_settings_sensitive():
+    from signbridge.pipeline.layout import folder_for
+    from signbridge.storage.keys import settings_fingerprint
+
     sha = hashlib.sha256(b"video").hexdigest()
-    a = output_prefix(sha, {"fps": 15, "face": "full"})
-    assert a == output_prefix(sha, {"face": "full", "fps": 15})
-    assert a != output_prefix(sha, {"fps": 30, "face": "full"})
+    a = folder_for(sha, settings_fingerprint({"fps": 15, "face": "full"}))
+    assert a == folder_for(sha, settings_fingerprint({"face": "full", "fps": 15}))
+    assert a != folder_for(sha, settings_fingerprint({"fps": 30, "face": "full"}))
     assert a.startswith(sha[:16])
     with pytest.raises(InvalidKeyError):
-        output_prefix("../../etc", {})
+        folder_for("../../etc", "x")

@@ -25,6 +25,7 @@ MIN_MS = 1000.0
 MAX_MS = 7000.0
 MAX_CPS = 17.0
 GAP_MS = 40.0  # a frame or so between consecutive cues, so players never show two at once
+MAX_LAG_MS = 3000.0  # a cue starts at most this long after its first sign (while the one before is read)
 TARGET_SIGN_MS = 3500.0  # a cue whose signs last longer is split at a span boundary where one fits
 
 _TAIL_MS = 200.0  # what each cue left at the video's end keeps, at least, when 1 s each no longer fits
@@ -175,12 +176,13 @@ def caption_cues(transcript: Transcript, settings: Settings, *, track: GlossTrac
         start = max(p.sign_start_ms, prev_end)
         nxt = pieces[k + 1] if k + 1 < len(pieces) else None
         bound = nxt.sign_start_ms - GAP_MS if nxt is not None else float("inf")
+        push = nxt.sign_start_ms + MAX_LAG_MS - GAP_MS if nxt is not None else float("inf")  # the next cue's latest
         if nxt is not None and nxt.sentences[0] == p.sentences[-1]:
-            bound = max(bound, latest[k])  # a sentence signed faster than it reads borrows from its own pause
+            bound = max(bound, min(latest[k], push))  # a sentence signed faster than it reads borrows its own pause
         lines = lay_out(p.words) or [" ".join(p.words)[:MAX_LINE]]
         hold = max(p.sign_end_ms, start + MIN_MS, start + reading_ms(_chars(lines)))
         # >= 1 s even if the next cue waits, unless the cues after it would no longer fit before the video's end
-        floor = min(start + MIN_MS, limit - (len(pieces) - 1 - k) * (GAP_MS + _TAIL_MS))
+        floor = min(start + MIN_MS, limit - (len(pieces) - 1 - k) * (GAP_MS + _TAIL_MS), push)
         end = min(hold, start + MAX_MS, max(bound, floor), limit)
         if end <= start:  # signs at or past the video's end: the cue takes the last moment it can
             start = max(prev_end, min(start, limit - MIN_MS))

@@ -8,6 +8,7 @@ reported as unavailable rather than silently scored as the rules grammar.
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Sequence
 
@@ -54,12 +55,26 @@ def evaluate_backend(name: str, tracks: Sequence[GlossTrack], settings: Settings
                 sent_counts[rule] += any(b.startswith(rule + ":") for b in broken)
             examples += [f"{s.glosses} -> {s.text!r}: {'; '.join(broken)}"][:1] if broken else []
     row.update(cues=cues, sentences=sentences, guard_rejected=st.rejected, generated=st.generated,
+               guard_reasons=_reasons(st.rejections),
                cue_violations={r: _share(n, cues) for r, n in cue_counts.items()},
                sentence_violations={r: _share(n, sentences) for r, n in sent_counts.items()},
                any_cue_violation=_share(sum(cue_counts.values()), cues) if cues else 0.0,
                any_sentence_violation=_share(sent_any, sentences),
                over_17cps_no_room=_share(fast, cues), examples=examples[:8])
     return row
+
+
+def _reasons(rejections: Sequence[str]) -> dict[str, int]:
+    """Guard rejections by the first rule each broke (what the LLM got wrong before the rules draft stood in)."""
+    out: dict[str, int] = {}
+    for r in rejections:
+        m = re.search(r"-> (?:'.*'|\".*\"): (.*)$", r)
+        reason = (m.group(1) if m else r).split(";")[0]
+        key = next((k for k in ("dropped", "added", "unclear", "tense", "unsupported", "notation", "longer", "empty",
+                                "word order", "marker") if k in reason), "other")
+        key = {"unsupported": "added", "marker": "unclear"}.get(key, key)
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def _share(n: int, total: int) -> float:

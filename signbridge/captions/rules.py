@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from signbridge.captions.cues import GAP_MS, MAX_CPS, MAX_MS, MIN_MS, Cue, reading_ms
+from signbridge.captions.cues import GAP_MS, MAX_CPS, MAX_LAG_MS, MAX_MS, MIN_MS, Cue, reading_ms
 from signbridge.captions.layout import MAX_LINE
 from signbridge.captions.marking import mark_low_confidence
 from signbridge.compose.align import align, tokens
@@ -33,7 +33,6 @@ from signbridge.settings import Settings
 
 RULES = ("timing", "duration", "length", "cps", "split_marker", "text")
 TOL_MS = 2.0
-MAX_LAG_MS = 3000.0
 
 
 @dataclass
@@ -79,7 +78,7 @@ def check_cues(cues: Sequence[Cue], transcript: Transcript, settings: Settings, 
         nxt = cues[i + 1].start_ms if i + 1 < len(cues) else float("inf")
         room = min(nxt - GAP_MS, c.start_ms + MAX_MS, limit)
         cps = c.chars / max(dur / 1000.0, 1e-3)
-        if cps > MAX_CPS + 0.01:
+        if c.chars / max((dur + TOL_MS) / 1000.0, 1e-3) > MAX_CPS:  # times are written in whole milliseconds
             if c.end_ms < room - TOL_MS:
                 out.add(i, "cps", f"{cps:.1f} characters/s with {room - c.end_ms:.0f} ms free after it")
             else:
@@ -106,7 +105,7 @@ def _check_window(out: CueCheck, i: int, c: Cue, cues: Sequence[Cue], w: tuple[f
     prev_end = cues[i - 1].end_ms + GAP_MS if i else 0.0
     if c.start_ms < first - TOL_MS:
         out.add(i, "timing", f"shown {first - c.start_ms:.0f} ms before its first sign")
-    if c.start_ms > max(first, prev_end) + TOL_MS or c.start_ms > first + MAX_LAG_MS:
+    if c.start_ms > max(first, prev_end) + TOL_MS or c.start_ms > first + MAX_LAG_MS + TOL_MS:
         out.add(i, "timing", f"starts {c.start_ms - first:.0f} ms after its first sign")
     hold = max(last, c.start_ms + MIN_MS, c.start_ms + reading_ms(c.chars))
     if c.end_ms > hold + TOL_MS:
@@ -128,6 +127,8 @@ def _sign_windows(cues: Sequence[Cue], transcript: Transcript, settings: Setting
         labels = [UNKNOWN if track.spans[i].kind == "unknown" else track.spans[i].label for i in spans] if spans else []
         src = align(toks, labels, marker) if spans else None
         expected += toks
+        if src is None and spans:  # no word traced to a sign: the sentence shows from its first sign
+            src = [0] * len(toks)
         owner += [(si, spans[j]) for j in src] if src is not None else [None] * len(toks)
     shown = [w for c in cues for w in _words_of(c, marker)]
     if "".join(shown) != "".join(expected):

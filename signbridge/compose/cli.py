@@ -57,25 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_eval_captions)
 
 
-def _read_track(path: str):
-    from signbridge.errors import InputError
-    from signbridge.records import GlossTrack
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("gloss track not found", source=str(p))
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not a JSON gloss track ({e})", source=str(p), hint="pass the gloss_track.json that "
-                         "`signbridge recognize` writes") from None
-    return GlossTrack.from_dict(doc, source=str(p))
-
-
 def _compose(args) -> int:
     from signbridge.cli import settings_from_args
     from signbridge.compose import compose_text, compose_tracks
     from signbridge.errors import ConfigError
+    from signbridge.records import GlossTrack
 
     settings = settings_from_args(args)
     if args.text:
@@ -83,7 +69,7 @@ def _compose(args) -> int:
         return 0
     if not args.inputs:
         raise ConfigError("give GLOSS_TRACK.json files or --text")
-    tracks = [_read_track(p) for p in args.inputs]
+    tracks = [GlossTrack.read(p) for p in args.inputs]
     stats: list = []
     transcripts = compose_tracks(tracks, settings, use_cache=not args.no_cache, stats_out=stats)
     docs = [t.to_dict() for t in transcripts]
@@ -130,9 +116,10 @@ def _eval_captions(args) -> int:
     from signbridge.captions.synthetic import synthetic_track
     from signbridge.cli import settings_from_args
     from signbridge.compose.evaluate import write_json
+    from signbridge.records import GlossTrack
 
     settings = settings_from_args(args)
-    tracks = [_read_track(p) for p in args.inputs] or [synthetic_track(seed) for seed in range(args.synthetic)]
+    tracks = [GlossTrack.read(p) for p in args.inputs] or [synthetic_track(seed) for seed in range(args.synthetic)]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     report = evaluate(settings, tracks, backends)
     print(table(report))

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Sequence
 
+from signbridge.compose.backend import Backend, BackendUnavailable, Item
 from signbridge.compose.cache import ComposeCache, cache_key
 from signbridge.compose.gloss import split_gloss
 from signbridge.compose.fitting import caption_groups, fits, item_spans
 from signbridge.compose.guard import Verdict, check
 from signbridge.compose.rules import compose_rules
-from signbridge.errors import ConfigError, ModelError, SignBridgeError
+from signbridge.errors import ConfigError, ModelError
 from signbridge.records import UNKNOWN, GlossTrack, Sentence, Transcript
 from signbridge.settings import Settings
 
@@ -25,30 +26,6 @@ log = logging.getLogger(__name__)
 
 RULES_MODEL = "signbridge-rules"
 RULES_VERSION = "r1"
-
-
-@dataclass
-class Item:
-    """One sentence-sized group of spans, as every backend receives it."""
-
-    labels: list[str]
-    confidences: list[float]
-    starts_ms: list[float] = field(default_factory=list)
-    ends_ms: list[float] = field(default_factory=list)
-    draft: str = ""
-
-
-class Backend(Protocol):
-    name: str
-    model: str
-    prompt_version: str
-
-    def generate(self, items: Sequence[Item]) -> list[str | None]:
-        """One batched call; ``None`` for an item the backend could not produce."""
-
-
-class BackendUnavailable(SignBridgeError):
-    """The configured backend cannot run here (package missing, no endpoint); rules take over."""
 
 
 @dataclass

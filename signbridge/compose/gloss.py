@@ -77,7 +77,10 @@ def _strip(label: str) -> str:
 
 
 def read(label: str, confidence: float = 1.0) -> Tok:
-    """Parse one gloss label into a :class:`Tok`."""
+    """Parse one gloss label into a :class:`Tok`.
+
+    Long because it is one ordered table of gloss notations (prefixes, suffixes, markers); splitting it
+    would scatter the precedence between them."""
     raw = label.strip()
     t = Tok(gloss=raw, confidence=confidence)
     if not raw:

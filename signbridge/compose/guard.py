@@ -34,7 +34,7 @@ def _words(text: str) -> list[str]:
 
 def check(text: str, labels: Sequence[str], draft: str, confidences: Sequence[float] | None = None,
           low: float = 0.6) -> Verdict:
-    if not text or not text.strip():
+    if not text or not (_words(text) or UNCLEAR in text):
         return Verdict(False, "empty output")
     n_unknown = sum(1 for lab in labels if lab.strip().upper() == "UNKNOWN")
     if text.count(UNCLEAR) != n_unknown:

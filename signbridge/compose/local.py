@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from signbridge.compose import prompts
-from signbridge.compose.core import BackendUnavailable, Item
+from signbridge.compose.backend import BackendUnavailable, Item
 from signbridge.errors import ModelError
 from signbridge.settings import Settings
 

@@ -124,9 +124,9 @@ def compose_rules(labels: list[str], confidences: list[float] | None = None, *, 
                   low: float = 0.6) -> str:
     """English sentence for one group of gloss labels (UNKNOWN -> ``[unclear sign]``).
 
-    Tense comes only from markers signed with confidence ``low`` or more: a misread
-    FINISH must not turn "go" into "went".
-    """
+    Tense comes only from markers signed with confidence ``low`` or more: a misread FINISH must not
+    turn "go" into "went". Long because the grammar is one pass over the tokens whose steps share
+    state (subject, tense, negation)."""
     confidences = list(confidences) if confidences is not None else [1.0] * len(labels)
     toks = [read(lab, c) for lab, c in zip(labels, confidences)]
     if not toks:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from signbridge.compose import prompts
-from signbridge.compose.core import BackendUnavailable, Item
+from signbridge.compose.backend import BackendUnavailable, Item
 from signbridge.errors import ModelError
 from signbridge.settings import Settings
 

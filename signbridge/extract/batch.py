@@ -1,4 +1,4 @@
-"""Many videos through one worker pool: inputs from files, folders and ``s3://`` prefixes.
+"""Many videos through one worker pool (inputs found by :mod:`signbridge.storage.inputs`).
 
 Each video is prepared (downloaded if remote, probed, planned) while earlier ones
 run, its chunks go to the shared pool, and its result or error is handed to a
@@ -13,33 +13,21 @@ import tempfile
 import time
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from signbridge.errors import InputError, NoSignerError, SignBridgeError
+from signbridge.errors import NoSignerError, SignBridgeError
+from signbridge.storage.inputs import InputVideo
 
 log = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
-                              ".m2ts", ".wmv", ".flv", ".3gp", ".ogv", ".mxf", ".dv", ".y4m"})
-
-
-@dataclass
-class VideoRef:
-    """One input video: where it is and the name its outputs get (relative key without extension)."""
-
-    uri: str
-    name: str
-    local_path: str | None = None  # set for local files
-    store: Any = None  # set for s3 objects
-    key: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
 class VideoOutcome:
-    ref: VideoRef
+    """What extracting one input gave: its landmarks, or why not."""
+
+    ref: InputVideo
     extraction: Any = None  # Extraction when ok
     error: SignBridgeError | None = None
     status: str = "ok"  # ok | failed | no_signer
@@ -48,77 +36,9 @@ class VideoOutcome:
     stats: dict | None = None  # detection stats (also for no_signer)
 
 
-def _is_video_name(name: str) -> bool:
-    return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def _stem_key(rel: str) -> str:
-    p = PurePosixPath(rel)
-    return str(p.with_suffix("")) if p.suffix else str(p)
-
-
-def discover(inputs: Iterable[str], settings) -> tuple[list[VideoRef], list[VideoOutcome]]:
-    """Expand inputs into video refs. Unreadable inputs come back as failed outcomes, not exceptions."""
-    from signbridge.storage import open_store
-    from signbridge.storage.s3 import parse_s3_uri
-
-    refs: list[VideoRef] = []
-    bad: list[VideoOutcome] = []
-    for raw in inputs:
-        if raw.startswith("s3://"):
-            try:
-                bucket, prefix = parse_s3_uri(raw)
-                root = open_store(f"s3://{bucket}", settings)
-                objs = [o for o in root.list(prefix) if o.key == prefix or o.key.startswith(prefix.rstrip("/") + "/")
-                        or not prefix]
-            except SignBridgeError as e:
-                bad.append(VideoOutcome(VideoRef(raw, _stem_key(raw.rsplit("/", 1)[-1]) or "input"), error=e,
-                                        status="failed"))
-                continue
-            exact = [o for o in objs if o.key == prefix]
-            if exact:  # a single object
-                o = exact[0]
-                refs.append(VideoRef(f"s3://{bucket}/{o.key}", _stem_key(PurePosixPath(o.key).name), store=root,
-                                     key=o.key))
-                continue
-            found = [o for o in objs if _is_video_name(o.key)]
-            if not found:
-                bad.append(VideoOutcome(VideoRef(raw, _stem_key(prefix.rsplit("/", 1)[-1]) or bucket),
-                                        error=InputError("no video files under this prefix", source=raw,
-                                                         hint=f"extensions read: {', '.join(sorted(VIDEO_EXTENSIONS))}"),
-                                        status="failed"))
-            base = prefix.rstrip("/") + "/" if prefix else ""
-            for o in sorted(found, key=lambda o: o.key):
-                refs.append(VideoRef(f"s3://{bucket}/{o.key}", _stem_key(o.key[len(base):]), store=root, key=o.key))
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and _is_video_name(f.name))
-            if not files:
-                bad.append(VideoOutcome(VideoRef(str(p), p.name or "input"),
-                                        error=InputError("no video files in this folder", source=str(p)),
-                                        status="failed"))
-            for f in files:
-                refs.append(VideoRef(str(f), _stem_key(f.relative_to(p).as_posix()), local_path=str(f)))
-        else:
-            # missing or odd files are reported by the probe with a specific reason
-            refs.append(VideoRef(str(p), _stem_key(p.name) or "input", local_path=str(p)))
-    _dedupe_names(refs)
-    return refs, bad
-
-
-def _dedupe_names(refs: list[VideoRef]) -> None:
-    seen: dict[str, int] = {}
-    for r in refs:
-        n = seen.get(r.name, 0)
-        seen[r.name] = n + 1
-        if n:
-            r.name = f"{r.name}-{n + 1}"
-
-
 @dataclass
 class _Pending:
-    ref: VideoRef
+    ref: InputVideo
     job: Any
     futures: list | None
     tmp: str | None
@@ -128,12 +48,14 @@ class _Pending:
     retried: bool = False
 
 
-def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, progress: bool = False,
+def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, progress: bool = False,
               on_done: Callable[[VideoOutcome], None] | None = None, chunk_s: float | None = None
               ) -> list[VideoOutcome]:
-    """Extract every ref; call ``on_done`` as each finishes. Never raises for one video."""
+    """Extract every ref; call ``on_done`` as each finishes. Never raises for one video.
+
+    Long because the pool, the look-ahead queue and the crash recovery share one set of local state."""
     from signbridge.extract.holistic import run_chunk
-    from signbridge.extract.video import WorkerPool, _ProgressPump, check_seek, finish, prepare, resolve_workers
+    from signbridge.extract.video import WorkerPool, _ProgressPump, finish, prepare, resolve_workers, settle_chunk
     from signbridge.storage.keys import sha256_file
 
     settings = settings.validate()
@@ -207,8 +129,7 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
                 p.generation = generation
                 pending.appendleft(p)
                 return
-            results = [r if check_seek(p.job, r) else run_chunk(_no_seek(p.job.tasks[r.chunk_index]))
-                       for r in results]
+            results = [settle_chunk(p.job, r) for r in results]
             outcome.extraction = finish(p.job, results, sha256=p.sha256)
             outcome.stats = outcome.extraction.stats
         except NoSignerError as e:
@@ -266,9 +187,3 @@ def run_batch(refs: list[VideoRef], settings, *, workers: int | None = None, pro
         if bar is not None:
             bar.close()
     return outcomes
-
-
-def _no_seek(task):
-    import dataclasses
-
-    return dataclasses.replace(task, seek_s=None)

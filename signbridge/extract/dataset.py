@@ -24,7 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from signbridge.errors import InputError
-from signbridge.extract.batch import VideoOutcome, VideoRef, run_batch
+from signbridge.extract.batch import VideoOutcome, run_batch
+from signbridge.storage.inputs import InputVideo
 
 FILE_COLUMNS = ("file", "path", "video", "filename", "video_path")
 LABEL_COLUMNS = ("label", "gloss", "sign", "class")
@@ -92,8 +93,8 @@ def load_labels(path: str | Path, settings=None, file_column: str | None = None,
     return LabelsFile(src, rows, fcol, lcol, licol, cols)
 
 
-def _refs(labels: LabelsFile, videos_root: str, settings) -> tuple[list[VideoRef], list[VideoOutcome]]:
-    refs: list[VideoRef] = []
+def _refs(labels: LabelsFile, videos_root: str, settings) -> tuple[list[InputVideo], list[VideoOutcome]]:
+    refs: list[InputVideo] = []
     bad: list[VideoOutcome] = []
     seen: Counter[str] = Counter()
     store = None
@@ -109,7 +110,7 @@ def _refs(labels: LabelsFile, videos_root: str, settings) -> tuple[list[VideoRef
             vid = f"{vid}-{seen[vid]}"
         extra = {"row": row, "label": label, "video_id": vid}
         uri = f"{videos_root.rstrip('/')}/{f}" if store is not None else str(Path(videos_root) / f)
-        ref = VideoRef(uri, vid, extra=extra)
+        ref = InputVideo(uri, vid, extra=extra)
         if not f or not label:
             what = "file" if not f else "label"
             bad.append(VideoOutcome(ref, status="failed",
@@ -138,7 +139,9 @@ def _hist(values) -> dict[str, int]:
 def build_dataset(labels_path: str, output: str, settings, *, videos_root: str | None = None,
                   workers: int | None = None, progress: bool = False, file_column: str | None = None,
                   label_column: str | None = None, name: str | None = None) -> dict[str, Any]:
-    """Extract every labelled video and write the dataset + card. Returns the card (dict)."""
+    """Extract every labelled video and write the dataset + card. Returns the card (dict).
+
+    Long because it is the dataset job from labels to card, step by step, each step a few lines."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

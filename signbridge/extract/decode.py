@@ -56,6 +56,8 @@ def iter_frames(path: str, *, width: int, height: int, select: str | None = None
                 threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(pts, rgb uint8 array [height, width, 3])`` in presentation order.
 
+    Long because the ffmpeg process, its reader thread and their clean-up belong to one generator.
+
     ``select`` is an ffmpeg select expression (frame sampling); ``seek_s`` an input seek
     (timestamps stay absolute thanks to ``-copyts``); decoding stops once a frame at or
     after ``stop_pts`` arrives (that frame is not yielded).

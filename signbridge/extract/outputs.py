@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Iterable
 
 from signbridge.errors import SignBridgeError
-from signbridge.extract.batch import VideoOutcome, discover, run_batch
+from signbridge.extract.batch import VideoOutcome, run_batch
+from signbridge.storage.inputs import InputVideo, find_videos
 
-EXPORTS = ("kaggle", "pose")
 MANIFEST_KEY = "extract_manifest.json"
 
 
@@ -63,9 +63,9 @@ def extract_inputs(inputs: list[str], output: str, settings, *, workers: int | N
     manifest = RunManifest(settings={"fps": settings.fps, "max_side": settings.max_side, "face": settings.face,
                                      "workers": workers if workers is not None else settings.workers,
                                      "exports": list(exports), "output": store.uri()})
-    refs, bad = discover(inputs, settings)
-    for o in bad:
-        manifest.videos.append(video_result(o))
+    refs, bad = find_videos(inputs, settings, strict=False)
+    for b in bad:
+        manifest.videos.append(video_result(VideoOutcome(InputVideo(b.uri, b.name), error=b.error, status="failed")))
 
     def on_done(o: VideoOutcome) -> None:
         outputs: dict[str, str] = {}

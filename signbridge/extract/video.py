@@ -223,10 +223,22 @@ def check_seek(job: VideoJob, r: ChunkResult) -> bool:
     return task.seek_s is None or (r.first_pts is not None and r.first_pts <= task.start_pts)
 
 
-def _no_seek(task: ChunkTask) -> ChunkTask:
+def settle_chunk(job: VideoJob, r: ChunkResult) -> ChunkResult:
+    """``r``, or the chunk re-read from the file start when its seek landed after its first frame.
+
+    The one place that repairs an overshot seek, for every runner (in process, pool, DAG unit)."""
+    if check_seek(job, r):
+        return r
     import dataclasses
 
-    return dataclasses.replace(task, seek_s=None)
+    log.warning("%s: chunk %d seek landed after its first frame; re-reading it from the start",
+                job.path, r.chunk_index)
+    return run_chunk(dataclasses.replace(job.tasks[r.chunk_index], seek_s=None))
+
+
+def run_job_chunk(job: VideoJob, i: int) -> ChunkResult:
+    """Chunk ``i`` of a prepared video, in this process."""
+    return settle_chunk(job, run_chunk(job.tasks[i]))
 
 
 class WorkerPool:
@@ -298,14 +310,7 @@ def run_job(job: VideoJob, pool: WorkerPool | None, progress_cb: Callable[[int],
         results = [run_chunk(t, progress=progress_cb) for t in job.tasks]
     else:
         results = [f.result() for f in [pool.submit(t) for t in job.tasks]]
-    fixed = []
-    for r in results:
-        if not check_seek(job, r):
-            log.warning("%s: chunk %d seek landed after its first frame; re-reading it from the start",
-                        job.path, r.chunk_index)
-            r = run_chunk(_no_seek(job.tasks[r.chunk_index]))
-        fixed.append(r)
-    return fixed
+    return [settle_chunk(job, r) for r in results]
 
 
 def extract_video(path: str | Path, settings, source_uri: str | None = None, workers: int | None = None,

@@ -14,11 +14,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from signbridge.errors import SignBridgeError, StorageError
 from signbridge.pipeline import VideoState, list_inputs, new_run_id
+from signbridge.pipeline.report import summary_table, video_lines
 from signbridge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -171,37 +172,6 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
                          started_store=started, seconds=time.perf_counter() - t0)
 
 
-# ------------------------------------------------------------------------ printing
-def _short(uri: str, width: int = 28) -> str:
-    name = PurePosixPath(uri.rstrip("/")).name or uri
-    return name if len(name) <= width else name[: width - 1] + "…"
-
-
-def summary_table(manifest: dict) -> str:
-    """One line per video: status, what was recognised, detection, stage seconds, first caption."""
-    head = ["video", "status", "signs", "unclear", "sentences", "hands", "extract", "recog", "compose", "speak",
-            "mux", "note"]
-    rows = []
-    for v in manifest.get("videos", []):
-        d = v.get("detection") or {}
-        t = v.get("stage_timings") or {}
-        hands = max(float(d.get("left_hand") or 0), float(d.get("right_hand") or 0)) if d else None
-        note = v.get("error") or ""
-        if v["status"] == "failed":
-            note = f"[{v.get('failed_stage') or '?'}] {note}"
-        elif v["status"] == "skipped":
-            note = "done in an earlier run"
-        rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
-                     str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
-                     *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
-                     note[:90]])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def print_result(res: ProcessResult, out: Callable[[str], None] = print) -> None:
     videos = res.manifest.get("videos", [])
     counts: dict[str, int] = {}
@@ -214,14 +184,8 @@ def print_result(res: ProcessResult, out: Callable[[str], None] = print) -> None
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" in {res.seconds:.1f} s (DAG {res.dag_state})")
     out("")
     for v in videos:
-        out(f"{v['input_uri']}  [{v['status']}]")
-        if v["status"] in ("ok", "skipped"):
-            outputs = v.get("outputs") or {}
-            for name in ("video", "srt", "vtt", "narration", "transcript", "gloss_track", "landmarks"):
-                if name in outputs:
-                    out(f"    {name:<12} {outputs[name]}")
-        elif v.get("error"):
-            out(f"    {v.get('failed_stage') or ''}: {v['error']}")
+        for line in video_lines(v):
+            out(line)
     for st in res.not_uploaded:
         out(f"{st.input_uri}  [failed]")
         out(f"    upload: {st.error}")

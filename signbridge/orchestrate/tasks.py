@@ -13,27 +13,24 @@ import logging
 from typing import Any, Mapping, Sequence
 
 from signbridge.pipeline import (RUNS, Context, VideoState, assemble_chunks, compose_videos, extract_chunk,
-                                 extract_videos, finish_videos, group_batches, list_inputs, lookup_done,
-                                 mux_videos, plan_units, probe_durations, recognize_videos, safe_run_id,
+                                 extract_videos, finish_videos, folder_for, group_batches, list_inputs, lookup_done,
+                                 measure_durations, mux_videos, plan_units, recognize_videos, safe_run_id,
                                  speak_videos, write_run_record)
 from signbridge.errors import StorageError
-from signbridge.settings import SETTINGS_TABLE, Settings, load_settings
+from signbridge.settings import STAGE_OPTIONS, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# DAG params that map onto settings (None/absent = the worker's environment decides)
-SETTING_PARAMS = ("output", "uploads", "fps", "max_side", "face", "chunk_seconds", "batch_seconds", "device",
-                  "min_confidence", "composer", "llm_model", "tts", "tts_voice", "burn_captions",
-                  "original_audio", "language")
+RUN_SETTINGS = ("output", "uploads", "batch_seconds")  # DAG params that are settings but not stage options
 DEFAULT_VIDEOS_PER_BATCH = 64
 STAGE_ORDER = ("assemble", "recognize", "compose", "speak", "mux")
 
 
 def settings_for(params: Mapping[str, Any] | None) -> Settings:
-    params = params or {}
-    names = {s.name for s in SETTINGS_TABLE}
-    overrides = {k: params[k] for k in SETTING_PARAMS if k in names and params.get(k) not in (None, "")}
-    return load_settings(**overrides)
+    """The worker's settings, overridden by the run's params (empty: not given). Only stage options and
+    where the run reads and writes: a run's conf never reaches credentials or the home folder."""
+    names = {s.name for s in STAGE_OPTIONS} | set(RUN_SETTINGS)
+    return load_settings(**{k: v for k, v in (params or {}).items() if k in names and v not in (None, "")})
 
 
 def _context(params: Mapping[str, Any] | None, run_id: str, fp: str | None = None) -> Context:
@@ -87,14 +84,14 @@ def run_id_for(params: Mapping[str, Any], airflow_run_id: str) -> str:
 
 
 def discover(params: Mapping[str, Any], airflow_run_id: str) -> list[dict[str, Any]]:
-    """List the inputs, skip finished videos, probe durations, plan extraction units (the returned list)."""
+    """List the inputs, skip finished videos, measure durations, plan extraction units (the returned list)."""
     s = settings_for(params)
     run_id = run_id_for(params, airflow_run_id)
     inputs = list(params.get("inputs") or []) or [params.get("input") or s.uploads]
     with Context(s, params.get("output") or s.output, run_id=run_id) as ctx:
         states, bad = list_inputs(inputs, s)
         lookup_done(states, ctx)
-        probe_durations(states, ctx)
+        measure_durations(states, ctx)
         per_batch = int(params.get("videos_per_batch") or DEFAULT_VIDEOS_PER_BATCH)
         units = plan_units(states, s, batch_seconds=params.get("batch_seconds"), max_videos=per_batch)
         plan = {"run_id": run_id, "fingerprint": ctx.fp, "output": ctx.output_uri, "inputs": inputs,
@@ -161,8 +158,6 @@ def assemble(params: Mapping[str, Any], airflow_run_id: str) -> list[dict[str, A
             if st.active:
                 sha = next((r.get("sha256") for r in results if r.get("sha256")), None)
                 if sha:
-                    from signbridge.pipeline import folder_for
-
                     st.sha256, st.folder = sha, folder_for(sha, ctx.fp)
                 assemble_chunks(st, results, ctx)
         ordered = [states[i] for i in sorted(states)]

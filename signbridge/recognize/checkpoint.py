@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 SHIPPED_NAME = "asl-isolated-v1"
 FORMAT_VERSION = 1
-FILES = ("config.json", "weights.pt", "letters.pt", "model.ts", "letters.ts")
 
 
 def shipped_dir() -> Path:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from signbridge.recognize.datasets import Sample
-from signbridge.recognize.frames import concat_frames
+from signbridge.recognize.sequences import concat_frames
 from signbridge.recognize.segment import SegmentConfig, match_f1, segment
 from signbridge.recognize.train import features_plain
 

@@ -201,12 +201,3 @@ def letter_runs(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> list[tu
             runs.append((LETTERS[lab[i]], float(top[i:j + 1].mean()), j - i + 1))
         i = j + 1
     return runs
-
-
-def decode_letters(p: np.ndarray, t: np.ndarray, cfg: FingerspellConfig) -> str:
-    """Frame-wise letter probabilities -> word: confident runs held long enough, repeats collapsed."""
-    letters: list[str] = []
-    for ch, _, _ in letter_runs(p, t, cfg):
-        if not letters or letters[-1] != ch:
-            letters.append(ch)
-    return "".join(letters)

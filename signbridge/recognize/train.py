@@ -213,7 +213,9 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
                  max_steps: int | None = None, name: str = "asl-isolated", version: str = "1",
                  command: str = "", kaggle_fps: float = 30.0, canonical_hand: bool = False,
                  hand_body: str = "points", mixup: float = 0.0, proto_blend: float = 0.0, temperature: float = 1.0, log_fn: Callable[[str], None] = print) -> dict:
-    """Load data, train both classifiers, evaluate on the held-out part, write a checkpoint. Returns config."""
+    """Load data, train both classifiers, evaluate on the held-out part, write a checkpoint. Returns config.
+
+    Long because it is the recipe the model card quotes, in the order it runs."""
     import torch
 
     from signbridge.recognize.checkpoint import load_float_models, save_checkpoint

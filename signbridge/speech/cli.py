@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,33 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_speak)
 
 
-def read_transcript(path: str):
-    from signbridge.errors import InputError
-    from signbridge.records import Transcript
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("transcript not found", source=str(p))
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"not a JSON transcript ({e})", source=str(p)) from None
-    return Transcript.from_dict(doc, source=str(p))
-
-
 def _speak(args) -> int:
     from signbridge.cli import settings_from_args
     from signbridge.media import require_video
+    from signbridge.records import Transcript
     from signbridge.speech import narrate_detailed
 
     settings = settings_from_args(args)
-    tr = read_transcript(args.transcript)
+    tr = Transcript.read(args.transcript)
     dur = args.duration_ms if args.duration_ms is not None else require_video(args.video).duration_s * 1000.0
     track = None
     if args.gloss_track:
-        from signbridge.compose.cli import _read_track
+        from signbridge.records import GlossTrack
 
-        track = _read_track(args.gloss_track)
+        track = GlossTrack.read(args.gloss_track)
     res = narrate_detailed(tr, dur, settings, args.output, track=track)
     split = len({p.sentence for p in res.placements if p.part})
     faster = sum(1 for p in res.placements if p.speed > 1.0)

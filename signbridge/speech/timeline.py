@@ -50,7 +50,7 @@ def plan(starts_ms: Sequence[float], speech_ms: Sequence[float], total_ms: float
     cursor = 0.0
     n = len(starts_ms)
     for i, (cap, dur) in enumerate(zip(starts_ms, speech_ms)):
-        start = min(max(float(cap), cursor), float(total_ms))
+        start = min(float(cap) if cursor <= cap + 1e-6 else cursor, float(total_ms))
         deadline = float(deadlines_ms[i]) if deadlines_ms is not None else math.inf
         limit = min(float(total_ms), deadline)
         if i + 1 < n:
@@ -61,7 +61,7 @@ def plan(starts_ms: Sequence[float], speech_ms: Sequence[float], total_ms: float
             speed = 1.0
         end = start + dur / speed
         truncated = end > limit + 0.5
-        if truncated:
+        if end > limit:  # cut (or, within half a millisecond, rounded) at the limit
             end = max(start, limit)
         out.append(Placement(index=i, caption_start_ms=float(cap), start_ms=start, speech_ms=float(dur),
                              speed=round(speed, 4), end_ms=end, truncated=truncated, deadline_ms=deadline))

@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from signbridge.storage.base import ObjectInfo, Store
-from signbridge.storage.keys import join_key, output_prefix, sha256_file, validate_key
+from signbridge.storage.keys import join_key, sha256_file, validate_key
 
 if TYPE_CHECKING:
     from signbridge.settings import Settings
 
-__all__ = ["ObjectInfo", "Store", "open_store", "join_key", "output_prefix", "sha256_file", "validate_key",
+__all__ = ["ObjectInfo", "Store", "open_store", "join_key", "sha256_file", "validate_key",
            "resolve_s3_settings"]
 
 

@@ -80,6 +80,14 @@ class Store(abc.ABC):
             n += 1
         return n
 
+    def presigned_url(self, key: str, expires_s: int = 900) -> str:
+        """A URL that reads ``key`` without credentials (ffprobe, a browser): presigned for S3, ``file://``
+        for a folder. Callers never reach into a backend's client for this."""
+        return self._presigned_url(validate_key(key), int(expires_s))
+
+    @abc.abstractmethod
+    def _presigned_url(self, key: str, expires_s: int) -> str: ...
+
     def uri(self, key: str = "") -> str:
         key = validate_key(key, allow_empty=True)
         return self.root_uri.rstrip("/") + ("/" + key if key else "")

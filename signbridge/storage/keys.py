@@ -63,10 +63,3 @@ def settings_fingerprint(params: Mapping[str, Any]) -> str:
     """Short stable hash of the settings that change an output."""
     blob = json.dumps(dict(params), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
-
-def output_prefix(sha256: str, params: Mapping[str, Any]) -> str:
-    """``<sha256[:16]>-<settings hash>``: the same video with the same settings maps to one place."""
-    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise InvalidKeyError(f"not a sha256 hex digest: {sha256!r}")
-    return f"{sha256[:16]}-{settings_fingerprint(params)}"

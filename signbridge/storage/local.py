@@ -78,6 +78,9 @@ class LocalStore(Store):
                     out.append(ObjectInfo(key=key, size=p.stat().st_size))
         return iter(sorted(out, key=lambda o: o.key))
 
+    def _presigned_url(self, key: str, expires_s: int) -> str:
+        return self._path(key).as_uri()
+
     def _delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 

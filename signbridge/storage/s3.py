@@ -168,6 +168,11 @@ class S3Store(Store):
                         out.append(ObjectInfo(key=k, size=obj["Size"], etag=obj.get("ETag", "").strip('"')))
         return iter(out)
 
+    def _presigned_url(self, key: str, expires_s: int) -> str:
+        with self._err(f"presign {self.uri(key)}"):
+            return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
+                                                      ExpiresIn=expires_s)
+
     def _delete(self, key: str) -> None:
         with self._err(f"delete {self.uri(key)}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._k(key))

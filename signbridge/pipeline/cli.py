@@ -22,26 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args) -> int:
+    import json
     import sys
 
     from signbridge.cli import settings_from_args
-    from signbridge.orchestrate.embedded import summary_table
-    from signbridge.pipeline import iter_outputs, run_video
+    from signbridge.pipeline.report import summary_table, video_lines
+    from signbridge.pipeline.run_video import run_video
+    from signbridge.storage import open_store
 
     settings = settings_from_args(args)
     st, uris = run_video(args.video, settings, args.output, workers=args.workers,
                          on_stage=lambda s: print(f"... {s}", file=sys.stderr))
-    print(f"{st.input_uri}  [{st.status}]")
-    if st.status in ("ok", "skipped"):
-        for name, uri in iter_outputs(st):
-            print(f"    {name:<12} {uri}")
-    elif st.error:
-        print(f"    {st.failed_stage or ''}: {st.error}")
-    import json
-
-    from signbridge.storage import open_store
-
     doc = json.loads(open_store(uris["manifest"].rsplit("/", 1)[0], settings).get_bytes("manifest.json"))
+    print("\n".join(video_lines(doc["videos"][0])))
     print()
     print(summary_table(doc))
     print()

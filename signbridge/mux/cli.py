@@ -39,15 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _mux(args) -> int:
     from signbridge.cli import settings_from_args
     from signbridge.mux import mux_video
-    from signbridge.outputs import publish_outputs, render_outputs
+    from signbridge.pipeline.layout import publish_files
+    from signbridge.pipeline.render import render_outputs
+    from signbridge.records import GlossTrack, Transcript
 
     settings = settings_from_args(args)
     if args.transcript:
-        from signbridge.compose.cli import _read_track
-        from signbridge.speech.cli import read_transcript
-
-        tr = read_transcript(args.transcript)
-        track = _read_track(args.gloss_track) if args.gloss_track else None
+        tr = Transcript.read(args.transcript)
+        track = GlossTrack.read(args.gloss_track) if args.gloss_track else None
         files = render_outputs(args.video, tr, args.output, settings, track=track,
                                container="webm" if args.webm else "mp4", narration=not args.no_narration)
     else:
@@ -63,6 +62,6 @@ def _mux(args) -> int:
         from signbridge.storage import open_store
 
         store = open_store(args.publish, settings, create=True)
-        uris = publish_outputs(store, "", files)
+        uris = publish_files(store, "", files)
         print(json.dumps(uris, indent=2))
     return 0

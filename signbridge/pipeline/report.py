@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_TIMELINE = 40
 MAX_PREVIEW = 200
-STAGES = ("probe", "extract", "recognize", "compose", "speak", "mux")
+STAGES = ("inspect", "extract", "recognize", "compose", "speak", "mux")
 
 
 def _e(x: Any) -> str:
@@ -38,7 +38,7 @@ def _pct(x: Any) -> str:
 
 def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
     """gloss track + transcript of the first ``limit`` videos that have them."""
-    from signbridge.pipeline import GLOSS_TRACK, TRANSCRIPT
+    from signbridge.pipeline.layout import GLOSS_TRACK, TRANSCRIPT
 
     out: dict[int, dict] = {}
     for st in states:
@@ -108,6 +108,9 @@ def timeline_figure(rows: list[tuple[str, float, list[dict]]]):
 
 
 def render_report(manifest: dict, states: Sequence, ctx) -> str:
+    """The whole HTML page of a run.
+
+    Long because it is one page template filled top to bottom."""
     videos = manifest["videos"]
     by_index = sorted(states, key=lambda s: s.index)
     docs = _load_docs(by_index, ctx, MAX_PREVIEW)
@@ -208,3 +211,45 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
     parts.append("<p class=note>Manifest: <code>manifest.json</code> next to this file "
                  "(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
     return "".join(parts)
+
+
+def _short(uri: str, width: int = 28) -> str:
+    name = PurePosixPath(uri.rstrip("/")).name or uri
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def summary_table(manifest: dict) -> str:
+    """One line per video: status, what was recognised, detection, stage seconds, first caption."""
+    head = ["video", "status", "signs", "unclear", "sentences", "hands", "extract", "recog", "compose", "speak",
+            "mux", "note"]
+    rows = []
+    for v in manifest.get("videos", []):
+        d = v.get("detection") or {}
+        t = v.get("stage_timings") or {}
+        hands = max(float(d.get("left_hand") or 0), float(d.get("right_hand") or 0)) if d else None
+        note = v.get("error") or ""
+        if v["status"] == "failed":
+            note = f"[{v.get('failed_stage') or '?'}] {note}"
+        elif v["status"] == "skipped":
+            note = "done in an earlier run"
+        rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
+                     str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
+                     *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
+                     note[:90]])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def video_lines(v: dict) -> list[str]:
+    """A video's status line and where each output is (or why it failed), for the console."""
+    from signbridge.pipeline.layout import ordered_outputs
+
+    lines = [f"{v['input_uri']}  [{v['status']}]"]
+    if v["status"] in ("ok", "skipped"):
+        lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(v.get("outputs") or {})]
+    elif v.get("error"):
+        lines.append(f"    {v.get('failed_stage') or ''}: {v['error']}")
+    return lines

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from signbridge.errors import ConfigError, InputError, SignBridgeError
-from signbridge.media import MediaInfo, require_tool, require_video
+from signbridge.media import require_tool, require_video
 from signbridge.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ def _container(out: Path) -> str:
 def mux_video(video: str | Path, out: str | Path, *, narration: str | Path | None = None,
               srt: str | Path | None = None, vtt: str | Path | None = None, settings: Settings,
               burn: bool | None = None, original_audio: str | None = None) -> Path:
-    """Write ``out`` (.mp4 or .webm) from the video, the narration WAV and the captions."""
+    """Write ``out`` (.mp4 or .webm) from the video, the narration WAV and the captions.
+
+    Long because it builds one ffmpeg command line, one option group after another."""
     import ffmpeg
 
     require_tool("ffmpeg")
@@ -163,10 +165,3 @@ def _run(argv: list[str], video: Path) -> None:
     res = subprocess.run(argv, capture_output=True)
     if res.returncode != 0:
         raise MuxError(f"ffmpeg failed: {ffmpeg_error_line(res.stderr)}", source=video.name)
-
-
-def describe(path: str | Path) -> MediaInfo:
-    """Probe a muxed file (helper for tests and the CLI summary)."""
-    from signbridge.media import probe
-
-    return probe(path)

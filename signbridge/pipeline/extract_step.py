@@ -1,0 +1,80 @@
+"""The extract step: each video's landmarks into its result folder (long videos in chunks)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from signbridge.pipeline.context import Context
+from signbridge.pipeline.guard import detection_summary, guard, raise_if_all_storage, stage_module
+from signbridge.pipeline.layout import LANDMARKS, folder_for
+from signbridge.pipeline.results_index import load_done, remember_failure, remember_sha
+from signbridge.pipeline.state import VideoState
+
+log = logging.getLogger(__name__)
+
+
+def _landmarks_info(path: Path) -> dict:
+    import pyarrow.parquet as pq
+
+    from signbridge.contracts import read_landmarks_metadata
+
+    return read_landmarks_metadata(pq.read_schema(str(path)), source=str(path))
+
+
+def identify(st: VideoState, path: Path, ctx: Context) -> None:
+    """Name the video by its bytes: its sha256 fixes the result folder."""
+    from signbridge.storage.keys import sha256_file
+
+    sha = sha256_file(path)
+    if st.sha256 and st.sha256 != sha:
+        log.warning("%s changed since it was listed; using its current content", st.input_uri)
+    st.sha256, st.folder = sha, folder_for(sha, ctx.fp)
+
+
+def use_existing_landmarks(st: VideoState, ctx: Context, folder, d: Path) -> None:
+    """An earlier run or try stored the landmarks: take their detection counts and duration."""
+    local = folder.get_file(LANDMARKS, d / LANDMARKS)
+    meta = _landmarks_info(local)
+    st.outputs["landmarks"] = folder.uri(LANDMARKS)
+    st.detection.update(detection_summary(meta))
+    if meta.get("duration_s"):
+        st.duration_ms = float(meta["duration_s"]) * 1000.0
+
+
+def store_landmarks(st: VideoState, ctx: Context, folder, ex, d: Path) -> None:
+    """Write an extraction's landmarks to the result folder and note what it found."""
+    from signbridge.extract import write_landmarks
+
+    st.outputs["landmarks"] = ctx.put(folder, LANDMARKS, write_landmarks(ex.table, d / LANDMARKS))
+    st.detection.update(detection_summary(ex.meta))
+    st.duration_ms = float(ex.meta.get("duration_s") or 0) * 1000.0 or st.duration_ms
+
+
+def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int | None = 1) -> None:
+    """Landmarks for each whole video (one extraction per video, chunked as ``chunk_seconds`` says)."""
+    mod = stage_module("extract", "signbridge.extract", states)
+    if mod is None:
+        return
+    errors: list = []
+    todo = [st for st in states if st.active]
+
+    for st in todo:
+        def one(st: VideoState = st) -> None:
+            with ctx.workdir("extract") as d:
+                path = ctx.fetch(st.input_uri, d)
+                identify(st, path, ctx)
+                if load_done(st, ctx):
+                    return
+                folder = ctx.folder(st)
+                if folder.exists(LANDMARKS):  # an earlier run or try got this far
+                    use_existing_landmarks(st, ctx, folder, d)
+                else:
+                    ex = mod.extract_video(path, ctx.settings, source_uri=st.input_uri, workers=workers,
+                                           chunk_s=ctx.settings.chunk_seconds)
+                    store_landmarks(st, ctx, folder, ex, d)
+                remember_sha(st, ctx)
+        guard(st, "extract", one, errors)
+        remember_failure(st, ctx)
+    raise_if_all_storage(len(todo), errors)
+

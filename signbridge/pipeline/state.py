@@ -1,0 +1,75 @@
+"""The one record of a video's progress through a run: small JSON that travels between tasks."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from signbridge.records import VideoResult
+
+
+@dataclass
+class VideoState:
+    """Where one video is in the pipeline. JSON-able; what XCom/state files carry between tasks.
+
+    ``status`` is ``ok`` while the video moves on (and at the end when it finished), ``failed`` or
+    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs.
+    """
+
+    input_uri: str
+    index: int = 0
+    status: str = "ok"
+    sha256: str | None = None
+    folder: str | None = None  # key of the result folder under the output root
+    size: int | None = None
+    etag: str | None = None
+    duration_ms: float | None = None
+    chunks: int = 1
+    error: str | None = None
+    failed_stage: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    detection: dict[str, Any] = field(default_factory=dict)
+    permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.input_uri.rstrip("/")).name or self.input_uri
+
+    def fail(self, stage: str, err: BaseException | str) -> None:
+        self.status = "failed"
+        self.failed_stage = stage
+        self.error = str(err)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "VideoState":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_result(self) -> VideoResult:
+        """The manifest's entry for this video (the contract's shape)."""
+        return VideoResult(input_uri=self.input_uri, status=self.status, sha256=self.sha256, error=self.error,  # type: ignore[arg-type]
+                           failed_stage=self.failed_stage,
+                           stage_timings={k: round(float(v), 3) for k, v in self.timings.items()},
+                           outputs=dict(self.outputs), detection=dict(self.detection))
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+def safe_run_id(raw: str) -> str:
+    """Airflow run ids hold ':' and '+'; keep keys plain."""
+    out = "".join(c if c.isalnum() or c in "._-" else "-" for c in raw).strip("-.")
+    return out[:120] or new_run_id()
+
