@@ -7,8 +7,11 @@ span boundary), preferring few cues, phrase boundaries and cues whose signs
 last at most a few seconds. A cue starts when its first sign starts and stays
 until its last sign ends and it can be read (1 s at least, 17 characters a
 second), extended into the pause before the next cue but never past it, never
-longer than 7 s, never past the video's end. Words are never dropped, so with
-no pause to extend into the reading rate can exceed 17 cps.
+longer than 7 s, never past the video's end. A sentence signed faster than it
+can be read may hold a cue a little longer and start its next cue later, but
+never more than 3 s after that cue's first sign. Words are never dropped, so
+with no pause left the reading rate can exceed 17 cps. Without the gloss track
+a sentence's words share its time evenly and may borrow all of its pause.
 """
 from __future__ import annotations
 
@@ -137,6 +140,7 @@ class _Piece:
     sign_start_ms: float
     sign_end_ms: float
     sentences: tuple[int, ...]
+    traced: bool = True  # times from the signs, not shared out over the sentence (no gloss track)
 
 
 def _pieces(sentences: Sequence[Sentence], settings: Settings, track: GlossTrack | None) -> list[_Piece]:
@@ -144,8 +148,10 @@ def _pieces(sentences: Sequence[Sentence], settings: Settings, track: GlossTrack
     out: list[_Piece] = []
     for idx, s in enumerate(sentences):
         words, times = token_times(s, mark_low_confidence(s, settings, track), marker, track)
+        traced = track is not None and any(i < len(track.spans) for i in s.span_indices)
         for i, j in plan_chunks(words, times) if words else []:
-            out.append(_Piece(words[i:j], min(a for a, _ in times[i:j]), max(b for _, b in times[i:j]), (idx,)))
+            out.append(_Piece(words[i:j], min(a for a, _ in times[i:j]), max(b for _, b in times[i:j]), (idx,),
+                              traced))
     return _merge_short(out)
 
 
@@ -157,7 +163,7 @@ def _merge_short(pieces: list[_Piece]) -> list[_Piece]:
         if (last is not None and p.sign_start_ms - last.sign_start_ms < MIN_MS
                 and p.sign_end_ms - last.sign_start_ms <= MAX_MS and lay_out(last.words + p.words) is not None):
             out[-1] = _Piece(last.words + p.words, last.sign_start_ms, max(last.sign_end_ms, p.sign_end_ms),
-                             tuple(dict.fromkeys(last.sentences + p.sentences)))
+                             tuple(dict.fromkeys(last.sentences + p.sentences)), last.traced and p.traced)
         else:
             out.append(p)
     return out
@@ -176,7 +182,8 @@ def caption_cues(transcript: Transcript, settings: Settings, *, track: GlossTrac
         start = max(p.sign_start_ms, prev_end)
         nxt = pieces[k + 1] if k + 1 < len(pieces) else None
         bound = nxt.sign_start_ms - GAP_MS if nxt is not None else float("inf")
-        push = nxt.sign_start_ms + MAX_LAG_MS - GAP_MS if nxt is not None else float("inf")  # the next cue's latest
+        # the next cue's latest start; without the gloss track its "sign" times are only estimates
+        push = nxt.sign_start_ms + MAX_LAG_MS - GAP_MS if nxt is not None and nxt.traced else float("inf")
         if nxt is not None and nxt.sentences[0] == p.sentences[-1]:
             bound = max(bound, min(latest[k], push))  # a sentence signed faster than it reads borrows its own pause
         lines = lay_out(p.words) or [" ".join(p.words)[:MAX_LINE]]
