@@ -113,7 +113,9 @@ def _plan(words: Sequence[str], times: Sequence[tuple[float, float]]) -> tuple[l
     for i in range(n):
         if best[i] == float("inf"):
             continue
-        cut = 0.0 if i == 0 else 12.0 * boundary_penalty(list(words), i) + (0 if pre_end[i] <= suf_start[i] + 1 else _BAD)
+        cut = 0.0
+        if i:  # a phrase boundary is cheaper; a cut that is not at a span boundary is a last resort
+            cut = 12.0 * boundary_penalty(list(words), i) + (0 if pre_end[i] <= suf_start[i] + 1 else _BAD)
         lo, hi = float("inf"), float("-inf")
         for j in range(i + 1, n + 1):
             lo, hi = min(lo, times[j - 1][0]), max(hi, times[j - 1][1])

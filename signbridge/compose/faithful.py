@@ -81,7 +81,7 @@ def _tense(text: str, toks, confs: Sequence[float], low: float, allowed: set[str
     if not past_ok:
         past = [w for i, w in enumerate(words) if _is_past(w, words[max(0, i - 3):i], glossed, has_finish)]
         if past:
-            out.append("tense: past " + ", ".join(dict.fromkeys(past)) + " without a confident FINISH or past time sign")
+            out.append(f"tense: past {', '.join(dict.fromkeys(past))} without a confident FINISH or past time sign")
     if not future_ok and ("will" in words or any(w.endswith("'ll") for w in words)):
         out.append("tense: 'will' without a WILL sign or a confident future time sign")
     return out

@@ -132,7 +132,8 @@ def narrate_detailed(transcript: Transcript, duration_ms: float, settings: Setti
         track_audio /= peak
     path = write_wav(out_wav, track_audio, sr)
     return NarrationResult(path=path, sample_rate=sr, duration_ms=1000.0 * total / sr, placements=placements,
-                           backend=getattr(engine, "name", ""), voice=getattr(engine, "voice", ""), synth_seconds=synth_s,
+                           backend=getattr(engine, "name", ""), voice=getattr(engine, "voice", ""),
+                           synth_seconds=synth_s,
                            speech_ms=sum(1000.0 * p.clip.size / sr for p in pieces))
 
 
