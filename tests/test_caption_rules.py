@@ -183,3 +183,19 @@ def test_a_misread_finish_does_not_make_past_tense():
     assert compose_tracks([track], SETTINGS)[0].sentences[0].text == "I went to the bathroom."
     assert faithful.violations("I went to the bathroom.", ["IX-1p", "finish", "go", "bathroom"], [0.9, 0.3, 0.9, 0.9])
     assert faithful.violations("I went.", ["IX-1p", "go", "bathroom"])[0].startswith("dropped")
+
+
+def test_eval_captions_reports_zero_violations_for_rules(tmp_path, capsys):
+    import json
+
+    from signbridge.cli import main
+
+    out = tmp_path / "q.json"
+    assert main(["eval-captions", "--home", str(tmp_path / "h"), "--backends", "rules,vllm", "--synthetic", "3",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    rules, vllm = report["results"]
+    assert rules["cues"] > rules["sentences"] > 0 and len(report["tracks"]) == 3
+    assert set(rules["cue_violations"].values()) == {0.0} and set(rules["sentence_violations"].values()) == {0.0}
+    assert vllm["status"].startswith("unavailable")
+    assert "| rules |" in capsys.readouterr().out
