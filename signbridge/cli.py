@@ -14,7 +14,7 @@ import sys
 from typing import Callable, Sequence
 
 from signbridge import __version__
-from signbridge.errors import SignBridgeError
+from signbridge.errors import RunCancelled, SignBridgeError
 
 # command name -> module providing register(subparsers); order is the --help order
 COMMANDS: dict[str, str] = {
@@ -30,9 +30,14 @@ COMMANDS: dict[str, str] = {
     "eval-compose": "signbridge.compose.cli",
     "speak": "signbridge.speech.cli",
     "mux": "signbridge.mux.cli",
+    "review": "signbridge.review.cli",
+    "revise": "signbridge.review.cli",
     "storage": "signbridge.storage.cli",
+    "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
+    "info": "signbridge.orchestrate.info",
+    "results": "signbridge.orchestrate.results",
 }
 
 
@@ -91,13 +96,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:
         rc = func(args)
+    except RunCancelled as e:
+        print(f"signbridge {args.command}: {e}", file=sys.stderr)
+        return 130
     except SignBridgeError as e:
         print(f"signbridge {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("signbridge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     return int(rc or 0)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``signbridge storage ls | head``): stop quietly, as ``ls`` does.
+
+    stdout is pointed at /dev/null so the interpreter's final flush cannot raise again.
+    """
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, what a shell reports for a command ended by a closed pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 
 class SignBridgeError(Exception):
-    """Base class. ``str()`` is the one-line message shown to users."""
+    """Base class. ``str()`` is the one-line message shown to users.
 
-    def __init__(self, message: str, *, source: str | None = None, hint: str | None = None):
+    ``permanent``: no retry can fix it (a bad key, a bad setting, a broken file, missing credentials),
+    so an Airflow task fails at once instead of going through its retries; transient ones (a network
+    blip, a 5xx) are retried with backoff.
+    """
+
+    permanent = True
+
+    def __init__(self, message: str, *, source: str | None = None, hint: str | None = None,
+                 permanent: bool | None = None):
         self.message = message
         self.source = source
         self.hint = hint
+        if permanent is not None:
+            self.permanent = permanent
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -33,9 +43,17 @@ class ConfigError(SignBridgeError):
 class StorageError(SignBridgeError):
     """Object storage is unreachable, refused the request, or a key is invalid."""
 
+    permanent = False  # unreachable or 5xx until a backend says otherwise
+
 
 class InvalidKeyError(StorageError):
     """A key tries to leave its prefix (``..``, absolute path, backslashes, control chars)."""
+
+    permanent = True
+
+
+class RunCancelled(SignBridgeError):
+    """The user stopped ``signbridge process`` (SIGINT/SIGTERM)."""
 
 
 class SchemaError(SignBridgeError):

@@ -131,13 +131,14 @@ class Transcript:
 @dataclass
 class VideoResult:
     input_uri: str
-    status: Literal["ok", "failed", "skipped", "no_signer"] = "ok"
+    status: Literal["ok", "failed", "skipped", "no_signer", "no_signing"] = "ok"
     sha256: str | None = None
     error: str | None = None
     failed_stage: str | None = None
     stage_timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
 
 
 @dataclass

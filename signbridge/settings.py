@@ -16,8 +16,16 @@ from typing import Any, Mapping
 from signbridge.errors import ConfigError
 
 
-def _default_home() -> str:
-    return str(Path.cwd() / ".signbridge")
+def default_home(env: Mapping[str, str] | None = None) -> str:
+    """The per-user data directory (XDG: ``$XDG_DATA_HOME/signbridge``, else ``~/.local/share/signbridge``).
+
+    Not the current directory: the store, its credentials and the Airflow state must be the same
+    wherever a command runs, or a second store starts and collides with the first on its port.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return str(root / "signbridge")
 
 
 STAGES = ("extract", "recognize", "compose", "speak", "mux")
@@ -49,11 +57,15 @@ class Setting:
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
 _TABLE: list[Setting] = [
     Setting("home", "SIGNBRIDGE_HOME", None, str,
-            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: ./.signbridge"),
+            "Working directory for the embedded object store, credentials, Airflow home and caches. Default: the per-user "
+            "data directory, $XDG_DATA_HOME/signbridge or ~/.local/share/signbridge (`signbridge info` prints it)."),
     Setting("output", "SIGNBRIDGE_OUTPUT", "s3://signbridge/outputs", str,
             "Where results go: an s3://bucket/prefix or a local folder."),
     Setting("uploads", "SIGNBRIDGE_UPLOADS", "s3://signbridge/uploads", str,
             "Prefix the main command uploads local videos to, and the DAG watches."),
+    Setting("results", "SIGNBRIDGE_RESULTS", "signbridge-results", str,
+            "Local folder `signbridge process` copies a run's results into when its inputs were local files "
+            "(relative to the current directory; `none`: no copy)."),
     Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
             "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
     Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
@@ -66,6 +78,15 @@ _TABLE: list[Setting] = [
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
     Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
+            "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
+            "its PostgreSQL and Redis use the next two ports."),
+    Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
+            "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
+    Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
+            "User for SIGNBRIDGE_AIRFLOW_URL. Unset with the local cluster: its generated admin user."),
+    Setting("airflow_password", "SIGNBRIDGE_AIRFLOW_PASSWORD", None, str,
+            "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
             stage="extract", output=True, option=True, minimum=0),
@@ -169,6 +190,7 @@ class Settings:
     home: str = ""
     output: str = "s3://signbridge/outputs"
     uploads: str = "s3://signbridge/uploads"
+    results: str = "signbridge-results"
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None
@@ -177,6 +199,10 @@ class Settings:
     s3_multipart_mb: int = 16
     s3_retries: int = 5
     s3_port: int = 8333
+    cluster_port: int = 8280
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = None
     fps: float = 15.0
     max_side: int = 640
     workers: int = 0
@@ -235,6 +261,6 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[s.name] = s.default
     values.update({k: v for k, v in overrides.items() if v is not None})
     if not values.get("home"):
-        values["home"] = _default_home()
+        values["home"] = default_home(env)
     values["home"] = str(Path(values["home"]).expanduser().resolve())
     return Settings(**values).validate()

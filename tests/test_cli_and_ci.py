@@ -59,3 +59,21 @@ def test_setup_is_idempotent_and_fast_on_second_run(repo_root):
     assert out.returncode == 0, out.stderr
     assert "installing" not in out.stderr, "second setup run reinstalled packages"
     assert time.monotonic() - t < 60
+
+
+def test_bench_lists_runs_and_refuses_an_unknown_benchmark(tmp_path, repo_root, capsys):
+    """`signbridge bench` finds every script in benchmarks/ and runs one with its arguments (a small CPU run)."""
+    import json
+
+    from signbridge.cli import main
+
+    assert main(["bench"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert listed == {p.stem[len("bench_"):] for p in (repo_root / "benchmarks").glob("bench_*.py")}
+    assert main(["bench", "no_such"]) == 1
+    assert "no benchmark named 'no_such'" in capsys.readouterr().err
+    out = tmp_path / "sweep.json"
+    assert main(["bench", "probe_sweep", "--small", "--images", "8", "--classes", "2", "--repeats", "1",
+                 "--folds", "2", "--jobs", "1", "--device", "cpu", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images"] == 8 and doc["layers"] == 5 and doc["probe_fits"] > 0 and doc["cpus"] >= 1, doc

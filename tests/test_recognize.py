@@ -136,7 +136,11 @@ def test_canonical_hand_makes_a_clip_and_its_mirror_image_look_alike(shared_data
 # --------------------------------------------------------------------------- recognition
 
 def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, settings, shipped):
+    """The WLASL val clips are training clips of the shipped model (``holdout: none``), not held-out data:
+    it must read every one of them. Held-out accuracy comes from bench_recognize.py (docs/model_card.md)."""
     from signbridge.recognize import recognize_tables
+
+    assert shipped.config["train"]["holdout"] == "none", "the shipped model now holds data out: revisit this bar"
 
     tracks = recognize_tables([t for t, _ in val_tables], settings)
     assert len(tracks) == len(val_tables)
@@ -154,7 +158,7 @@ def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, se
             if s.kind == "gloss":
                 assert s.label in shipped.labels and s.confidence >= settings.min_confidence
         hits += any(s.label == gloss for s in track.spans)
-    assert hits >= len(val_tables) // 2  # held-out clips: most are recognised
+    assert hits == len(val_tables)  # training clips: all of them are recognised
 
 
 def test_batching_does_not_change_results(val_tables, settings):
@@ -177,16 +181,19 @@ def test_low_confidence_spans_become_unknown_and_keep_top_k(val_tables, settings
     assert track.to_dict()["model"]["min_confidence"] == 0.9999
 
 
-def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings):
-    from signbridge.recognize.evaluate import evaluate_segmentation
+def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings, shipped):
+    from signbridge.recognize.datasets import load_dataset
+    from signbridge.recognize.evaluate import concatenated_sequences, evaluate_segmentation
     from signbridge.recognize.frames import frames_from_npy, research_meta, table_from_frames
     from signbridge.recognize.sequences import concat_frames
     from signbridge.recognize import recognize_table
 
+    # the documented figure (docs/model_card.md: F1 0.92 on 40 sequences of 8 val clips), recomputed (< 1 s)
+    val = [s for s in load_dataset(f"npy:{shared_data / NPY}") if s.split == "val"]
+    seg = evaluate_segmentation(concatenated_sequences(val, n_seq=40, per_seq=8, seed=1), shipped.segment_cfg)
+    assert seg["f1"] >= 0.9 and seg["sequences"] == 40, seg
     parts = [frames_from_npy(shared_data / NPY / r["file"]) for r in val_rows[20:26]]
     frames, bounds = concat_frames(parts)
-    seg = evaluate_segmentation([(frames, bounds, [])])
-    assert seg["f1"] >= 0.6, seg
     track = recognize_table(table_from_frames(frames, research_meta("concat", 25.0)), settings)
     assert 4 <= len(track.spans) <= 9
     starts = [s.start_ms for s in track.spans]
@@ -210,16 +217,17 @@ def test_fingerspelled_word_is_collapsed_into_fs_word(shared_data, val_rows, shi
     items = [(spelled_sequence(body, w, shapes, rng)[0], w, "") for w in words]
     tracks = recognize_frames(items, shipped, settings)
     got = [[s.label for s in t.spans] for t in tracks]
-    assert sum(g == [f"fs-{w}"] for g, w in zip(got, words)) >= 2, got
+    assert got == [[f"fs-{w}"] for w in words]
     span = next(s for t in tracks for s in t.spans if s.kind == "fingerspelling")
     assert span.top_k[0].label == span.label
 
 
-def test_real_gloss_clips_are_rarely_read_as_fingerspelling(val_tables, settings):
+def test_real_gloss_clips_are_not_read_as_fingerspelling(val_tables, settings):
+    """The card reports 0 of 56 real sign spans misread as spelling; none of these may be."""
     from signbridge.recognize import recognize_tables
 
     spans = [s for t in recognize_tables([t for t, _ in val_tables], settings) for s in t.spans]
-    assert sum(s.kind == "fingerspelling" for s in spans) <= len(spans) // 4
+    assert spans and [s.label for s in spans if s.kind == "fingerspelling"] == []
 
 
 # --------------------------------------------------------------------------- bad input

@@ -87,7 +87,12 @@ def test_non_ascii_and_unclear_sign_text(settings, tmp_path):
     tr = _tr((0, "Café crème [unclear sign] naïve."), (2500, "日本"))
     res = narrate_detailed(tr, 5000, settings, tmp_path / "u.wav")
     audio, sr = read_wav(res.path)
+    first, second = res.placements  # both sentences are spoken, each at its caption
+    assert (first.start_ms, second.start_ms) == (0, 2500) and first.end_ms <= second.start_ms
+    assert second.end_ms - second.start_ms > 300  # "日本" is voiced, not skipped as unpronounceable
     assert _voiced(audio, sr, 0, 1500) > 0.01
+    assert _voiced(audio, sr, 2500, second.end_ms) > 0.01
+    assert _voiced(audio, sr, second.end_ms + 50, 5000) < 1e-3  # and nothing after it
 
 
 def test_missing_voice_and_xtts_give_clear_errors(settings, tmp_path):

@@ -158,3 +158,27 @@ def test_result_folder_is_stable_and_settings_sensitive():
     assert a.startswith(sha[:16])
     with pytest.raises(InvalidKeyError):
         folder_for("../../etc", "x")
+
+
+def test_storage_ls_put_get_commands(s3_bucket, s3_server, tmp_path, monkeypatch, capsys):
+    """`signbridge storage put / ls / get` against the real server, and a missing object as one clear error."""
+    from signbridge.cli import main
+
+    for env, value in (("AWS_ENDPOINT_URL", s3_server.s3_endpoint), ("AWS_ACCESS_KEY_ID", s3_server.s3_access_key),
+                       ("AWS_SECRET_ACCESS_KEY", s3_server.s3_secret_key)):
+        monkeypatch.setenv(env, value)
+    src = tmp_path / "clip.bin"
+    src.write_bytes(os.urandom(70_000))
+    home = ["--home", str(tmp_path / "h")]
+    assert main(["storage", "put", str(src), f"{s3_bucket}/in/dir/clip.bin", *home]) == 0
+    assert capsys.readouterr().out.strip() == f"{s3_bucket}/in/dir/clip.bin"
+    open_store(s3_bucket, s3_server).put_bytes("in/other.txt", b"abc")
+    assert main(["storage", "ls", f"{s3_bucket}/in", *home]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert sorted(listed) == [["3", f"{s3_bucket}/in/other.txt"], ["70000", f"{s3_bucket}/in/dir/clip.bin"]]
+    back = tmp_path / "back.bin"
+    assert main(["storage", "get", f"{s3_bucket}/in/dir/clip.bin", str(back), *home]) == 0
+    assert back.read_bytes() == src.read_bytes()
+    assert main(["storage", "get", f"{s3_bucket}/in/nope.bin", str(tmp_path / "n"), *home]) == 1
+    err = capsys.readouterr().err
+    assert "nope.bin" in err and "Traceback" not in err and not (tmp_path / "n").exists()

@@ -36,8 +36,9 @@ def write_outputs(store, name: str, ex, exports: Iterable[str] = ()) -> dict[str
             out["pose"] = store.put_file(f"{name}.pose", pp, "application/octet-stream")
     keep = ("source_uri", "sha256", "fps", "width", "height", "rotation", "sample_fps", "face_mode", "max_side",
             "duration_s", "source_frames", "variable_frame_rate", "mediapipe_version", "model_complexity", "chunks",
-            "chunk_seconds", "warmup_frames")
-    doc = {"stats": ex.stats, "seconds": round(ex.seconds, 3), **{k: ex.meta.get(k) for k in keep}}
+            "warmup_frames")
+    doc = {"stats": ex.stats, "seconds": round(ex.seconds, 3), "chunk_seconds": ex.chunk_seconds,
+           **{k: ex.meta.get(k) for k in keep}}
     out["stats"] = store.put_bytes(f"{name}.stats.json", json.dumps(doc, indent=2).encode(), "application/json")
     return out
 

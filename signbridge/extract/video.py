@@ -41,6 +41,7 @@ class Extraction:
     meta: dict
     stats: dict
     seconds: float = 0.0
+    chunk_seconds: list[float] | None = None  # wall-clock per chunk: for the manifest, never the file
 
 
 @dataclass
@@ -202,7 +203,6 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         "time_base": str(tb) if tb else None,
         "variable_frame_rate": info.variable_frame_rate,
         "chunks": len(results),
-        "chunk_seconds": [round(r.seconds, 2) for r in results],
         "warmup_frames": int(sum(r.warmup_frames for r in results)),
         "extractor": f"signbridge {__version__}",
     }
@@ -214,7 +214,8 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         err.stats = stats  # type: ignore[attr-defined]
         err.meta = meta  # type: ignore[attr-defined]
         raise err
-    return Extraction(table=table, meta=meta, stats=stats, seconds=time.perf_counter() - job.started)
+    return Extraction(table=table, meta=meta, stats=stats, seconds=time.perf_counter() - job.started,
+                      chunk_seconds=[round(r.seconds, 2) for r in results])
 
 
 def check_seek(job: VideoJob, r: ChunkResult) -> bool:

@@ -147,6 +147,7 @@ def mux_video(video: str | Path, out: str | Path, *, narration: str | Path | Non
         if kind == "mp4":
             opts["movflags"] = "+faststart"
         opts["map_metadata"] = 0
+        opts["fflags"] = "+bitexact"  # no build- or time-dependent fields: same inputs, same bytes
         opts["f"] = kind
         cmd = ffmpeg.output(*streams, str(part), **opts).global_args("-nostdin", "-hide_banner", "-loglevel", "error")
         cmd = cmd.overwrite_output()

@@ -18,15 +18,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
     p.add_argument("-o", "--output", help="results: s3://bucket/prefix or a folder (SIGNBRIDGE_OUTPUT)")
     p.add_argument("--uploads", help="where local videos are uploaded (SIGNBRIDGE_UPLOADS)")
-    p.add_argument("--executor", choices=("inline", "local"), default="inline",
+    p.add_argument("--results", help="local folder the results of local inputs are copied into "
+                                     "(SIGNBRIDGE_RESULTS, default ./signbridge-results; 'none': no copy)")
+    p.add_argument("--executor", choices=("inline", "local", "celery"), default="inline",
                    help="inline: dag.test in one process (default); local: LocalExecutor worker processes "
-                        "(with an execution API server on 127.0.0.1)")
+                        "(with an execution API server on 127.0.0.1); celery: submit to the cluster of "
+                        "`signbridge cluster up`, or to the Airflow at SIGNBRIDGE_AIRFLOW_URL")
     p.add_argument("--parallelism", type=int, default=2, help="task processes for --executor local (default 2)")
     p.add_argument("--batch-seconds", dest="batch_seconds", type=float,
                    help="seconds of short video per extraction task (SIGNBRIDGE_BATCH_SECONDS)")
     p.add_argument("--videos-per-batch", dest="videos_per_batch", type=int,
                    help="videos per recognise/speak/mux task (default 64)")
     p.add_argument("--json", action="store_true", help="print the run manifest as JSON instead of the table")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no live progress (default: bars on a terminal, a line per change otherwise, on stderr)")
     add_stage_options(p)
     p.set_defaults(func=_process)
 
@@ -46,10 +51,11 @@ def _process(args) -> int:
             options[k] = getattr(args, k)
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = process(args.inputs, settings, output=args.output, executor=args.executor, parallelism=args.parallelism,
-                  options=options, say=say)
+                  options=options, say=say, progress="quiet" if args.quiet else "auto")
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
-                          "local_report": res.local_report, "log": res.log_path, "dag_state": res.dag_state,
+                          "local_report": res.local_report, "local_results": res.local_results,
+                          "log": res.log_path, "dag_state": res.dag_state,
                           "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:

@@ -17,7 +17,9 @@ from signbridge.pipeline import (RUNS, Context, VideoState, assemble_chunks, com
                                  measure_durations, mux_videos, plan_units, recognize_videos, safe_run_id,
                                  speak_videos, write_run_record)
 from signbridge.errors import StorageError
+from signbridge.orchestrate.failures import fail_fast
 from signbridge.settings import STAGE_OPTIONS, Settings, load_settings
+from signbridge.testhooks import sync_point
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def _context(params: Mapping[str, Any] | None, run_id: str, fp: str | None = Non
         ctx.fp = ctx.get_json(run, "plan.json")["fingerprint"] if run.exists("plan.json") else None
         if ctx.fp is None:
             ctx.close()
-            raise StorageError(f"run {run_id} has no plan", source=run.uri("plan.json"),
+            raise StorageError(f"run {run_id} has no plan", source=run.uri("plan.json"), permanent=True,
                                hint="the discover task of this run did not finish; see its log")
     return ctx
 
@@ -115,6 +117,7 @@ def _unit_label(u: dict) -> dict:
 
 def extract(unit: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """One extraction unit: a pack of short videos, or one chunk of a long one."""
+    sync_point("extract")
     with _context(params, unit["run_id"], unit.get("fingerprint")) as ctx:
         doc = ctx.get_json(ctx.run_store(), f"units/u{unit['unit']:05d}.json")
         u = doc["unit"]
@@ -292,6 +295,11 @@ def check_labels(params: Mapping[str, Any]) -> dict[str, Any]:
     return {"labels": labels.path, "rows": len(labels.rows), "file_column": labels.file_column,
             "label_column": labels.label_column}
 
+
+# a permanent error (bad key, bad setting, missing credentials) fails a task at once, without retries
+for _name in ("discover", "extract", "assemble", "recognize", "compose", "speak", "mux", "publish", "build_dataset",
+              "check_labels"):
+    globals()[_name] = fail_fast(globals()[_name])
 
 __all__ = ["discover", "extract", "assemble", "recognize", "compose", "speak", "mux", "publish", "settings_for",
            "any_new_uploads", "build_dataset", "check_labels", "RUNS"]

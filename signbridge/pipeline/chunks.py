@@ -18,6 +18,7 @@ from signbridge.pipeline.guard import guard, stage_module
 from signbridge.pipeline.layout import LANDMARKS, STAGING, content_type
 from signbridge.pipeline.results_index import load_done, remember_failure, remember_sha
 from signbridge.pipeline.state import VideoState
+from signbridge.testhooks import sync_point
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ def extract_chunk(st: VideoState, unit: int, n_units: int, ctx: Context) -> dict
                 key = _chunk_key(i, n)
                 if not staged.exists(key):
                     staged.put_bytes(key, _chunk_to_bytes(run_job_chunk(job, i)), content_type(key))
+                    sync_point("chunk-staged")
                 out["chunks"].append(i)
     except StorageError:
         raise  # the store, not the video: the task retries

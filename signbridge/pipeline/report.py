@@ -11,7 +11,7 @@ import html
 import io
 import json
 import logging
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 MAX_TIMELINE = 40
 MAX_PREVIEW = 200
 STAGES = ("inspect", "extract", "recognize", "compose", "speak", "mux")
+CJK_FONTS = ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
 
 def _e(x: Any) -> str:
@@ -38,20 +40,21 @@ def _pct(x: Any) -> str:
 
 def _load_docs(states: Sequence, ctx, limit: int) -> dict[int, dict]:
     """gloss track + transcript of the first ``limit`` videos that have them."""
-    from signbridge.pipeline.layout import GLOSS_TRACK, TRANSCRIPT
+    from signbridge.pipeline.layout import GLOSS_TRACK, TRANSCRIPT, VTT
 
     out: dict[int, dict] = {}
     for st in states:
         if len(out) >= limit:
             break
-        if st.status not in ("ok", "skipped") or not st.folder:
+        if st.status not in ("ok", "skipped", "no_signing") or not st.folder:
             continue
         folder = ctx.out.child(st.folder)
         docs: dict[str, Any] = {}
-        for key, name in (("track", GLOSS_TRACK), ("transcript", TRANSCRIPT)):
+        for key, name in (("track", GLOSS_TRACK), ("transcript", TRANSCRIPT), ("vtt", VTT)):
             try:
                 if folder.exists(name):
-                    docs[key] = json.loads(folder.get_bytes(name))
+                    raw = folder.get_bytes(name)
+                    docs[key] = raw.decode("utf-8") if key == "vtt" else json.loads(raw)
             except Exception as e:  # noqa: BLE001 - the report shows what it can
                 log.warning("report: cannot read %s of %s: %s", name, st.input_uri, e)
         if docs:
@@ -65,10 +68,13 @@ def timeline_svg(rows: list[tuple[str, float, list[dict]]]) -> str:
 
     if not rows:
         return ""
-    fig = timeline_figure(rows)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
+    import matplotlib
+
+    with matplotlib.rc_context({"font.family": _fonts()}):  # fallback fonts for non-Latin names
+        fig = timeline_figure(rows)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.find("<svg"):]
 
@@ -82,6 +88,7 @@ def timeline_figure(rows: list[tuple[str, float, list[dict]]]):
 
     norm = colors.Normalize(vmin=0.0, vmax=1.0)
     cmap = matplotlib.colormaps.get_cmap("viridis")
+    rows = [(_plot_label(i, r[0]), *r[1:]) for i, r in enumerate(rows)]
     height = 0.9 + 0.42 * len(rows)
     fig, ax = plt.subplots(figsize=(10, height))
     xmax = 0.0
@@ -107,13 +114,43 @@ def timeline_figure(rows: list[tuple[str, float, list[dict]]]):
     return fig
 
 
+def _fonts() -> list[str]:
+    """DejaVu Sans, then a CJK-capable fallback when one is installed (Debian: fonts-droid-fallback)."""
+    from matplotlib import font_manager
+
+    families = ["DejaVu Sans"]
+    for path in CJK_FONTS:
+        if Path(path).is_file():
+            font_manager.fontManager.addfont(path)
+            families.append(font_manager.FontProperties(fname=path).get_name())
+            break
+    return families
+
+
+def _plot_label(i: int, name: str) -> str:
+    """The video's name when the plot's fonts have every glyph of it, else its row number in the tables
+    (never boxes in place of letters)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    covered: set[int] = set()
+    for family in _fonts():
+        covered |= set(FT2Font(font_manager.findfont(family, fallback_to_default=False)).get_charmap())
+    if all(ord(c) in covered for c in name if not c.isspace()):
+        return name
+    return f"video #{i + 1} (name: see the tables)"
+
+
 def render_report(manifest: dict, states: Sequence, ctx) -> str:
     """The whole HTML page of a run.
 
     Long because it is one page template filled top to bottom."""
+    from signbridge.pipeline.report_links import a, linker, results_section
+
     videos = manifest["videos"]
     by_index = sorted(states, key=lambda s: s.index)
     docs = _load_docs(by_index, ctx, MAX_PREVIEW)
+    link = linker(ctx)
     counts: dict[str, int] = {}
     for v in videos:
         counts[v["status"]] = counts.get(v["status"], 0) + 1
@@ -124,8 +161,9 @@ def render_report(manifest: dict, states: Sequence, ctx) -> str:
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}} th,td{{border:1px solid #ddd;padding:3px 8px;font-size:13px;text-align:left;vertical-align:top}}
 th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-nums}}
-.ok{{color:#176b1f}} .skipped{{color:#555}} .failed{{color:#b00020;font-weight:bold}} .no_signer{{color:#a65f00}}
+.ok{{color:#176b1f}} .skipped{{color:#555}} .failed{{color:#b00020;font-weight:bold}} .no_signer,.no_signing{{color:#a65f00}}
 .uncertain{{color:#8a5a00}} code{{font-size:12px}} .note{{color:#555;font-size:13px}}
+.result{{margin:0 0 1.2em}} .result h3{{font-size:15px;margin:0.4em 0}} .links{{font-size:13px}}
 </style></head><body>
 <h1>SignBridge run <code>{_e(manifest['run_id'])}</code></h1>
 <p>{_e(manifest['created_at'])} &middot; {len(videos)} video(s): {_e(', '.join(f'{n} {k}' for k, n in sorted(counts.items())))}
@@ -143,9 +181,11 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
         d = v.get("detection") or {}
         st = next((s for s in by_index if s.input_uri == v["input_uri"]), None)
         dur = f"{st.duration_ms / 1000:.1f} s" if st is not None and st.duration_ms else "–"
-        if v["status"] in ("ok", "skipped"):
+        if v["status"] in ("ok", "skipped", "no_signing"):
             out = v.get("outputs", {}).get("video") or v.get("outputs", {}).get("transcript") or ""
-            what = f"<code>{_e(out)}</code>" + (" (finished in an earlier run)" if v["status"] == "skipped" else "")
+            what = (a(out, link, out) if out else "") + (" (finished in an earlier run)"
+                                                          if v["status"] == "skipped" else "")
+            what += f"<div class=note>{_e(v['note'])}</div>" if v.get("note") else ""
         else:
             what = f"{_e(v.get('failed_stage') or '')}: {_e(v.get('error'))}"
         parts.append(f"<tr><td class=num>{i + 1}</td><td title='{_e(v['input_uri'])}'>{_e(_name(v['input_uri']))}</td>"
@@ -156,6 +196,8 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
                      + f"<td class=num>{_e(d.get('signs', '–'))}</td><td class=num>{_e(d.get('unclear', '–'))}</td>"
                      f"<td class=num>{_e(d.get('sentences', '–'))}</td><td>{what}</td></tr>")
     parts.append("</table>")
+    vtts = {st.input_uri: docs[st.index]["vtt"] for st in by_index if "vtt" in docs.get(st.index, {})}
+    parts.append(results_section(videos, vtts, link, MAX_PREVIEW))
 
     # stage timings
     parts.append("<h2>Stage timings (seconds)</h2><table><tr><th>video</th>"
@@ -208,7 +250,7 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
     if previews:
         parts.append("<h2>Captions (first sentences)</h2><ul>" + "".join(previews) + "</ul>")
 
-    parts.append("<p class=note>Manifest: <code>manifest.json</code> next to this file "
+    parts.append("<p class=note>Manifest: <a href=\"manifest.json\">manifest.json</a> next to this file "
                  "(schema <code>schemas/manifest.v1.schema.json</code>).</p></body></html>\n")
     return "".join(parts)
 
@@ -227,11 +269,11 @@ def summary_table(manifest: dict) -> str:
         d = v.get("detection") or {}
         t = v.get("stage_timings") or {}
         hands = max(float(d.get("left_hand") or 0), float(d.get("right_hand") or 0)) if d else None
-        note = v.get("error") or ""
+        note = v.get("error") or v.get("note") or ""
         if v["status"] == "failed":
             note = f"[{v.get('failed_stage') or '?'}] {note}"
         elif v["status"] == "skipped":
-            note = "done in an earlier run"
+            note = "done in an earlier run" + (f"; {v['note']}" if v.get("note") else "")
         rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
                      str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
                      *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
@@ -243,13 +285,15 @@ def summary_table(manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def video_lines(v: dict) -> list[str]:
-    """A video's status line and where each output is (or why it failed), for the console."""
+def video_lines(v: dict, local: dict[str, str] | None = None) -> list[str]:
+    """A video's status line and where each output is (its local copy when there is one), or why it
+    failed, for the console."""
     from signbridge.pipeline.layout import ordered_outputs
 
     lines = [f"{v['input_uri']}  [{v['status']}]"]
-    if v["status"] in ("ok", "skipped"):
-        lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(v.get("outputs") or {})]
+    if v["status"] in ("ok", "skipped", "no_signing"):
+        lines += [f"    note: {v['note']}"] if v.get("note") else []
+        lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(local or v.get("outputs") or {})]
     elif v.get("error"):
         lines.append(f"    {v.get('failed_stage') or ''}: {v['error']}")
     return lines

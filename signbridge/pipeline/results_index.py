@@ -49,9 +49,10 @@ def load_done(st: VideoState, ctx: Context) -> bool:
     if not folder.exists(RESULT):
         return False
     prev = ctx.get_json(folder, RESULT)
-    if prev.get("status") != "ok":
+    if prev.get("status") not in ("ok", "no_signing"):
         return False
     st.status = "skipped"
+    st.note = prev.get("note")
     st.outputs = {k: v for k, v in (prev.get("outputs") or {}).items()}
     st.detection = prev.get("detection") or {}
     st.duration_ms = prev.get("duration_ms") or st.duration_ms

@@ -16,7 +16,8 @@ class VideoState:
     """Where one video is in the pipeline. JSON-able; what XCom/state files carry between tasks.
 
     ``status`` is ``ok`` while the video moves on (and at the end when it finished), ``failed`` or
-    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs.
+    ``no_signer`` once it stopped, ``skipped`` when an earlier run already produced its outputs,
+    ``no_signing`` when it finished but nothing was recognised (see :func:`honest_status`).
     """
 
     input_uri: str
@@ -34,6 +35,7 @@ class VideoState:
     outputs: dict[str, str] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
     permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
+    note: str | None = None  # what a finished video's status alone does not say
 
     @property
     def active(self) -> bool:
@@ -61,7 +63,7 @@ class VideoState:
         return VideoResult(input_uri=self.input_uri, status=self.status, sha256=self.sha256, error=self.error,  # type: ignore[arg-type]
                            failed_stage=self.failed_stage,
                            stage_timings={k: round(float(v), 3) for k, v in self.timings.items()},
-                           outputs=dict(self.outputs), detection=dict(self.detection))
+                           outputs=dict(self.outputs), detection=dict(self.detection), note=self.note)
 
 
 def new_run_id() -> str:
@@ -73,3 +75,22 @@ def safe_run_id(raw: str) -> str:
     out = "".join(c if c.isalnum() or c in "._-" else "-" for c in raw).strip("-.")
     return out[:120] or new_run_id()
 
+
+NO_SIGNING_NOTE = ("no sign was recognised, so there are no captions and no narration; "
+                   "video.mp4 is the original video")
+
+
+def honest_status(st: VideoState) -> None:
+    """Set ``status``/``note`` of a finished (``ok``) video from its detection counts.
+
+    Without this a video with no recognised sign (a rotated clip, an empty room) ended ``ok`` with an
+    empty note, and a reader took the silent, caption-less MP4 for a translation."""
+    if st.status != "ok":
+        return
+    d = st.detection or {}
+    signs, unclear, sentences = d.get("signs"), d.get("unclear"), d.get("sentences")
+    if sentences == 0 or signs == 0:
+        st.status, st.note = "no_signing", NO_SIGNING_NOTE
+    elif signs and unclear == signs:
+        st.note = (f"no sign recognised with confidence: all {signs} signing span(s) are shown as "
+                   f"[unclear sign]")

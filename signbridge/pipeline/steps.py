@@ -13,7 +13,7 @@ from signbridge.pipeline.context import Context
 from signbridge.pipeline.guard import batched, guard, pending, raise_if_all_storage, stage_module
 from signbridge.pipeline.layout import GLOSS_TRACK, LANDMARKS, RESULT, RESULT_FILES, TRANSCRIPT, VIDEO
 from signbridge.pipeline.render import render_speech, render_video
-from signbridge.pipeline.state import VideoState
+from signbridge.pipeline.state import VideoState, honest_status
 from signbridge.records import GlossTrack, Transcript
 
 
@@ -129,6 +129,7 @@ def finish_videos(states: Sequence[VideoState], ctx: Context) -> None:
             continue
 
         def one(st: VideoState = st) -> None:
+            honest_status(st)
             res = dataclasses.asdict(st.to_result())
             res["duration_ms"] = st.duration_ms
             res["run_id"] = ctx.run_id

@@ -69,7 +69,8 @@ def register(sub) -> None:
     p = sub.add_parser("eval", help="top-1/top-5, per-class recall and a confusion-matrix plot",
                        description="Evaluate a checkpoint (its exported inference model) on labelled data.")
     p.add_argument("--data", action="append", metavar="SPEC", help=f"dataset spec (default {DEFAULT_DATA})")
-    p.add_argument("--split", default="val", help="which split to evaluate (train, val, all)")
+    p.add_argument("--split", default="val", choices=("train", "val", "test", "all"),
+                   help="which split of the data to evaluate (default val)")
     p.add_argument("--letters", help="also evaluate letters on the block-held-out frames of this .npz")
     p.add_argument("--segmentation", action="store_true",
                    help="also evaluate boundaries on sequences concatenated from the evaluated clips")
@@ -96,6 +97,9 @@ def register(sub) -> None:
     _model_flags(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_remove)
+    from signbridge.review.cli import register_vocab_actions
+
+    register_vocab_actions(vs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -199,6 +203,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _data_key(spec: str) -> tuple[str, str]:
+    kind, _, path = spec.partition(":")
+    return kind, Path(path).resolve().name
+
+
+def training_note(train: dict, specs: list[str], split: str) -> str:
+    """What the checkpoint's own training record says about the evaluated clips: never more than it records."""
+    recorded = [d["spec"] for d in train.get("data", [])]
+    if not {_data_key(s) for s in specs} & {_data_key(s) for s in recorded}:
+        return (f"NOTE: the checkpoint records no training on this data (it was trained on: "
+                f"{', '.join(recorded) or 'nothing recorded'}); held-out only if these clips are not copies of it.")
+    holdout = train.get("holdout", "val")
+    if holdout != "none" and split not in ("train", "all"):  # training used split "train" only
+        return f"NOTE: split {split!r} was held out of this checkpoint's training (it trained on split 'train')."
+    if holdout == "none" and split == "test":
+        return ("NOTE: this checkpoint was trained on every clip of this data present when it was trained "
+                f"({', '.join(recorded)}); whether split 'test' was among them is not recorded.")
+    return ("NOTE: this checkpoint was trained on " + ("these clips" if split != "all" or holdout == "none" else
+                                                     "the 'train' clips among these") +
+            ", so the numbers below are not held-out. Held-out numbers come from training the same recipe "
+            "without them (benchmarks/bench_recognize.py; docs/model_card.md).")
+
+
 def cmd_eval(args) -> int:
     import numpy as np
 
@@ -219,15 +246,11 @@ def cmd_eval(args) -> int:
     if args.split != "all":
         samples = [s for s in samples if s.split == args.split]
     if not samples:
-        raise InputError(f"no samples in split {args.split!r}", hint="use --split train, val or all")
+        raise InputError(f"no samples in split {args.split!r}", hint="use --split train, val, test or all: which ones the data has is in its labels")
     out = Path(args.output)
     res = evaluate_isolated(rec, samples, settings.batch_size)
     print(f"model: {rec.name} {rec.version} ({rec.dir})")
-    trained_on = rec.config.get("train", {})
-    if trained_on.get("holdout") == "none" or args.split in ("train", "all"):
-        print("NOTE: this checkpoint was trained on these clips, so the numbers below are not held-out. Held-out "
-              "numbers come from training the same recipe without them (benchmarks/bench_recognize.py; "
-              "docs/model_card.md).")
+    print(training_note(rec.config.get("train", {}), args.data or [DEFAULT_DATA], args.split))
     print(format_report(res))
     report = {"model": {"name": rec.name, "version": rec.version, "dir": str(rec.dir)}, "split": args.split,
               "signs": res}

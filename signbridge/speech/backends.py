@@ -83,7 +83,10 @@ def _load_piper(onnx_path: str, threads: int = 1):
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
+        from signbridge.speech.seeded_noise import seed_voice_noise
+
+        model = seed_voice_noise(p.read_bytes())  # same sentence, same audio (reproducible narration.wav)
+        session = onnxruntime.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
         config = PiperConfig.from_dict(json.loads(cfg.read_text(encoding="utf-8")))
         return PiperVoice(session=session, config=config)
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types for a broken model

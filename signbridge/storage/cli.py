@@ -30,10 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("path")
     q.add_argument("uri", help="destination s3://bucket/key")
     q.set_defaults(func=_put)
-    q = ssub.add_parser("get", help="download an object")
+    q = ssub.add_parser("get", help="download an object, or every object under a prefix",
+                        description="Download one object to PATH, or (a URI ending in '/', --recursive, or a "
+                                    "prefix that is not an object) every object under it into the folder PATH, "
+                                    "keeping the keys' folders. Parallel; files already there with the right "
+                                    "checksum are kept, so an interrupted copy resumes; every copy is checked "
+                                    "against the store's checksum.")
     add_common(q)
     q.add_argument("uri")
-    q.add_argument("path")
+    q.add_argument("path", nargs="?", help="destination file or folder (default: the object's name, or '.')")
+    q.add_argument("-r", "--recursive", action="store_true", help="URI is a prefix: copy everything under it")
+    q.add_argument("--threads", type=int, default=8, help="parallel downloads (default 8)")
     q.set_defaults(func=_get)
 
 
@@ -98,10 +105,33 @@ def _put(args) -> int:
 
 
 def _get(args) -> int:
+    from pathlib import Path
+
     from signbridge.cli import settings_from_args
     from signbridge.storage import open_store
+    from signbridge.storage.download import copy_object, copy_prefix
 
-    root, key = _split(args.uri)
-    open_store(root, settings_from_args(args)).get_file(key, args.path)
-    print(args.path, file=sys.stdout)
+    settings = settings_from_args(args)
+    if not args.uri.startswith("s3://") and Path(args.uri).is_dir():
+        store, key = open_store(args.uri, settings), ""  # a local folder: everything in it
+    else:
+        root, key = _split(args.uri.rstrip("/") if args.uri.endswith("/") else args.uri)
+        store = open_store(root, settings)
+    info = None
+    if key and not (args.recursive or args.uri.endswith("/")):
+        info = next((o for o in store.list(key) if o.key == key), None)
+    if info is not None:
+        dest = Path(args.path or Path(key).name)
+        if dest.is_dir():
+            dest = dest / Path(key).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        print(copy_object(store, info, dest).path)
+        return 0
+    dest = Path(args.path or ".")
+    copied = copy_prefix(store, dest, key + "/" if key else "", threads=args.threads)
+    fresh = sum(c.fresh for c in copied)
+    for c in copied:
+        print(c.path)
+    print(f"{len(copied)} file(s) under {dest} ({fresh} copied, {len(copied) - fresh} already there)",
+          file=sys.stderr)
     return 0

@@ -22,7 +22,15 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     rest = uri[5:]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise StorageError(f"no bucket in {uri!r}", hint="use s3://bucket/prefix")
+        raise StorageError(f"no bucket in {uri!r}", hint="use s3://bucket/prefix", permanent=True)
+    from signbridge.errors import InvalidKeyError
+    from signbridge.storage.keys import validate_key
+
+    try:
+        validate_key(prefix.strip("/"), allow_empty=True)
+    except InvalidKeyError as e:
+        raise InvalidKeyError(f"the prefix of {uri!r} is not usable: {e.message}",
+                              hint="give a plain s3://bucket/prefix (no '.', '..', backslashes)") from None
     return bucket, prefix.strip("/")
 
 
@@ -51,10 +59,14 @@ def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout:
 
 @contextlib.contextmanager
 def _s3_errors(what: str, endpoint: str | None):
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     try:
         yield
+    except NoCredentialsError:
+        raise StorageError(f"{what}: no S3 credentials", permanent=True,
+                           hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or unset AWS_ENDPOINT_URL to use "
+                                "the embedded store (`signbridge info` shows where its keys are)") from None
     except EndpointConnectionError:
         raise StorageError(f"{what}: cannot reach S3 endpoint {endpoint or '(AWS default)'}",
                            hint="is the store running? `signbridge storage status`") from None
@@ -69,7 +81,9 @@ def _s3_errors(what: str, endpoint: str | None):
             "InvalidAccessKeyId": "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
             "SignatureDoesNotMatch": "check AWS_SECRET_ACCESS_KEY",
         }.get(code)
-        raise StorageError(f"{what}: S3 said {code} {msg}".rstrip(), hint=hint) from None
+        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        transient = status >= 500 or status in (408, 429) or code in ("SlowDown", "RequestTimeout", "Throttling")
+        raise StorageError(f"{what}: S3 said {code} {msg}".rstrip(), hint=hint, permanent=not transient) from None
     except BotoCoreError as e:
         raise StorageError(f"{what}: {e}") from None
 

@@ -1,0 +1,98 @@
+"""The report's links to every output and its per-video player, wherever the report is opened.
+
+Links carry the output's URI in ``data-uri`` beside a usable ``href``/``src``: a presigned URL for
+S3 outputs (7 days, the most S3 allows), a path relative to the report for a local output folder.
+A local copy of the run (``signbridge results``) rewrites them to its own relative paths from the
+``data-uri`` alone. Caption tracks also carry their WebVTT text: browsers refuse a ``<track>`` from
+another origin (every ``file://`` page is its own origin), so a few lines of script hand the track a
+same-origin blob of that text.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+from pathlib import PurePosixPath
+from typing import Callable, Mapping
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+OUTPUT_ORDER = ("video", "srt", "vtt", "narration", "transcript", "gloss_track", "landmarks")
+_LINK = re.compile(r'(href|src)="[^"]*" data-uri="([^"]*)"')
+TRACK_SCRIPT = """<script>
+document.querySelectorAll('track[data-vtt]').forEach(function (t) {
+  t.src = URL.createObjectURL(new Blob([t.dataset.vtt], {type: 'text/vtt'}));
+});
+</script>"""
+
+
+def _e(x: object) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def linker(ctx) -> Callable[[str], str]:
+    """uri -> href for the report written into ``ctx``'s run folder."""
+    out = ctx.out
+    root = out.root_uri.rstrip("/")
+    presign = (lambda key: out.presigned_url(key, 7 * 86400)) if root.startswith("s3://") else None
+    run_dir = ctx.run_store().root_uri
+
+    def link(uri: str) -> str:
+        if not uri.startswith(root + "/"):
+            return uri
+        key = uri[len(root) + 1:]
+        if presign is not None:
+            try:
+                return presign(key)
+            except Exception as e:  # noqa: BLE001 - the URI still names the object
+                log.warning("report: cannot presign %s: %s", uri, e)
+                return uri
+        return quote(os.path.relpath(uri, run_dir)) if not uri.startswith("s3://") else uri
+
+    return link
+
+
+def a(uri: str, link: Callable[[str], str], text: str | None = None) -> str:
+    return f'<a href="{_e(link(uri))}" data-uri="{_e(uri)}">{_e(text or PurePosixPath(uri).name)}</a>'
+
+
+def results_section(videos: list[dict], vtts: Mapping[str, str], link: Callable[[str], str], limit: int) -> str:
+    """Per video: a player with its captions track, and a link to every output."""
+    items = []
+    shown = [v for v in videos if v.get("outputs")]
+    for v in shown[:limit]:
+        outs = v["outputs"]
+        name = PurePosixPath(v["input_uri"].rstrip("/")).name or v["input_uri"]
+        player = ""
+        if "video" in outs:
+            track = ""
+            if "vtt" in outs:
+                vtt = vtts.get(v["input_uri"])
+                data = f' data-vtt="{_e(vtt)}"' if vtt else ""
+                track = (f'<track kind="captions" srclang="en" label="Captions" default '
+                         f'src="{_e(link(outs["vtt"]))}" data-uri="{_e(outs["vtt"])}"{data}>')
+            player = (f'<video controls preload="metadata" width="480">'
+                      f'<source src="{_e(link(outs["video"]))}" data-uri="{_e(outs["video"])}" type="video/mp4">'
+                      f'{track}</video>')
+        names = sorted(outs, key=lambda k: OUTPUT_ORDER.index(k) if k in OUTPUT_ORDER else 99)
+        links = " &middot; ".join(a(outs[k], link, f"{k}: {PurePosixPath(outs[k]).name}") for k in names)
+        note = f"<p class=note>{_e(v['note'])}</p>" if v.get("note") else ""
+        items.append(f"<div class=result><h3>{_e(name)} <span class='{_e(v['status'])}'>{_e(v['status'])}</span>"
+                     f"</h3>{note}{player}<p class=links>{links}</p></div>")
+    if not items:
+        return ""
+    more = f"<p class=note>first {limit} of {len(shown)} videos shown</p>" if len(shown) > limit else ""
+    return "<h2>Results</h2>" + "".join(items) + more + TRACK_SCRIPT
+
+
+def relink(report_html: str, local: Mapping[str, str]) -> str:
+    """The report with every link whose ``data-uri`` is in ``local`` (uri -> relative path) pointing there."""
+    def sub(m: re.Match) -> str:
+        uri = html.unescape(m.group(2))
+        if uri not in local:
+            return m.group(0)
+        return f'{m.group(1)}="{_e(local[uri])}" data-uri="{m.group(2)}"'
+
+    return _LINK.sub(sub, report_html)
