@@ -97,6 +97,9 @@ def register(sub) -> None:
     _model_flags(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_remove)
+    from signbridge.review.cli import register_vocab_actions
+
+    register_vocab_actions(vs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
