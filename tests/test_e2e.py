@@ -26,7 +26,7 @@ CLIPS = ["wlasl_clips/01377.mp4", "wlasl_clips/62746.mp4", "wlasl_clips/53199.mp
 
 def _env(settings, home: Path, bucket: str, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home / "results"),
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home.parent / "results"),
                 "AWS_ENDPOINT_URL": settings.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs", **extra})
