@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "review": "signbridge.review.cli",
     "revise": "signbridge.review.cli",
     "storage": "signbridge.storage.cli",
+    "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",
     "bench": "signbridge.bench",
     "info": "signbridge.orchestrate.info",

@@ -78,6 +78,15 @@ _TABLE: list[Setting] = [
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
     Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
+            "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
+            "its PostgreSQL and Redis use the next two ports."),
+    Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
+            "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
+    Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
+            "User for SIGNBRIDGE_AIRFLOW_URL. Unset with the local cluster: its generated admin user."),
+    Setting("airflow_password", "SIGNBRIDGE_AIRFLOW_PASSWORD", None, str,
+            "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
             stage="extract", output=True, option=True, minimum=0),
@@ -190,6 +199,10 @@ class Settings:
     s3_multipart_mb: int = 16
     s3_retries: int = 5
     s3_port: int = 8333
+    cluster_port: int = 8280
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = None
     fps: float = 15.0
     max_side: int = 640
     workers: int = 0
