@@ -269,7 +269,8 @@ def test_two_saves_at_once_keep_both_revisions_in_order(server):
     out: dict[str, tuple] = {}
 
     def save(label: str) -> None:
-        edit = [dict(spans[0]), {**spans[1], "label": label, "confidence": 1.0}]
+        relabelled = {k: v for k, v in spans[1].items() if k != "tier"}  # the reviewer's word, as the page sends it
+        edit = [dict(spans[0]), {**relabelled, "label": label, "kind": "gloss", "confidence": 1.0}]
         barrier.wait()
         out[label] = call(server, f"/api/videos/{vid}/revisions",
                           {"reviewer": f"reviewer-{label}", "spans": edit, "sources": ["model", "reviewer"]})
