@@ -113,8 +113,9 @@ _TABLE: list[Setting] = [
             stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
             "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
-    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
-            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept).",
+    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
+            "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
+            "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",
             stage="recognize", output=True, option=True, minimum=0, maximum=1),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
             stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
@@ -213,7 +214,7 @@ class Settings:
     batch_size: int = 256
     checkpoint: str | None = None
     recognize_threads: int = 1
-    min_confidence: float = 0.35
+    min_confidence: float | None = None
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None
@@ -240,6 +241,8 @@ class Settings:
         for s in SETTINGS_TABLE:
             if s.choices and getattr(self, s.name) not in s.choices:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)!r} is not one of {', '.join(s.choices)}")
+            if getattr(self, s.name) is None:  # unset optional setting: nothing to bound
+                continue
             if s.minimum is not None and getattr(self, s.name) < s.minimum:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
             if s.maximum is not None and getattr(self, s.name) > s.maximum:

@@ -26,7 +26,7 @@ CLIPS = ["wlasl_clips/01377.mp4", "wlasl_clips/62746.mp4", "wlasl_clips/53199.mp
 
 def _env(settings, home: Path, bucket: str, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home / "results"),
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home.parent / "results"),
                 "AWS_ENDPOINT_URL": settings.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs", **extra})
@@ -190,8 +190,9 @@ def test_no_video_frame_is_left_on_disk(accepted):
     results = base / "home" / "results"  # the copies of the outputs the user asked for (video.mp4 among them)
     for root in (base / "home", base / "tmp"):
         for f in root.rglob("*"):
-            if f.is_file() and not f.is_relative_to(results) and (f.suffix.lower() in FRAME_SUFFIXES or f.read_bytes()[:12].startswith(IMAGE_MAGIC)
-                                or f.read_bytes()[4:8] == b"ftyp"):
+            if f.is_file() and not f.is_relative_to(results) and (
+                    f.suffix.lower() in FRAME_SUFFIXES or f.read_bytes()[:12].startswith(IMAGE_MAGIC)
+                    or f.read_bytes()[4:8] == b"ftyp"):
                 found.append(str(f))
     assert found == []
     scratch = base / "home" / "tmp"
@@ -473,6 +474,7 @@ def test_process_without_endpoint_starts_the_store_and_prints_the_summary(shared
         manifest_uri = re.search(r"^manifest: (s3://signbridge/outputs/runs/\S+/manifest\.json)$", out, re.M).group(1)
         video = Path(re.search(r"^    video +(\S+/video\.mp4)$", out, re.M).group(1))  # the local copy
         assert video.is_file() and video.is_relative_to(tmp_path / "results")
+        assert re.search(r"^results: +" + re.escape(str(tmp_path / "results")), out, re.M)
         store = EmbeddedStore(load_settings(env={}, home=str(home), s3_port=port))
         outputs = open_store("s3://signbridge/outputs", store.client_settings())
         assert outputs.exists(manifest_uri[len("s3://signbridge/outputs/"):])

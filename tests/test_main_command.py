@@ -119,6 +119,7 @@ def test_sigint_stops_every_process_and_marks_the_run(cancelled_then_done, s3_se
     r = cancelled_then_done
     assert r["rc"] == 130, r["stderr"][-2000:]
     assert r["stop_s"] < 15, r["stop_s"]
+    print(f"SIGINT: process exited {r['stop_s']:.1f} s after the signal")
     assert r["left"] == [], f"processes of the run still alive: {r['left']}"
     assert "stopped by SIGINT" in r["stderr"] and "Traceback" not in r["stderr"]
     runs = open_store(r["env"]["SIGNBRIDGE_OUTPUT"] + "/runs", s3_server)
@@ -207,6 +208,7 @@ def test_dead_store_is_reported_within_a_minute(clips, tmp_path):
             proc.kill()
         store.down(timeout=4)
     text = err.read_text()
+    print(f"dead store: reported and stopped {took:.1f} s after the store was killed")
     assert rc == 1 and took < 60, (took, text[-2000:])
     assert f"127.0.0.1:{port} stopped answering" in text, text[-2000:]
     assert _pids_mentioning(str(home / "airflow")) == []

@@ -39,7 +39,8 @@ def mark_low_confidence(sentence: Sentence, settings: Settings, track: GlossTrac
         if i >= len(track.spans):
             continue
         sp = track.spans[i]
-        if sp.kind == "unknown" or sp.confidence >= settings.low_confidence:
+        # a calibrated tier decides; tracks from before tiers fall back to the confidence setting
+        if sp.kind == "unknown" or (sp.tier == "plain" if sp.tier else sp.confidence >= settings.low_confidence):
             continue
         for w in read(sp.label).words:
             for part in w.split():

@@ -163,7 +163,7 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
                 continue
             spans = [track.spans[i] for i in group]
             conf = sum(item.confidences) / len(item.confidences)
-            uncertain = any(s.kind == "unknown" or s.label == UNKNOWN or s.confidence < low for s in spans)
+            uncertain = any(s.uncertain or s.label == UNKNOWN or (s.tier is None and s.confidence < low) for s in spans)
             sentences.append(Sentence(start_ms=float(min(s.start_ms for s in spans)),
                                       end_ms=float(max(s.end_ms for s in spans)), text=text,
                                       span_indices=list(group), confidence=round(min(max(conf, 0.0), 1.0), 4),
