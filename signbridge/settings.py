@@ -78,6 +78,15 @@ _TABLE: list[Setting] = [
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
     Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
+            "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
+            "its PostgreSQL and Redis use the next two ports."),
+    Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
+            "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
+    Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
+            "User for SIGNBRIDGE_AIRFLOW_URL. Unset with the local cluster: its generated admin user."),
+    Setting("airflow_password", "SIGNBRIDGE_AIRFLOW_PASSWORD", None, str,
+            "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
             stage="extract", output=True, option=True, minimum=0),
@@ -104,8 +113,9 @@ _TABLE: list[Setting] = [
             stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
             "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
-    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", 0.35, float,
-            "Spans whose top probability is below this are labelled UNKNOWN (their top-k is kept).",
+    Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
+            "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
+            "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",
             stage="recognize", output=True, option=True, minimum=0, maximum=1),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
             stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
@@ -190,6 +200,10 @@ class Settings:
     s3_multipart_mb: int = 16
     s3_retries: int = 5
     s3_port: int = 8333
+    cluster_port: int = 8280
+    airflow_url: str | None = None
+    airflow_user: str | None = None
+    airflow_password: str | None = None
     fps: float = 15.0
     max_side: int = 640
     workers: int = 0
@@ -200,7 +214,7 @@ class Settings:
     batch_size: int = 256
     checkpoint: str | None = None
     recognize_threads: int = 1
-    min_confidence: float = 0.35
+    min_confidence: float | None = None
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None
@@ -227,6 +241,8 @@ class Settings:
         for s in SETTINGS_TABLE:
             if s.choices and getattr(self, s.name) not in s.choices:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)!r} is not one of {', '.join(s.choices)}")
+            if getattr(self, s.name) is None:  # unset optional setting: nothing to bound
+                continue
             if s.minimum is not None and getattr(self, s.name) < s.minimum:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
             if s.maximum is not None and getattr(self, s.name) > s.maximum:

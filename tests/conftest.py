@@ -71,3 +71,42 @@ def s3_bucket(s3_server):
     uri = f"s3://t-{uuid.uuid4().hex[:12]}"
     open_store(uri, s3_server, create=True)
     return uri
+
+
+@pytest.fixture(scope="session")
+def processed_clip(shared_data, tmp_path_factory):
+    """A real run's results for a two-sentence clip: two WLASL signs of one signer (GO, EAT) with 2.5 s of
+    black between them, through `signbridge run`. Tests that change the results work on a copy
+    (``copy_results``)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    root = tmp_path_factory.mktemp("processed")
+    video = root / "go_eat.mp4"
+    w = shared_data / "wlasl_clips"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(w / "69345_reenc640.mp4"), "-i", str(w / "69307_reenc640.mp4"),
+                    "-filter_complex", "[0:v]tpad=stop_mode=add:stop_duration=2.5:color=black,setsar=1,fps=30[a];"
+                    "[1:v]setsar=1,fps=30[b];[a][b]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(video)],
+                   check=True)
+    home, out = root / "home", root / "out"
+    env = {**os.environ, "SIGNBRIDGE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "run", str(video), "-o", str(out), "--workers", "1"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    folder = next(p for p in out.iterdir() if (p / "gloss_track.json").is_file())
+    return SimpleNamespace(video=video, out=out, folder=folder, home=home)
+
+
+@pytest.fixture
+def copy_results(processed_clip, tmp_path):
+    """A private copy of the processed clip's results (and its own SIGNBRIDGE_HOME)."""
+    import shutil
+    from types import SimpleNamespace
+
+    out = tmp_path / "out"
+    shutil.copytree(processed_clip.out, out)
+    (tmp_path / "home").mkdir()
+    return SimpleNamespace(video=processed_clip.video, out=out, folder=out / processed_clip.folder.name,
+                           vid=processed_clip.folder.name, home=tmp_path / "home")

@@ -27,12 +27,14 @@ def _sent(start, end, text, conf=0.9, uncertain=False, idx=(0,)):
 
 
 def _assert_guidelines(cues, check_cps=True):
-    for c in cues:
+    for i, c in enumerate(cues):
         assert 1 <= len(c.lines) <= 2
         assert all(0 < len(line) <= MAX_LINE for line in c.lines), c.lines
         dur = c.end_ms - c.start_ms
         assert MIN_MS - 1 <= dur <= MAX_MS + 1, dur
-        if check_cps:
+        # over 17 cps only when the cue already runs until the next one (which may wait at most 3 s for it)
+        runs_on = i + 1 < len(cues) and cues[i + 1].start_ms - c.end_ms <= 41
+        if check_cps and not runs_on:
             assert c.chars / (dur / 1000) <= MAX_CPS + 0.01, (c.text, dur)
     for a, b in zip(cues, cues[1:]):
         assert a.end_ms <= b.start_ms  # never two cues on screen at once
@@ -102,7 +104,9 @@ def test_fast_signing_never_overlaps_or_drops_text(settings):
     tr = _tr(*[_sent(i * 300, i * 300 + 300, f"Sentence number {i} is here.") for i in range(6)])
     cues = caption_cues(tr, settings)
     _assert_guidelines(cues, check_cps=False)
-    assert [c.text for c in cues] == [f"Sentence number {i} is here." for i in range(6)]
+    # sentences too short to read alone share a cue; nothing is dropped or reordered
+    assert " ".join(" ".join(c.lines) for c in cues) == " ".join(f"Sentence number {i} is here." for i in range(6))
+    assert len(cues) < 6
 
 
 def test_non_ascii_text(settings):

@@ -59,7 +59,8 @@ def bag(repo_root, tmp_path_factory) -> dict:
 
 def test_no_import_errors_and_expected_dags(bag):
     assert bag["errors"] == {}
-    assert set(bag["dags"]) == {"signbridge_videos", "signbridge_dataset", "signbridge_uploads_sensor"}
+    assert set(bag["dags"]) == {"signbridge_videos", "signbridge_dataset", "signbridge_uploads_sensor",
+                                "signbridge_revise", "signbridge_reviews_sensor"}
 
 
 def test_dag_files_import_nothing_heavy(bag):
@@ -106,12 +107,26 @@ def test_sensor_and_dataset_dags(bag):
     assert {"labels", "output", "videos_root", "file_column", "label_column"} <= set(ds["params"])
 
 
+def test_revise_dags(bag):
+    d = bag["dags"]["signbridge_revise"]
+    t = d["tasks"]
+    assert set(t) == {"pending", "revise", "summary"}
+    assert t["revise"]["upstream"] == ["pending"] and t["revise"]["mapped"]
+    assert t["summary"]["upstream"] == ["revise"] and t["summary"]["trigger_rule"] == "all_done"
+    assert all(v["retries"] >= 2 and v["backoff"] for v in t.values())
+    assert {"output", "folders"} <= set(d["params"])
+    assert d["timetable"] == "AssetTriggeredTimetable" and "signbridge_reviews" in d["asset"]
+    s = bag["dags"]["signbridge_reviews_sensor"]["tasks"]
+    assert set(s) == {"queued_reviews", "announce"} and s["announce"]["upstream"] == ["queued_reviews"]
+
+
 def test_dag_files_only_wire(repo_root):
     """Stage logic lives in signbridge/; DAG files import it inside tasks, never at module level."""
     for f in (repo_root / "dags").glob("*.py"):
         top = [ln for ln in Path(f).read_text().splitlines() if ln.startswith(("import ", "from "))]
         assert all(not ln.startswith(("from signbridge.orchestrate", "import signbridge.orchestrate",
-                                      "from signbridge.extract", "from signbridge.recognize")) for ln in top), f
+                                      "from signbridge.extract", "from signbridge.recognize",
+                                      "from signbridge.review")) for ln in top), f
 
 
 def test_every_queue_has_a_worker(bag, repo_root):

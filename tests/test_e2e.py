@@ -26,7 +26,7 @@ CLIPS = ["wlasl_clips/01377.mp4", "wlasl_clips/62746.mp4", "wlasl_clips/53199.mp
 
 def _env(settings, home: Path, bucket: str, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home / "results"),
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_RESULTS": str(home.parent / "results"),
                 "AWS_ENDPOINT_URL": settings.s3_endpoint,
                 "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
                 "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs", **extra})
@@ -187,10 +187,12 @@ def test_no_video_frame_is_left_on_disk(accepted):
     under the runs' home or temporary folder (TMPDIR), and the scratch folders are gone."""
     base = accepted["base"]
     found = []
+    results = base / "home" / "results"  # the copies of the outputs the user asked for (video.mp4 among them)
     for root in (base / "home", base / "tmp"):
         for f in root.rglob("*"):
-            if f.is_file() and (f.suffix.lower() in FRAME_SUFFIXES or f.read_bytes()[:12].startswith(IMAGE_MAGIC)
-                                or f.read_bytes()[4:8] == b"ftyp"):
+            if f.is_file() and not f.is_relative_to(results) and (
+                    f.suffix.lower() in FRAME_SUFFIXES or f.read_bytes()[:12].startswith(IMAGE_MAGIC)
+                    or f.read_bytes()[4:8] == b"ftyp"):
                 found.append(str(f))
     assert found == []
     scratch = base / "home" / "tmp"
@@ -321,7 +323,9 @@ def test_process_starts_the_embedded_store_when_no_endpoint(tmp_path):
 
 
 class _Outage:
-    """A TCP forwarder in front of the S3 server: ``down()`` cuts every connection and refuses new ones."""
+    """A TCP forwarder in front of the S3 server. ``down()`` cuts every connection and refuses every new one
+    except a bucket HEAD (the supervisor's health check): the store stops serving objects while it still looks
+    alive, so the run waits for Airflow's retry instead of being stopped as a dead store."""
 
     def __init__(self, target: str):
         import socket
@@ -329,12 +333,12 @@ class _Outage:
 
         host, port = target.rsplit("//", 1)[1].split(":")
         self.target, self.up, self.conns, self.lock = (host, int(port)), True, [], threading.Lock()
+        self.refused = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import socket
         import threading
 
         while True:
@@ -342,14 +346,24 @@ class _Outage:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            if not self.up:
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client) -> None:
+        import re
+        import socket
+        import threading
+
+        if not self.up:
+            first = client.recv(4096, socket.MSG_PEEK).split(b"\r\n", 1)[0]
+            if not re.fullmatch(rb"HEAD /[^/?]+/? HTTP/1\.1", first):
+                self.refused += 1
                 client.close()
-                continue
-            server = socket.create_connection(self.target)
-            with self.lock:
-                self.conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                return
+        server = socket.create_connection(self.target)
+        with self.lock:
+            self.conns += [client, server]
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     @staticmethod
     def _pipe(a, b) -> None:
@@ -391,8 +405,8 @@ def _arrivals(sync: Path, name: str, n: int, proc: subprocess.Popen, timeout: fl
 
 
 def test_storage_outage_fails_the_task_and_airflow_retries_it(shared_data, s3_server, tmp_path):
-    """The store goes away while an extract task runs: the task fails (a storage error is not the video's
-    fault), Airflow retries it once the store is back, and the video ends ok."""
+    """The store stops serving objects while an extract task runs: the task fails (a storage error is not the
+    video's fault), Airflow retries it once the store is back, and the video ends ok."""
     proxy = _Outage(s3_server.s3_endpoint)
     sync = tmp_path / "sync"
     sync.mkdir()
@@ -400,8 +414,9 @@ def test_storage_outage_fails_the_task_and_airflow_retries_it(shared_data, s3_se
     bucket = f"s3://outage-{uuid.uuid4().hex[:10]}"
     env = _env(s3_server, tmp_path / "home", bucket, AWS_ENDPOINT_URL=proxy.endpoint, SIGNBRIDGE_TTS="espeak",
                SIGNBRIDGE_TEST_SYNC=str(sync))
+    out_f, err_f = open(tmp_path / "out.json", "w"), open(tmp_path / "err.txt", "w")  # files: no full pipe stalls it
     proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "process", "--json", str(shared_data / CLIPS[0])],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            env=env, stdout=out_f, stderr=err_f, start_new_session=True)
     try:
         _arrivals(sync, "extract", 1, proc)  # try 1 is inside the extract task
         proxy.down()
@@ -410,13 +425,17 @@ def test_storage_outage_fails_the_task_and_airflow_retries_it(shared_data, s3_se
         _arrivals(sync, "extract", 3, proc)  # try 1 failed and Airflow started try 2
         proxy.up = True
         (sync / "extract.test.1.arrived").touch()
-        out, err = proc.communicate(timeout=600)
+        proc.wait(timeout=600)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
         proxy.close()
+        out_f.close()
+        err_f.close()
+    out, err = (tmp_path / "out.json").read_text(), (tmp_path / "err.txt").read_text()
     assert proc.returncode == 0, err[-3000:]
+    assert proxy.refused > 0  # try 1 did meet the outage
     doc = json.loads(out)
     (extract,) = [t for t in doc["tasks"] if t["task_id"] == "extract"]
     assert extract["try_number"] == 2 and extract["state"].endswith("success"), extract
@@ -434,7 +453,8 @@ def test_process_without_endpoint_starts_the_store_and_prints_the_summary(shared
 
     home, port = tmp_path / "home", _free_port_block()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
-    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_S3_PORT": str(port), "SIGNBRIDGE_TTS": "espeak"})
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_S3_PORT": str(port), "SIGNBRIDGE_TTS": "espeak",
+                "SIGNBRIDGE_RESULTS": str(tmp_path / "results")})
     clip = shared_data / CLIPS[1]
     try:
         res = subprocess.run([sys.executable, "-m", "signbridge.cli", "process", str(clip)], env=env,
@@ -452,11 +472,13 @@ def test_process_without_endpoint_starts_the_store_and_prints_the_summary(shared
         assert all(re.fullmatch(r"\d+\.\ds", cell) for cell in row[6:11]), row  # seconds of each stage
         assert re.search(r"run \S+: 1 video\(s\), 1 ok in [\d.]+ s", out)
         manifest_uri = re.search(r"^manifest: (s3://signbridge/outputs/runs/\S+/manifest\.json)$", out, re.M).group(1)
-        video_line = re.search(r"^    video +(s3://signbridge/outputs/\S+/video\.mp4)$", out, re.M).group(1)
+        video = Path(re.search(r"^    video +(\S+/video\.mp4)$", out, re.M).group(1))  # the local copy
+        assert video.is_file() and video.is_relative_to(tmp_path / "results")
+        assert re.search(r"^results: +" + re.escape(str(tmp_path / "results")), out, re.M)
         store = EmbeddedStore(load_settings(env={}, home=str(home), s3_port=port))
         outputs = open_store("s3://signbridge/outputs", store.client_settings())
-        prefix = "s3://signbridge/outputs/"
-        assert outputs.exists(manifest_uri[len(prefix):]) and outputs.exists(video_line[len(prefix):])
+        assert outputs.exists(manifest_uri[len("s3://signbridge/outputs/"):])
+        assert any(o.key.endswith("/video.mp4") for o in outputs.list())
     finally:
         down = subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down"], env=env,
                               capture_output=True, text=True, timeout=60)

@@ -47,6 +47,7 @@ def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tm
     extracts = [t for t in doc["tasks"] if t["task_id"] == "extract"]
     assert len(extracts) == 3 and all(t["state"].endswith("success") for t in extracts)
     assert len({t["pid"] for t in extracts}) == 3  # each in its own task process
+    assert [t["try_number"] for t in extracts] == [1, 1, 1]  # all through the barrier on their first try
     assert len(list(sync.glob("extract.*.arrived"))) == 3 and len({p.name.split(".")[1] for p in
                                                                 sync.glob("extract.*.arrived")}) == 3
     overlapping = [(a["map_index"], b["map_index"]) for i, a in enumerate(extracts) for b in extracts[i + 1:]

@@ -103,10 +103,14 @@ def cancelled_then_done(clips, s3_server, tmp_path_factory):
         if proc.poll() is None:
             proc.kill()
     left = _pids_mentioning(str(home / "airflow"))
+    from signbridge.storage import open_store
+
+    out = open_store(env["SIGNBRIDGE_OUTPUT"], s3_server)
+    finals = {o.key: o.etag for o in out.list() if not o.key.startswith(("runs/", "_index/", "_staging/"))}
     second = subprocess.run(SB + ["process", "--json", str(clips)], env=env, capture_output=True, text=True,
                             timeout=600, cwd=base)
     return {"rc": rc, "stop_s": stop_s, "left": left, "stderr": err.read_text(), "second": second,
-            "env": env, "base": base}
+            "env": env, "base": base, "finals": finals, "out": out}
 
 
 def test_sigint_stops_every_process_and_marks_the_run(cancelled_then_done, s3_server):
@@ -115,12 +119,23 @@ def test_sigint_stops_every_process_and_marks_the_run(cancelled_then_done, s3_se
     r = cancelled_then_done
     assert r["rc"] == 130, r["stderr"][-2000:]
     assert r["stop_s"] < 15, r["stop_s"]
+    print(f"SIGINT: process exited {r['stop_s']:.1f} s after the signal")
     assert r["left"] == [], f"processes of the run still alive: {r['left']}"
     assert "stopped by SIGINT" in r["stderr"] and "Traceback" not in r["stderr"]
     runs = open_store(r["env"]["SIGNBRIDGE_OUTPUT"] + "/runs", s3_server)
     cancelled = [o.key for o in runs.list() if o.key.endswith("/cancelled.json")]
     assert len(cancelled) == 1
     assert json.loads(runs.get_bytes(cancelled[0]))["state"] == "cancelled"
+    # what the stopped run left under final keys is whole: readable, and kept as it was by the rerun
+    import pyarrow.parquet as pq
+
+    out, finals = r["out"], r["finals"]
+    for key, etag in finals.items():
+        assert {o.key: o.etag for o in out.list(key)}[key] == etag, key
+        if key.endswith(".parquet"):
+            pq.read_table(out.get_file(key, r["base"] / "check" / key))
+        elif key.endswith(".mp4"):
+            subprocess.run(["ffprobe", "-v", "error", str(out.get_file(key, r["base"] / "check" / key))], check=True)
 
 
 def test_rerun_after_sigint_completes_and_results_match_the_store(cancelled_then_done, s3_server, tmp_path):
@@ -193,6 +208,7 @@ def test_dead_store_is_reported_within_a_minute(clips, tmp_path):
             proc.kill()
         store.down(timeout=4)
     text = err.read_text()
+    print(f"dead store: reported and stopped {took:.1f} s after the store was killed")
     assert rc == 1 and took < 60, (took, text[-2000:])
     assert f"127.0.0.1:{port} stopped answering" in text, text[-2000:]
     assert _pids_mentioning(str(home / "airflow")) == []

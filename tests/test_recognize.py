@@ -136,15 +136,15 @@ def test_canonical_hand_makes_a_clip_and_its_mirror_image_look_alike(shared_data
 # --------------------------------------------------------------------------- recognition
 
 def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, settings, shipped):
-    """The WLASL val clips are training clips of the shipped model (``holdout: none``), not held-out data:
-    it must read every one of them. Held-out accuracy comes from bench_recognize.py (docs/model_card.md)."""
-    from signbridge.recognize import recognize_tables
+    """Holistic WLASL clips through the hands-only model: valid tracks, honest tiers, shown words mostly right.
 
-    assert shipped.config["train"]["holdout"] == "none", "the shipped model now holds data out: revisit this bar"
+    Some of these videos are also in the hands training data (other extractor); held-out numbers come from
+    benchmarks/bench_recognize_wlasl.py (docs/model_card.md)."""
+    from signbridge.recognize import recognize_tables
 
     tracks = recognize_tables([t for t, _ in val_tables], settings)
     assert len(tracks) == len(val_tables)
-    hits = 0
+    hits = shown = right = 0
     for track, (table, gloss) in zip(tracks, val_tables):
         doc = track.to_dict()  # validates against the gloss-track schema
         assert GlossTrack.from_dict(doc).spans == track.spans
@@ -156,9 +156,16 @@ def test_recognize_val_clips_gives_valid_tracks_with_sorted_top_k(val_tables, se
             assert probs == sorted(probs, reverse=True) and 0 <= s.confidence <= 1
             assert s.kind in ("gloss", "unknown", "fingerspelling") and 0 <= s.start_ms < s.end_ms
             if s.kind == "gloss":
-                assert s.label in shipped.labels and s.confidence >= settings.min_confidence
-        hits += any(s.label == gloss for s in track.spans)
-    assert hits == len(val_tables)  # training clips: all of them are recognised
+                assert s.label in shipped.labels and s.confidence >= shipped.thresholds["shown"]
+                assert s.tier == ("plain" if s.confidence >= shipped.thresholds["plain"] else "uncertain")
+            if s.kind == "unknown":
+                assert s.tier == "unclear"
+            shown += s.kind == "gloss"
+            right += s.kind == "gloss" and s.label == gloss
+        hits += any(gloss in [t.label for t in s.top_k] for s in track.spans)
+        assert track.status == ("no_signing_recognised" if track.no_signing_recognised else "signing_recognised")
+    assert hits >= len(val_tables) // 2  # the right gloss is among the top 5 of most clips
+    assert right >= shown - right  # words shown are more often right than wrong
 
 
 def test_batching_does_not_change_results(val_tables, settings):
@@ -178,7 +185,12 @@ def test_low_confidence_spans_become_unknown_and_keep_top_k(val_tables, settings
     track = recognize_table(val_tables[0][0], settings.replace(min_confidence=0.9999))
     assert track.spans and all(s.label == UNKNOWN and s.kind == "unknown" for s in track.spans)
     assert all(len(s.top_k) == 5 and s.top_k[0].label != UNKNOWN for s in track.spans)
-    assert track.to_dict()["model"]["min_confidence"] == 0.9999
+    doc = track.to_dict()
+    assert doc["model"]["min_confidence"] == 0.9999
+    # an all-UNKNOWN track says so, with the reason, instead of a bare result
+    assert doc["recognition"] == {"status": "no_signing_recognised",
+                                  "reason": f"{len(track.spans)} sign span(s), none recognised with enough "
+                                            "confidence ([unclear sign])"}
 
 
 def test_concatenated_clips_are_segmented_into_signs(shared_data, val_rows, settings, shipped):
@@ -222,8 +234,33 @@ def test_fingerspelled_word_is_collapsed_into_fs_word(shared_data, val_rows, shi
     assert span.top_k[0].label == span.label
 
 
+def test_a_lone_spelled_letter_is_unclear_unless_it_is_a_word(shared_data, val_rows, shipped, settings):
+    """A lone letter is mostly a sign's hand shape read as a letter: [unclear sign] with the letter kept in the
+    top-k; a spelled word, or a letter that is a word (I), is shown with the uncertainty marker."""
+    from signbridge.recognize.fingerspell import block_split, load_alphabet
+    from signbridge.recognize.frames import frames_from_npy
+    from signbridge.recognize.infer import recognize_frames
+    from signbridge.recognize.synth import letter_shapes, spelled_sequence
+
+    X, y, num = load_alphabet(shared_data / ALPHABET)
+    held = block_split(y, num)
+    shapes = letter_shapes(X[held], y[held])
+    body = frames_from_npy(shared_data / NPY / val_rows[5]["file"])
+    rng = np.random.default_rng(1)
+    words = ("B", "I", "CAT")
+    items = [(spelled_sequence(body, w, shapes, rng)[0], w, "") for w in words]
+    spans = [t.spans for t in recognize_frames(items, shipped, settings)]
+    read = {w: s for w, ss in zip(words, spans) for s in ss if s.top_k[0].label.startswith("fs-")}
+    assert {"B", "I"} & set(read), spans
+    if "B" in read:
+        assert read["B"].label == UNKNOWN and read["B"].tier == "unclear" and read["B"].top_k[0].label == "fs-B"
+    if "I" in read:
+        assert read["I"].label == "fs-I" and read["I"].tier == "uncertain"
+    assert read["CAT"].label == "fs-CAT" and read["CAT"].tier == "uncertain"
+
+
 def test_real_gloss_clips_are_not_read_as_fingerspelling(val_tables, settings):
-    """The card reports 0 of 56 real sign spans misread as spelling; none of these may be."""
+    """None of these real sign spans may be misread as spelling."""
     from signbridge.recognize import recognize_tables
 
     spans = [s for t in recognize_tables([t for t, _ in val_tables], settings) for s in t.spans]
@@ -247,6 +284,8 @@ def test_no_hands_in_any_frame_gives_empty_track(val_tables, settings, caplog):
     track = recognize_table(_without_hands(val_tables[0][0]), settings, source="nohands.parquet")
     assert track.spans == [] and track.to_dict()["spans"] == []
     assert "no hands detected" in caplog.text
+    assert track.to_dict()["recognition"] == {"status": "no_signing_recognised",
+                                              "reason": "no hands detected in any frame"}
 
 
 def test_hands_at_rest_is_no_signing(val_tables, settings):
@@ -263,6 +302,19 @@ def test_hands_at_rest_is_no_signing(val_tables, settings):
         hand[:, :, 1] += hip_y + 0.6 - hand[:, 0, 1].mean()  # well below the waist
     track = recognize_table(table_from_frames(f, contracts.read_landmarks_metadata(val_tables[0][0])), settings)
     assert track.spans == []
+    assert (track.status, track.status_reason) == ("no_signing_recognised", "hands seen but no sign span found")
+
+
+def test_a_brief_sign_still_gets_a_span(shared_data, val_rows, settings):
+    """Activity shorter than the noise filter is still a span when it is all the video has (was: silent)."""
+    from signbridge.recognize.frames import frames_from_npy
+    from signbridge.recognize.segment import SegmentConfig, segment
+
+    f = frames_from_npy(shared_data / NPY / val_rows[1]["file"])
+    assert len(segment(f)) >= 1
+    long_filter = SegmentConfig(min_span_ms=f.duration_ms + 1000)  # every run counts as "too short"
+    spans = segment(f, long_filter)
+    assert len(spans) == 1 and spans[0, 1] > spans[0, 0]
 
 
 def test_wrong_schema_version_is_a_schema_error(val_tables, settings):
@@ -315,6 +367,55 @@ def test_missing_checkpoint_is_a_model_error(tmp_path, val_tables, settings):
         recognize_table(val_tables[0][0], settings.replace(checkpoint=str(tmp_path / "empty")))
 
 
+def test_missing_or_mismatched_calibration_is_a_model_error(ckpt_copy, val_tables, settings):
+    from signbridge.recognize import recognize_table
+
+    s = settings.replace(checkpoint=str(ckpt_copy))
+    cal_path = ckpt_copy / "calibration.json"
+    cal = json.loads(cal_path.read_text())
+    cal_path.unlink()
+    with pytest.raises(ModelError, match="no calibration.json") as e:
+        recognize_table(val_tables[0][0], s)
+    assert "recalibrate" in str(e.value)
+    cal_path.write_text(json.dumps({**cal, "weights_sha256": "0" * 64}))
+    with pytest.raises(ModelError, match="fitted for another model"):
+        recognize_table(val_tables[0][0], s)
+    cal_path.write_text(json.dumps({**cal, "thresholds": {"plain": 0.2, "shown": 0.5}}))
+    with pytest.raises(ModelError, match="shown <= plain"):
+        recognize_table(val_tables[0][0], s)
+    cal_path.write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        recognize_table(val_tables[0][0], s)
+
+
+def test_tiers_follow_the_calibration_file_not_code(ckpt_copy, val_tables, settings):
+    """Moving the thresholds in calibration.json moves every span between the three tiers."""
+    from signbridge.recognize import recognize_tables
+
+    tables = [t for t, _ in val_tables]
+    s = settings.replace(checkpoint=str(ckpt_copy))
+    cal_path = ckpt_copy / "calibration.json"
+    cal = json.loads(cal_path.read_text())
+    for th, want in (({"plain": 0.0, "shown": 0.0}, {"plain"}), ({"plain": 1.0, "shown": 0.0}, {"uncertain"}),
+                     ({"plain": 1.0, "shown": 1.0}, {"unclear"})):
+        cal_path.write_text(json.dumps({**cal, "thresholds": th, "shown_classes": 2000}))
+        tracks = recognize_tables(tables, s)
+        tiers = {sp.tier for t in tracks for sp in t.spans if sp.kind != "fingerspelling"}
+        assert tiers == want, (th, tiers)
+        assert all(t.to_dict()["model"]["thresholds"] == th for t in tracks)
+
+
+def test_top_gloss_outside_the_shown_vocabulary_is_unclear(ckpt_copy, val_tables, settings):
+    from signbridge.recognize import recognize_tables
+
+    cal_path = ckpt_copy / "calibration.json"
+    cal = json.loads(cal_path.read_text())
+    cal_path.write_text(json.dumps({**cal, "thresholds": {"plain": 0.0, "shown": 0.0}, "shown_classes": 0}))
+    tracks = recognize_tables([t for t, _ in val_tables], settings.replace(checkpoint=str(ckpt_copy)))
+    spans = [sp for t in tracks for sp in t.spans if sp.kind != "fingerspelling"]
+    assert spans and all(sp.label == UNKNOWN and sp.tier == "unclear" for sp in spans)
+
+
 def test_device_auto_falls_back_to_cpu_and_bad_device_is_clear():
     import torch
 
@@ -329,16 +430,14 @@ def test_device_auto_falls_back_to_cpu_and_bad_device_is_clear():
 
 def test_model_card_matches_the_shipped_checkpoint(shipped, repo_root):
     """The card states the exact training command and every trained gloss with its training count."""
-    import re
-
     card = (shipped.dir / "MODEL_CARD.md").read_text()
     assert (repo_root / "docs" / "model_card.md").read_text() == card
     cfg = shipped.config
     assert cfg["train"]["command"] in card
     vocab = card.split("## Vocabulary")[1].split("## Data")[0]
-    cells = [c.strip() for line in vocab.splitlines() if line.startswith("| ") and "---" not in line
-             for c in line.strip().strip("|").split("|")][2 * 5:]  # skip the header row
-    counts = dict(zip(cells[0::2], cells[1::2]))
-    for gloss, n in cfg["train"]["per_class_train_counts"].items():
-        assert sum(map(int, re.findall(r"\d+", counts.get(gloss, "")))) == n, gloss
-    assert sum(f.stat().st_size for f in shipped.dir.iterdir()) < 5_000_000
+    n_shown = shipped.calibration["shown_classes"]
+    listed = [g.strip() for g in vocab.split("\n\n")[2].split(",")]
+    assert listed == shipped.labels[:n_shown]  # every shown gloss, in order
+    th = shipped.thresholds
+    assert f"`shown` = {th['shown']:.3f}" in card and f"{th['plain']:.3f}: tier `plain`" in " ".join(card.split())
+    assert sum(f.stat().st_size for f in shipped.dir.iterdir()) < 6_000_000

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.data, pytest.mark.usefixtures("one_torch_thread")]
 NPY = "wlasl_holistic_landmarks_npy"
 ALPHABET = "asl_alphabet_hand_landmarks/asl_alphabet_hand_landmarks.npz"
 KAGGLE = "islr_kaggle_asl_signs_subset"
-CLIP = "wlasl_clips/14893.mp4"  # DEAF, 1.5 s, 288x192: not in the trained vocabulary
+CLIP = "wlasl_clips/49092.mp4"  # SALARY (WLASL class 1918), 1.7 s, 288 px: never trained on
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,9 @@ def test_train_writes_a_checkpoint_whose_export_matches_the_float_model(tiny_ckp
     probs, emb = rec.classify(x, batch_size=2)
     with torch.inference_mode():
         logits, emb2 = model(torch.as_tensor(x))
-    np.testing.assert_allclose(probs, torch.softmax(logits, -1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(probs, torch.softmax(logits / rec.temperature, -1).numpy(), atol=1e-5)
+    cal = json.loads((tiny_ckpt / "calibration.json").read_text())  # training writes the tier thresholds
+    assert cal["weights_sha256"] == cfg["weights_sha256"] and cal["shown_classes"] == len(cfg["labels"])
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
 
 
@@ -149,15 +151,10 @@ def test_recognize_command_writes_tracks_and_skips_bad_files(tmp_path, parquet_d
     assert written == sorted(f"{g.stem}.gloss_track.json" for g in good)
     from signbridge.records import GlossTrack
 
-    glosses = _glosses(parquet_dir)
-    for g in good:  # training clips of the shipped model: each is read as its own gloss
+    for g in good:  # each clip is one sign: one span, with its tier and the track's status
         track = GlossTrack.from_dict(json.loads((out / f"{g.stem}.gloss_track.json").read_text()))
-        assert [s.label for s in track.spans] == [glosses[g.name]], g.name
-
-
-def _glosses(parquet_dir) -> dict[str, str]:
-    with open(parquet_dir / "labels.csv", newline="") as fh:
-        return {r["file"]: r["gloss"] for r in csv.DictReader(fh)}
+        assert len(track.spans) == 1 and track.spans[0].tier in ("plain", "uncertain", "unclear"), g.name
+        assert track.status in ("signing_recognised", "no_signing_recognised")
 
 
 def test_eval_command_prints_metrics_and_writes_confusion_plot(tmp_path, parquet_dir, shared_data, capsys):
@@ -169,9 +166,9 @@ def test_eval_command_prints_metrics_and_writes_confusion_plot(tmp_path, parquet
     assert "records no training on this data" in out and "trained on these clips" not in out
     assert (tmp_path / "rep" / "confusion.png").stat().st_size > 1000
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
-    # these 16 are copies of training clips of the shipped model: all read right; 30 sequences of 8 measure F1 0.95
-    assert rep["signs"]["per_class_recall"] == {"drink": 1.0, "go": 1.0, "no": 1.0, "yes": 1.0}
-    assert rep["signs"]["top1"] == 1.0 and rep["signs"]["n"] == 16
+    # 16 holistic clips of 4 frequent glosses through the hands model (other extractor than its training data)
+    assert set(rep["signs"]["per_class_recall"]) == {"drink", "go", "no", "yes"} and rep["signs"]["n"] == 16
+    assert rep["signs"]["top5"] >= 0.5, rep["signs"]
     assert rep["letters"]["block_heldout_top1"] > 0.997  # the card: 99.96 %
     assert rep["segmentation"]["f1"] >= 0.9 and rep["segmentation"]["sequences"] == 30, rep["segmentation"]
 
@@ -185,7 +182,11 @@ def test_eval_split_is_checked_and_its_note_follows_the_training_record(tmp_path
     assert "invalid choice: 'tset'" in capsys.readouterr().err
     assert main(["eval", "--data", f"parquet:{parquet_dir}", "--split", "test", "--home", str(tmp_path / "h")]) == 1
     assert "no samples in split 'test'" in capsys.readouterr().err
-    train = json.loads((shipped_dir() / "config.json").read_text())["train"]  # holdout: none
+    shipped = json.loads((shipped_dir() / "config.json").read_text())["train"]  # val and test held out
+    assert "records no training on this data" in training_note(shipped, [f"parquet:{parquet_dir}"], "val")
+    spec = shipped["data"][0]["spec"]
+    assert "split 'val' was held out" in training_note(shipped, [spec], "val")
+    train = {"data": [{"spec": "npy:/data/wlasl_holistic_landmarks_npy"}], "holdout": "none"}
     spec = train["data"][0]["spec"]
     assert "trained on these clips" in training_note(train, [spec], "val")
     assert "whether split 'test' was among them is not recorded" in training_note(train, [spec], "test")
@@ -212,56 +213,56 @@ def shipped_copy(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def deaf_table(shared_data, tmp_path_factory):
-    """DEAF extracted from the real video with our extractor (MediaPipe), once for the module."""
+def salary_table(shared_data, tmp_path_factory):
+    """SALARY extracted from the real video with our extractor (MediaPipe), once for the module."""
     from signbridge.extract import extract_video
 
     s = load_settings(env={}, home=str(tmp_path_factory.mktemp("xh")), workers=1)
-    path = tmp_path_factory.mktemp("deaf") / "deaf.parquet"
+    path = tmp_path_factory.mktemp("salary") / "salary.parquet"
     pq.write_table(extract_video(shared_data / CLIP, s).table, path)
     return path
 
 
-def test_vocab_add_from_video_is_used_at_once_then_removed(vocab_settings, shared_data, deaf_table, capsys):
+def test_vocab_add_from_video_is_used_at_once_then_removed(vocab_settings, shared_data, salary_table, capsys):
     from signbridge.recognize import recognize_table
 
-    table = pq.read_table(deaf_table)
+    table = pq.read_table(salary_table)
     before = recognize_table(table, vocab_settings)
-    assert all(t.label != "deaf" for s in before.spans for t in s.top_k)
+    assert all(t.label != "salary" for s in before.spans for t in s.top_k)
     ck = ["--checkpoint", vocab_settings.checkpoint, "--home", vocab_settings.home]
-    assert main(["vocab", "add", "DEAF", str(shared_data / CLIP), *ck]) == 0  # real video through extraction
+    assert main(["vocab", "add", "SALARY", str(shared_data / CLIP), *ck]) == 0  # real video through extraction
     assert (vocab_settings.checkpoint and (json.loads(open(f"{vocab_settings.checkpoint}/fewshot.json").read())
-                                           ["glosses"]["deaf"]["clips"][0]["uri"]).endswith("14893.mp4"))
+                                           ["glosses"]["salary"]["clips"][0]["uri"]).endswith("49092.mp4"))
     after = recognize_table(table, vocab_settings)
-    assert after.spans[0].label == "deaf" and after.spans[0].kind == "gloss"
+    assert after.spans[0].label == "salary" and after.spans[0].kind == "gloss"
     assert after.vocabulary_sha256 != before.vocabulary_sha256
     capsys.readouterr()
     assert main(["vocab", "list", "--json", *ck]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed["few_shot"] == {"deaf": 1} and "drink" in listed["trained"]
-    assert main(["vocab", "remove", "deaf", *ck]) == 0
-    assert all(t.label != "deaf" for s in recognize_table(table, vocab_settings).spans for t in s.top_k)
+    assert listed["few_shot"] == {"salary": 1} and "drink" in listed["trained"]
+    assert main(["vocab", "remove", "salary", *ck]) == 0
+    assert all(t.label != "salary" for s in recognize_table(table, vocab_settings).spans for t in s.top_k)
 
 
-def test_vocab_bad_requests_are_clear(vocab_settings, deaf_table, tmp_path, capsys):
+def test_vocab_bad_requests_are_clear(vocab_settings, salary_table, tmp_path, capsys):
     ck = ["--checkpoint", vocab_settings.checkpoint, "--home", vocab_settings.home]
-    assert main(["vocab", "add", "drink", str(deaf_table), *ck]) == 1
+    assert main(["vocab", "add", "drink", str(salary_table), *ck]) == 1
     assert "already a trained class" in capsys.readouterr().err
-    assert main(["vocab", "remove", "teacher", *ck]) == 1
+    assert main(["vocab", "remove", "stir", *ck]) == 1  # a WLASL gloss this model never trained
     assert "not in the few-shot vocabulary" in capsys.readouterr().err
-    assert main(["vocab", "add", "teacher", str(tmp_path / "missing.mp4"), *ck]) == 1
+    assert main(["vocab", "add", "stir", str(tmp_path / "missing.mp4"), *ck]) == 1
     assert "example clip not found" in capsys.readouterr().err
     from signbridge.recognize.vocab import add_gloss
 
     with pytest.raises(InputError, match="1 to 5"):
-        add_gloss("teacher", [str(deaf_table)] * 6, vocab_settings)
+        add_gloss("stir", [str(salary_table)] * 6, vocab_settings)
 
 
-def test_fewshot_file_of_another_checkpoint_is_refused(vocab_settings, deaf_table):
+def test_fewshot_file_of_another_checkpoint_is_refused(vocab_settings, salary_table):
     from signbridge.recognize.checkpoint import load_recognizer
     from signbridge.recognize.vocab import add_gloss
 
-    add_gloss("deaf", [str(deaf_table)], vocab_settings)
+    add_gloss("salary", [str(salary_table)], vocab_settings)
     fs = json.loads(open(f"{vocab_settings.checkpoint}/fewshot.json").read())
     fs["model"]["weights_sha256"] = "0" * 64
     open(f"{vocab_settings.checkpoint}/fewshot.json", "w").write(json.dumps(fs))
@@ -283,10 +284,10 @@ def test_recognize_reads_and_writes_object_storage(s3_server, s3_bucket, parquet
     rc = main(["recognize", f"{s3_bucket}/in/clip.parquet", "-o", f"{s3_bucket}/tracks", "--home", str(tmp_path)])
     assert rc == 0
     track = GlossTrack.from_dict(json.loads(store.get_bytes("tracks/clip.gloss_track.json")))
-    assert [s.label for s in track.spans] == [_glosses(parquet_dir)[src.name]]
+    assert len(track.spans) == 1 and track.source_uri.endswith("clip.parquet")
 
 
-def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_path, deaf_table):
+def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_path, salary_table):
     """The installed package is never written to: `vocab add` on the shipped model writes under SIGNBRIDGE_HOME."""
     from signbridge.recognize.checkpoint import load_recognizer, shipped_dir
     from signbridge.recognize.vocab import add_gloss, remove_gloss
@@ -295,14 +296,14 @@ def test_fewshot_glosses_of_the_shipped_model_live_under_signbridge_home(tmp_pat
     home = tmp_path / "home"
     settings = load_settings(env={"SIGNBRIDGE_HOME": str(home)})
     assert settings.checkpoint in (None, "") and settings.home == str(home)
-    add_gloss("deaf", [str(deaf_table)], settings)
+    add_gloss("salary", [str(salary_table)], settings)
     stored = home / "recognize" / shipped_dir().name / "fewshot.json"
-    assert list(json.loads(stored.read_text())["glosses"]) == ["deaf"]
+    assert list(json.loads(stored.read_text())["glosses"]) == ["salary"]
     assert sorted(p.name for p in shipped_dir().iterdir()) == package_files  # nothing written into the package
-    assert "deaf" in load_recognizer(settings).labels
-    assert "deaf" not in load_recognizer(load_settings(env={"SIGNBRIDGE_HOME": str(tmp_path / "other")})).labels
-    remove_gloss("deaf", settings)
-    assert "deaf" not in load_recognizer(settings).labels
+    assert "salary" in load_recognizer(settings).labels
+    assert "salary" not in load_recognizer(load_settings(env={"SIGNBRIDGE_HOME": str(tmp_path / "other")})).labels
+    remove_gloss("salary", settings)
+    assert "salary" not in load_recognizer(settings).labels
 
 
 def test_recognition_pins_one_torch_thread_and_restores_the_setting(tmp_path, parquet_dir):

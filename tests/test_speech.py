@@ -21,16 +21,18 @@ def _tr(*texts_at):
                                           uncertain=False) for i, (t, x) in enumerate(texts_at)])
 
 
-def test_plan_places_speeds_up_and_delays_without_overlap():
-    # 1: fits its slot; 2: 1.2x too long -> sped up; 3: 2x too long -> 1.3x and the next is delayed
+def test_plan_starts_at_cues_speeds_up_and_never_overlaps_or_overruns():
+    # 1: fits its slot; 2: 1.2x too long -> sped up; 3: 2x too long -> 1.3x, then cut before the next starts
     p = plan([0, 2000, 4000, 5000], [1500, 2300, 2000, 800], total_ms=10_000, gap_ms=100)
     assert (p[0].start_ms, p[0].speed) == (0, 1.0)
     assert p[1].start_ms == 2000 and p[1].speed == pytest.approx(2300 / 1900, rel=1e-3)
-    assert p[2].speed == MAX_SPEED
-    assert p[3].start_ms > 5000 and p[3].delay_ms > 0  # delayed, not overlapped
+    assert p[2].speed == MAX_SPEED and p[2].truncated and p[2].end_ms == 4900 and p[2].cut_ms > 0
+    assert [x.start_ms for x in p] == [0, 2000, 4000, 5000]  # every piece starts at its cue
     for a, b in zip(p, p[1:]):
-        assert a.end_ms <= b.start_ms
-    assert all(x.speed <= MAX_SPEED for x in p)
+        assert a.end_ms + 100 <= b.start_ms
+    # a deadline (end of signing + 1 s) bounds the speech like the next cue does
+    d = plan([0], [2600], total_ms=10_000, deadlines_ms=[2000])
+    assert d[0].speed == MAX_SPEED and d[0].end_ms == 2000 and not d[0].truncated
     # the last sentence at the very end of the video is cut, and says so
     q = plan([9000], [3000], total_ms=10_000)
     assert q[0].truncated and q[0].end_ms == 10_000 and q[0].speed == MAX_SPEED

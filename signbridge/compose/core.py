@@ -15,8 +15,8 @@ from typing import Sequence
 from signbridge.compose.backend import Backend, BackendUnavailable, Item
 from signbridge.compose.cache import ComposeCache, cache_key
 from signbridge.compose.gloss import split_gloss
-from signbridge.compose.grouping import group_spans
-from signbridge.compose.guard import check
+from signbridge.compose.fitting import caption_groups, fits, item_spans
+from signbridge.compose.guard import Verdict, check
 from signbridge.compose.rules import compose_rules
 from signbridge.errors import ConfigError, ModelError
 from signbridge.records import UNKNOWN, GlossTrack, Sentence, Transcript
@@ -64,7 +64,7 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
     t0 = time.perf_counter()
     stats = ComposeStats(items=len(items))
     for it in items:
-        it.draft = compose_rules(it.labels, it.confidences)
+        it.draft = compose_rules(it.labels, it.confidences, low=settings.low_confidence)
     texts = [it.draft for it in items]
     if settings.composer == "rules" and backend is None:
         stats.seconds = time.perf_counter() - t0
@@ -110,7 +110,11 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
         if out is None:
             stats.failed += 1
             continue
-        verdict = check(out, items[i].labels, items[i].draft)
+        it = items[i]
+        verdict = check(out, it.labels, it.draft, it.confidences, settings.low_confidence)
+        if verdict.ok and it.starts_ms and not fits(_finish(out), item_spans(it.labels, it.confidences, it.starts_ms,
+                                                                             it.ends_ms), settings):
+            verdict = Verdict(False, "word order the captions cannot follow sign by sign")
         if verdict.ok:
             texts[i] = _finish(out)
         else:
@@ -142,7 +146,7 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
     plan: list[tuple[int, list[int]]] = []
     items: list[Item] = []
     for ti, track in enumerate(tracks):
-        for group in group_spans(track.spans):
+        for group in caption_groups(track.spans, settings):
             spans = [track.spans[i] for i in group]
             plan.append((ti, group))
             items.append(Item(labels=[s.label if s.kind != "unknown" else UNKNOWN for s in spans],
@@ -159,7 +163,7 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
                 continue
             spans = [track.spans[i] for i in group]
             conf = sum(item.confidences) / len(item.confidences)
-            uncertain = any(s.kind == "unknown" or s.label == UNKNOWN or s.confidence < low for s in spans)
+            uncertain = any(s.uncertain or s.label == UNKNOWN or (s.tier is None and s.confidence < low) for s in spans)
             sentences.append(Sentence(start_ms=float(min(s.start_ms for s in spans)),
                                       end_ms=float(max(s.end_ms for s in spans)), text=text,
                                       span_indices=list(group), confidence=round(min(max(conf, 0.0), 1.0), 4),

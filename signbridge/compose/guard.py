@@ -3,7 +3,9 @@
 Every word of the output must be a closed-class function word, a word the
 glosses spell (after inflection), or a word of the rules draft (which is built
 only from the glosses). Numbers must be signed. Every ``[unclear sign]`` must
-survive. A sentence that fails is replaced by the rules sentence for its group.
+survive. The sentence must also keep the faithfulness rules (``faithful.py``:
+no dropped confident sign, tense only from confident markers). A sentence that
+fails is replaced by the rules sentence for its group.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from signbridge.compose import lexicon as lx
+from signbridge.compose.faithful import violations
 from signbridge.compose.gloss import UNCLEAR, content_words
 
 # echoed gloss notation: DESC-NEW, X-I, IX-1p, POSS-3p:i, fs-JOHN, DCL"..."
@@ -29,8 +32,9 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text.replace(UNCLEAR, " "))]
 
 
-def check(text: str, labels: Sequence[str], draft: str) -> Verdict:
-    if not text or not text.strip():
+def check(text: str, labels: Sequence[str], draft: str, confidences: Sequence[float] | None = None,
+          low: float = 0.6) -> Verdict:
+    if not text or not (_words(text) or UNCLEAR in text):
         return Verdict(False, "empty output")
     n_unknown = sum(1 for lab in labels if lab.strip().upper() == "UNKNOWN")
     if text.count(UNCLEAR) != n_unknown:
@@ -57,4 +61,5 @@ def check(text: str, labels: Sequence[str], draft: str) -> Verdict:
         bad.append(w)
     if bad:
         return Verdict(False, "unsupported word(s): " + ", ".join(sorted(set(bad))[:5]))
-    return Verdict(True)
+    broken = violations(text, labels, confidences, low)
+    return Verdict(False, "; ".join(broken)) if broken else Verdict(True)

@@ -78,7 +78,7 @@ def _reorder(toks: list[Tok], question: bool) -> list[Tok]:
         whs = [i for i, t in enumerate(toks) if t.role == "wh"]
         if whs and whs[0] != 0:
             wh = toks[whs[-1]]
-            rest = [t for t in toks if t is not wh and t.role != "wh"]
+            rest = [t for t in toks if t is not wh]  # a second WH-sign stays: dropping it drops a sign
             lead = [t for t in rest[:1] if t.role == "time"]
             toks = lead + [wh] + rest[len(lead):]
         # subject-auxiliary inversion: HOW-MANY BOOK JOHN WILL BUY -> how many book will John buy
@@ -120,20 +120,24 @@ def _possessives(toks: list[Tok]) -> list[Tok]:
     return out
 
 
-def compose_rules(labels: list[str], confidences: list[float] | None = None, *, articles: bool = True) -> str:
+def compose_rules(labels: list[str], confidences: list[float] | None = None, *, articles: bool = True,
+                  low: float = 0.6) -> str:
     """English sentence for one group of gloss labels (UNKNOWN -> ``[unclear sign]``).
 
-    Long because the grammar is one pass over the tokens whose steps share state (subject, tense, negation)."""
+    Tense comes only from markers signed with confidence ``low`` or more: a misread FINISH must not
+    turn "go" into "went". Long because the grammar is one pass over the tokens whose steps share
+    state (subject, tense, negation)."""
     confidences = list(confidences) if confidences is not None else [1.0] * len(labels)
     toks = [read(lab, c) for lab, c in zip(labels, confidences)]
     if not toks:
         return ""
     question = _is_question(toks)
     toks = _possessives(_reorder(toks, question))
+    sure = [t for t in toks if t.confidence >= low]
     tense = None
-    if any(t.role == "finish" for t in toks) or any(t.role == "time" and t.tense == "past" for t in toks):
+    if any(t.role == "finish" or (t.role == "time" and t.tense == "past") for t in sure):
         tense = "past"
-    elif any(t.role == "will" for t in toks) or any(t.role == "time" and t.tense == "future" for t in toks):
+    elif any(t.role == "will" or (t.role == "time" and t.tense == "future") for t in sure):
         tense = "future"
     has_finite = any(t.role in _FINITE for t in toks)
     will_pending = tense == "future" and not any(t.role == "will" for t in toks)

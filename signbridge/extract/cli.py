@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("-o", "--output", required=True, help="output file")
     add_common(e)
     e.set_defaults(func=_dataset_export)
+    from signbridge.review.cli import register_dataset_actions
+
+    register_dataset_actions(dsub)
 
 
 def _extract(args) -> int:

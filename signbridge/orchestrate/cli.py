@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uploads", help="where local videos are uploaded (SIGNBRIDGE_UPLOADS)")
     p.add_argument("--results", help="local folder the results of local inputs are copied into "
                                      "(SIGNBRIDGE_RESULTS, default ./signbridge-results; 'none': no copy)")
-    p.add_argument("--executor", choices=("inline", "local"), default="inline",
+    p.add_argument("--executor", choices=("inline", "local", "celery"), default="inline",
                    help="inline: dag.test in one process (default); local: LocalExecutor worker processes "
-                        "(with an execution API server on 127.0.0.1)")
+                        "(with an execution API server on 127.0.0.1); celery: submit to the cluster of "
+                        "`signbridge cluster up`, or to the Airflow at SIGNBRIDGE_AIRFLOW_URL")
     p.add_argument("--parallelism", type=int, default=2, help="task processes for --executor local (default 2)")
     p.add_argument("--batch-seconds", dest="batch_seconds", type=float,
                    help="seconds of short video per extraction task (SIGNBRIDGE_BATCH_SECONDS)")
@@ -53,7 +54,8 @@ def _process(args) -> int:
                   options=options, say=say, progress="quiet" if args.quiet else "auto")
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
-                          "local_report": res.local_report, "local_results": res.local_results, "log": res.log_path, "dag_state": res.dag_state,
+                          "local_report": res.local_report, "local_results": res.local_results,
+                          "log": res.log_path, "dag_state": res.dag_state,
                           "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:

@@ -161,12 +161,28 @@ def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", paralle
     return out
 
 
+def _run_here(conf: dict, settings: Settings, executor: str, parallelism: int, log_path: Path, progress: str,
+              run, watch_uri: str, run_id: str) -> dict:
+    """The DAG run on this machine (dag.test or LocalExecutor), stopped with every process it started on Ctrl-C."""
+    from signbridge.orchestrate.progress import make_progress
+    from signbridge.orchestrate.supervise import StoreWatch, cancel_on_signals, mark_cancelled
+
+    try:
+        with cancel_on_signals():
+            return run_dag(conf, settings, executor=executor, parallelism=parallelism, log_path=log_path,
+                           progress=make_progress(progress, lambda m: print(m, file=sys.stderr, flush=True)),
+                           store_watch=StoreWatch(settings, watch_uri), run_store=run)
+    except RunCancelled as e:
+        where = mark_cancelled(run, run_id, str(e))
+        raise RunCancelled(f"run {run_id} {e}; every process of the run was stopped",
+                           hint=f"marked cancelled in {where or 'its record (the store did not answer)'}; "
+                                f"run the same command again to resume (finished videos are skipped)") from None
+
+
 def process(inputs: Sequence[str], settings: Settings, *, output: str | None = None, executor: str = "inline",
             parallelism: int = 2, options: dict[str, Any] | None = None, say: Callable[[str], None] = print,
             run_id: str | None = None, progress: str = "auto") -> ProcessResult:
-    from signbridge.orchestrate.progress import make_progress
-    from signbridge.orchestrate.supervise import (StoreWatch, cancel_on_signals, check_locations, mark_cancelled,
-                                                  store_problem)
+    from signbridge.orchestrate.supervise import check_locations, store_problem
     from signbridge.pipeline import RUNS
     from signbridge.storage import open_store
 
@@ -175,11 +191,16 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
         settings = settings.replace(output=output)
     settings = settings.validate()
     check_locations(settings, inputs)  # a bad prefix is named now, not after every task's retries
+    api = None
+    if executor == "celery":  # before anything is uploaded: a cluster that is down fails within seconds
+        from signbridge.cluster.submit import connect
+
+        api = connect(settings)
     settings, started = ensure_store(settings, inputs, say)
     for uri in dict.fromkeys((settings.output, settings.uploads)):
         problem = store_problem(settings, uri) if _needs_s3(settings, inputs) else None
         if problem:
-            raise StorageError(f"the object store does not answer ({problem})", source=uri, permanent=True,
+            raise StorageError(f"cannot use the object store: {problem}", source=uri, permanent=True,
                                hint="check AWS_ENDPOINT_URL, or `signbridge storage status` for the embedded store")
     uris, bad = upload_inputs(inputs, settings, say)
     run_id = run_id or new_run_id()
@@ -189,21 +210,19 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     conf = {"inputs": uris, "output": settings.output, "run_id": run_id, **{k: v for k, v in (options or {}).items()
                                                                             if v is not None}}
     log_path = Path(settings.home) / "airflow" / "logs" / f"process-{run_id}.log"
-    say(f"running DAG {DAG_ID} ({'dag.test, one process' if executor == 'inline' else 'LocalExecutor'}) "
-        f"as run {run_id}; Airflow log: {log_path}")
+    if api is None:
+        say(f"running DAG {DAG_ID} ({'dag.test, one process' if executor == 'inline' else 'LocalExecutor'}) "
+            f"as run {run_id}; Airflow log: {log_path}")
     out = open_store(settings.output, settings)
     run = out.child(f"{RUNS}/{run_id}")
     watch_uri = settings.output if settings.output.startswith("s3://") else settings.uploads
-    try:
-        with cancel_on_signals():
-            result = run_dag(conf, settings, executor=executor, parallelism=parallelism, log_path=log_path,
-                             progress=make_progress(progress, lambda m: print(m, file=sys.stderr, flush=True)),
-                             store_watch=StoreWatch(settings, watch_uri), run_store=run)
-    except RunCancelled as e:
-        where = mark_cancelled(run, run_id, str(e))
-        raise RunCancelled(f"run {run_id} {e}; every process of the run was stopped",
-                           hint=f"marked cancelled in {where or 'its record (the store did not answer)'}; "
-                                f"run the same command again to resume (finished videos are skipped)") from None
+    if api is not None:  # the run goes on in the cluster whatever happens to this process
+        from signbridge.cluster.submit import submit_run
+
+        say(f"submitting DAG {DAG_ID} run {run_id} to the Airflow at {api.url} (CeleryExecutor); progress: {log_path}")
+        result = submit_run(api, conf, log_path, say)
+    else:
+        result = _run_here(conf, settings, executor, parallelism, log_path, progress, run, watch_uri, run_id)
 
     if not run.exists("manifest.json"):
         reasons = "; ".join(f"{f['task']}: {f['error']}" for f in result.get("failures", [])[:3])

@@ -40,7 +40,7 @@ def store_problem(settings: Settings, uri: str) -> str | None:
     """None when the store behind ``uri`` answers now; else what is wrong (one quick try, no retries)."""
     if not uri.startswith("s3://"):
         return None
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     from signbridge.storage import resolve_s3_settings
     from signbridge.storage.s3 import make_client, parse_s3_uri
@@ -49,9 +49,13 @@ def store_problem(settings: Settings, uri: str) -> str | None:
     s = resolve_s3_settings(settings).replace(s3_retries=1)
     try:
         make_client(s, connect_timeout=3, read_timeout=5).head_bucket(Bucket=bucket)
+    except NoCredentialsError:
+        return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     except ClientError as e:
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return None if status in (403, 404) or status < 500 else f"S3 answered {status}"
+        if status == 403:
+            return "S3 refused the credentials (403): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        return None if status < 500 else f"S3 answered {status}"  # 404: the bucket is created when needed
     except (BotoCoreError, OSError) as e:
         return str(e)
     return None

@@ -39,7 +39,7 @@ def render_speech(transcript: Transcript, settings: Settings, out_dir: Path, *, 
     if narration and "narration" not in skip:
         from signbridge.speech import narrate
 
-        files["narration"] = narrate(transcript, duration_ms, settings, out_dir / NARRATION)
+        files["narration"] = narrate(transcript, duration_ms, settings, out_dir / NARRATION, track=track)
     return files
 
 

@@ -7,9 +7,13 @@ A checkpoint is a folder::
     letters.pt    float state_dict of the letter classifier
     model.ts      TorchScript sign classifier: features (N, T, F) -> (logits, embedding)   [inference]
     letters.ts    TorchScript letter classifier: letter features (N, 273) -> logits          [inference]
+    calibration.json  temperature, shown vocabulary and the confidence thresholds of the three
+                  tiers, fitted on held-out data for this model and vocabulary (:mod:`openset`)
     MODEL_CARD.md what it was trained on, how well it does, what it cannot do
 
-Inference only needs the TorchScript files and config.json. Few-shot glosses
+Inference needs the TorchScript files, config.json and calibration.json. The features are either the
+hands-only ones of the WLASL-scale model (``features.kind == "hands"``, :mod:`hands`) or the Holistic
+body + hands ones of the small-vocabulary trainer (:mod:`features`). Few-shot glosses
 added with ``signbridge vocab add`` live in ``fewshot.json`` beside the
 checkpoint (for the shipped checkpoint, inside ``$SIGNBRIDGE_HOME`` so the
 installed package is never written to).
@@ -29,11 +33,13 @@ import numpy as np
 from signbridge.errors import ModelError
 from signbridge.recognize.features import FeatureConfig
 from signbridge.recognize.fingerspell import LETTERS, N_LETTER_FEATURES, FingerspellConfig
+from signbridge.recognize.hands import HandFeatureConfig, hand_features, sample_hands
+from signbridge.recognize.openset import read_calibration
 from signbridge.recognize.segment import SegmentConfig
 
 log = logging.getLogger(__name__)
 
-SHIPPED_NAME = "asl-isolated-v1"
+SHIPPED_NAME = "asl-wlasl-hands-v2"
 FORMAT_VERSION = 1
 
 
@@ -135,7 +141,9 @@ class Recognizer:
             self.letters = torch.jit.load(str(self.dir / "letters.ts"), map_location=self.device).eval()
         except RuntimeError as e:
             raise ModelError(f"cannot load the TorchScript model ({str(e).splitlines()[0]})", source=str(self.dir)) from None
-        self.feature_cfg = FeatureConfig.from_dict(self.config["features"])
+        self.hands_only = self.config["features"].get("kind") == "hands"
+        self.feature_cfg = (HandFeatureConfig.from_dict(self.config["features"]) if self.hands_only
+                            else FeatureConfig.from_dict(self.config["features"]))
         self.segment_cfg = SegmentConfig.from_dict(self.config.get("segmentation", {}))
         self.spell_cfg = FingerspellConfig.from_dict(self.config.get("fingerspelling", {}))
         m = self.config["model"]
@@ -145,9 +153,6 @@ class Recognizer:
         if self.config.get("letters", {}).get("n_in", N_LETTER_FEATURES) != N_LETTER_FEATURES:
             raise ModelError("letter classifier was trained on other hand features", source=str(self.dir))
         self.scale = float(m["scale"])
-        # softmax temperature fitted on out-of-fold predictions (bench_recognize.py cv), so confidences mean
-        # roughly how often the top label is right; 1.0 for checkpoints trained before calibration existed
-        self.temperature = float(self.config.get("calibration", {}).get("temperature", 1.0))
         self.d_model = int(m["d_model"])
         self.base_labels: list[str] = list(self.config["labels"])
         with torch.inference_mode():  # the exported graph must agree with the label list
@@ -155,6 +160,9 @@ class Recognizer:
         if out.shape[-1] != len(self.base_labels):
             raise ModelError(f"model.ts has {out.shape[-1]} outputs but config.json lists {len(self.base_labels)} "
                              "labels: a checkpoint of another vocabulary", source=str(self.dir))
+        self.calibration = read_calibration(self.dir, self.config)
+        self.temperature = float(self.calibration["temperature"])
+        self.thresholds = {k: float(v) for k, v in self.calibration["thresholds"].items()}
         self.weights_sha = self.config.get("weights_sha256", "")
         self.fewshot = load_fewshot(fewshot or self.dir / "fewshot.json", self.weights_sha, self.d_model)
         clash = set(self.fewshot.labels) & set(self.base_labels)
@@ -173,6 +181,19 @@ class Recognizer:
     @property
     def labels(self) -> list[str]:
         return self.base_labels + self.fewshot.labels
+
+    def shown(self, index: int) -> bool:
+        """Whether a label is in the shown vocabulary (few-shot glosses always are)."""
+        n = int(self.calibration.get("shown_classes", len(self.base_labels)))
+        return index < n or index >= len(self.base_labels)
+
+    def features(self, frames, spans_ms: np.ndarray, ref=None) -> np.ndarray:
+        """(S, T, F) model input for spans of one video, in this checkpoint's feature kind."""
+        if self.hands_only:
+            return hand_features(sample_hands(frames, spans_ms, self.feature_cfg.n_steps))
+        from signbridge.recognize.features import span_features
+
+        return span_features(frames, spans_ms, self.feature_cfg, ref=ref)
 
     @property
     def vocabulary_sha256(self) -> str:
@@ -242,7 +263,8 @@ def load_recognizer(settings) -> Recognizer:
     ckpt = checkpoint_dir(settings)
     fs = fewshot_path(settings)
     stamp = fs.stat().st_mtime_ns if fs.is_file() else 0
-    cfg_stamp = (ckpt / "config.json").stat().st_mtime_ns if (ckpt / "config.json").is_file() else 0
+    cfg_stamp = tuple((ckpt / n).stat().st_mtime_ns if (ckpt / n).is_file() else 0
+                      for n in ("config.json", "calibration.json"))
     threads = getattr(settings, "recognize_threads", 1)
     key = (str(ckpt.resolve()), settings.device, str(fs), stamp, cfg_stamp, threads)
     rec = _CACHE.get(key)

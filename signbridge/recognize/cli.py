@@ -29,7 +29,7 @@ def register(sub) -> None:
                    help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
     p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
     p.add_argument("--min-confidence", dest="min_confidence", type=float,
-                   help="spans below this top probability become UNKNOWN (SIGNBRIDGE_MIN_CONFIDENCE)")
+                   help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
     _model_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_recognize)
@@ -97,6 +97,9 @@ def register(sub) -> None:
     _model_flags(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_remove)
+    from signbridge.review.cli import register_vocab_actions
+
+    register_vocab_actions(vs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 

@@ -13,14 +13,17 @@ import numpy as np
 from signbridge.recognize.datasets import Sample
 from signbridge.recognize.sequences import concat_frames
 from signbridge.recognize.segment import SegmentConfig, match_f1, segment
-from signbridge.recognize.train import features_plain
+from signbridge.recognize.train import sample_span
 
 
 def evaluate_isolated(rec, samples: Sequence[Sample], batch_size: int = 256) -> dict[str, Any]:
     """Whole-clip classification of labelled sequences with the inference runtime."""
     labels = rec.labels
     index = {g: i for i, g in enumerate(labels)}
-    probs, _ = rec.classify(features_plain(samples, rec.feature_cfg, seg_cfg=rec.segment_cfg), batch_size)
+    spans = [sample_span(s, "active", rec.segment_cfg) for s in samples]
+    x = np.concatenate([rec.features(s.frames, sp) for s, sp in zip(samples, spans)]) if samples else \
+        np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features), np.float32)
+    probs, _ = rec.classify(x, batch_size)
     y = np.array([index.get(s.label, -1) for s in samples])
     order = np.argsort(-probs, axis=1)
     top1 = order[:, 0] == y

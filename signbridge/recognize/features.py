@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.frames import GAP_TOLERANCE_MS, Frames, body_reference, nearest_present, step_times
 
 POSE_SUBSET = (0, 2, 5, 9, 10, 11, 12, 13, 14, 15, 16)  # nose, eyes, mouth, shoulders, elbows, wrists
 POSE_PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16), (17, 18), (19, 20),
@@ -25,8 +25,6 @@ POSE_PAIRS = ((1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 
 FACE_PAIRS = ((61, 291), (70, 300), (105, 334), (107, 336), (33, 263), (133, 362), (159, 386), (145, 374))
 FACE_CENTRE = (0, 17, 13, 14, 1, 152, 10)
 FACE_SUBSET = tuple(i for p in FACE_PAIRS for i in p) + FACE_CENTRE  # mouth, brows, eyes, nose, chin
-Y_RATIO = 0.93  # median (shoulder-mid y - nose y) / shoulder width in the WLASL set; keeps y roughly isotropic
-GAP_TOLERANCE_MS = 200.0  # a part missing for up to this long is filled from the nearest detection
 CLIP = 8.0
 
 
@@ -60,31 +58,6 @@ class FeatureConfig:
 
 # --------------------------------------------------------------------------- normalisation
 
-def body_reference(frames: Frames) -> tuple[float, float, float, float]:
-    """(cx, cy, sx, sy): shoulder centre and per-axis scale, medians over the video (one signer per video)."""
-    p = frames.pose
-    ok = ~np.isnan(p[:, 11, 0]) & ~np.isnan(p[:, 12, 0])
-    if ok.sum() >= 1:
-        sh = p[ok][:, [11, 12], :2]
-        mid = sh.mean(axis=1)
-        cx, cy = np.median(mid, axis=0)
-        sx = float(np.median(np.abs(sh[:, 0, 0] - sh[:, 1, 0])))
-        nose_ok = ok & ~np.isnan(p[:, 0, 0])
-        sy = float(np.median(mid[nose_ok[ok]][:, 1] - p[nose_ok, 0, 1])) / Y_RATIO if nose_ok.any() else sx
-        if sx > 1e-3 and sy > 1e-3:
-            return float(cx), float(cy), sx, sy
-    # no usable pose: centre on the hands, scale by palm length (a shoulder width is about 3.5 palms)
-    hands = np.concatenate([frames.left, frames.right], axis=0)
-    ok = ~np.isnan(hands[:, 0, 0])
-    if not ok.any():
-        return 0.5, 0.5, 0.25, 0.25
-    h = hands[ok]
-    palm = float(np.median(np.linalg.norm(h[:, 9, :2] - h[:, 0, :2], axis=1)))
-    c = np.median(h[:, :, :2].reshape(-1, 2), axis=0)
-    s = max(3.5 * palm, 1e-2)
-    return float(c[0]), float(c[1] - s), s, s
-
-
 def hand_shape(hand: np.ndarray) -> np.ndarray:
     """Wrist-centred, palm-length-scaled hand points (..., 21, 3); NaN stays NaN. Shared with fingerspelling."""
     hand = np.asarray(hand, dtype=np.float32)
@@ -93,29 +66,6 @@ def hand_shape(hand: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = rel / np.maximum(palm, 1e-6)
     return out
-
-
-def _nearest_present(t: np.ndarray, present: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
-    """Index of the frame nearest each query time where the part is present (-1 if none within tol)."""
-    idx = np.flatnonzero(present)
-    if idx.size == 0:
-        return np.full(q.shape, -1, dtype=np.int64)
-    tv = t[idx]
-    pos = np.searchsorted(tv, q)
-    lo = np.clip(pos - 1, 0, tv.size - 1)
-    hi = np.clip(pos, 0, tv.size - 1)
-    pick = np.where(np.abs(tv[hi] - q) < np.abs(tv[lo] - q), hi, lo)
-    out = idx[pick]
-    out[np.abs(tv[pick] - q) > tol] = -1
-    return out
-
-
-def step_times(spans_ms: np.ndarray, n_steps: int, warp: np.ndarray | None = None) -> np.ndarray:
-    """(S, T) sample times: step centres of each [start, end) span (optionally warped, for augmentation)."""
-    spans_ms = np.asarray(spans_ms, dtype=np.float64).reshape(-1, 2)
-    u = (np.arange(n_steps) + 0.5) / n_steps if warp is None else warp
-    u = np.broadcast_to(u, (spans_ms.shape[0], n_steps))
-    return spans_ms[:, :1] + (spans_ms[:, 1:2] - spans_ms[:, :1]) * u
 
 
 def _gather(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -140,13 +90,13 @@ def span_features(frames: Frames, spans_ms: np.ndarray, cfg: FeatureConfig,
     def norm_xy(a: np.ndarray) -> np.ndarray:
         return np.stack([(a[..., 0] - cx) / sx, (a[..., 1] - cy) / sy], axis=-1)
 
-    pose = _gather(frames.pose, _nearest_present(t, frames.pose_present, q, GAP_TOLERANCE_MS))
+    pose = _gather(frames.pose, nearest_present(t, frames.pose_present, q, GAP_TOLERANCE_MS))
     pose_xy = norm_xy(pose[:, :, POSE_SUBSET, :2])  # (S,T,11,2)
     blocks = [pose_xy.reshape(S, T, -1)]
     vel_parts = [pose_xy]
     flags = [~np.isnan(pose[:, :, 0, 0])]
     for hand, present in ((frames.left, frames.left_present), (frames.right, frames.right_present)):
-        h = _gather(hand, _nearest_present(t, present, q, GAP_TOLERANCE_MS))
+        h = _gather(hand, nearest_present(t, present, q, GAP_TOLERANCE_MS))
         body = norm_xy(h[:, :, :cfg.n_body_points])  # (S,T,21 or 1,2)
         shape = hand_shape(h)  # (S,T,21,3)
         blocks += [body.reshape(S, T, -1), shape.reshape(S, T, -1)]
@@ -164,7 +114,7 @@ def span_features(frames: Frames, spans_ms: np.ndarray, cfg: FeatureConfig,
             blocks.append(np.zeros((S, T, len(FACE_SUBSET) * 2 + 1), np.float32))
         else:
             fp = ~np.isnan(frames.face[:, 1, 0])
-            f = _gather(frames.face[:, FACE_SUBSET, :2], _nearest_present(t, fp, q, GAP_TOLERANCE_MS))
+            f = _gather(frames.face[:, FACE_SUBSET, :2], nearest_present(t, fp, q, GAP_TOLERANCE_MS))
             i_l, i_r = FACE_SUBSET.index(33), FACE_SUBSET.index(263)
             eye = np.linalg.norm(f[:, :, i_l] - f[:, :, i_r], axis=-1)[..., None, None]
             nose = f[:, :, FACE_SUBSET.index(1)][:, :, None, :]

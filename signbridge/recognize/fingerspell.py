@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from signbridge.recognize.features import body_reference, hand_shape
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.features import hand_shape
+from signbridge.recognize.frames import Frames, body_reference
 
 LETTERS = tuple(string.ascii_uppercase)
 _IU = np.triu_indices(21, k=1)

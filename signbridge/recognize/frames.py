@@ -16,6 +16,8 @@ import numpy as np
 from signbridge.errors import InputError, SchemaError
 
 N_FACE, N_POSE, N_HAND = 468, 33, 21
+GAP_TOLERANCE_MS = 200.0  # a part missing for up to this long is filled from the nearest detection
+Y_RATIO = 0.93  # median (shoulder-mid y - nose y) / shoulder width in the WLASL set; keeps y roughly isotropic
 
 
 @dataclass
@@ -62,6 +64,56 @@ class Frames:
 
 def empty_part(n: int, points: int, dims: int) -> np.ndarray:
     return np.full((n, points, dims), np.nan, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- body frame and time sampling
+
+def body_reference(frames: Frames) -> tuple[float, float, float, float]:
+    """(cx, cy, sx, sy): shoulder centre and per-axis scale, medians over the video (one signer per video)."""
+    p = frames.pose
+    ok = ~np.isnan(p[:, 11, 0]) & ~np.isnan(p[:, 12, 0])
+    if ok.sum() >= 1:
+        sh = p[ok][:, [11, 12], :2]
+        mid = sh.mean(axis=1)
+        cx, cy = np.median(mid, axis=0)
+        sx = float(np.median(np.abs(sh[:, 0, 0] - sh[:, 1, 0])))
+        nose_ok = ok & ~np.isnan(p[:, 0, 0])
+        sy = float(np.median(mid[nose_ok[ok]][:, 1] - p[nose_ok, 0, 1])) / Y_RATIO if nose_ok.any() else sx
+        if sx > 1e-3 and sy > 1e-3:
+            return float(cx), float(cy), sx, sy
+    # no usable pose: centre on the hands, scale by palm length (a shoulder width is about 3.5 palms)
+    hands = np.concatenate([frames.left, frames.right], axis=0)
+    ok = ~np.isnan(hands[:, 0, 0])
+    if not ok.any():
+        return 0.5, 0.5, 0.25, 0.25
+    h = hands[ok]
+    palm = float(np.median(np.linalg.norm(h[:, 9, :2] - h[:, 0, :2], axis=1)))
+    c = np.median(h[:, :, :2].reshape(-1, 2), axis=0)
+    s = max(3.5 * palm, 1e-2)
+    return float(c[0]), float(c[1] - s), s, s
+
+
+def nearest_present(t: np.ndarray, present: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
+    """Index of the frame nearest each query time where the part is present (-1 if none within tol)."""
+    idx = np.flatnonzero(present)
+    if idx.size == 0:
+        return np.full(q.shape, -1, dtype=np.int64)
+    tv = t[idx]
+    pos = np.searchsorted(tv, q)
+    lo = np.clip(pos - 1, 0, tv.size - 1)
+    hi = np.clip(pos, 0, tv.size - 1)
+    pick = np.where(np.abs(tv[hi] - q) < np.abs(tv[lo] - q), hi, lo)
+    out = idx[pick]
+    out[np.abs(tv[pick] - q) > tol] = -1
+    return out
+
+
+def step_times(spans_ms: np.ndarray, n_steps: int, warp: np.ndarray | None = None) -> np.ndarray:
+    """(S, T) sample times: step centres of each [start, end) span (optionally warped, for augmentation)."""
+    spans_ms = np.asarray(spans_ms, dtype=np.float64).reshape(-1, 2)
+    u = (np.arange(n_steps) + 0.5) / n_steps if warp is None else warp
+    u = np.broadcast_to(u, (spans_ms.shape[0], n_steps))
+    return spans_ms[:, :1] + (spans_ms[:, 1:2] - spans_ms[:, :1]) * u
 
 
 # --------------------------------------------------------------------------- contract tables

@@ -2,9 +2,15 @@
 
 Spans from all videos go through the model together (``settings.batch_size``
 per forward pass), so throughput does not depend on how the work is split into
-videos. Decisions per span: fingerspelling when the letter reading is more
-confident than the sign classifier; UNKNOWN (top-k kept) below
-``settings.min_confidence``; else the top gloss.
+videos. Decisions per span, each with a tier (:mod:`openset`): fingerspelling
+when the letter reading is more confident than the sign classifier (tier from
+the calibration file, uncertain as shipped; a lone letter that is not a word
+such as A or I is unclear, its letter first in the top-k); UNKNOWN, tier unclear, with top-k kept,
+below the checkpoint's calibrated ``shown`` threshold (or
+``settings.min_confidence`` when set) or when the top gloss is outside the
+shown vocabulary; else the top gloss, plain at or above the ``plain``
+threshold, uncertain below it. A track with no word shown says
+``no_signing_recognised`` and why.
 """
 from __future__ import annotations
 
@@ -15,10 +21,10 @@ from typing import Sequence
 import numpy as np
 
 from signbridge.errors import SchemaError
-from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
-from signbridge.recognize.features import body_reference, span_features
+from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
-from signbridge.recognize.frames import Frames, frames_from_table
+from signbridge.recognize.frames import Frames, body_reference, frames_from_table
+from signbridge.recognize.openset import tier_of
 from signbridge.recognize.segment import segment_runs
 
 log = logging.getLogger(__name__)
@@ -56,35 +62,55 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) ->
     feats = []
     for frames, uri, sha in items:
         if not frames.any_hand.any():
-            log.warning("%s: no hands detected in any frame; empty gloss track", uri)
+            log.warning("%s: no hands detected in any frame; %s", uri, NO_SIGNING)
         ref = body_reference(frames)
         spans, core, runs = segment_runs(frames, rec.segment_cfg, ref)
         plans.append(_Plan(frames, spans, core, runs, ref, uri, sha))
-        feats.append(span_features(frames, core, rec.feature_cfg, ref=ref))
+        feats.append(rec.features(frames, core, ref))
     x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
                                                       np.float32)
     probs, _ = rec.classify(x, settings.batch_size)
-    labels = rec.labels
+    thresholds = dict(rec.thresholds)
+    if settings.min_confidence is not None:  # an explicit setting overrides the calibrated cut-off
+        thresholds["shown"] = float(settings.min_confidence)
+        thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
     tracks, k = [], 0
     for plan in plans:
         p = probs[k:k + len(plan.spans)]
         k += len(plan.spans)
-        spans = _decide(plan, p, labels, rec, settings.min_confidence)
-        tracks.append(GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
-                                 model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
-                                 vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence))
+        spans = _decide(plan, p, rec, thresholds)
+        track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
+                           model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
+                           vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence,
+                           thresholds=thresholds)
+        track.status, track.status_reason = _status(track, plan.frames)
+        tracks.append(track)
     return tracks
 
 
-def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: float) -> list[GlossSpan]:
+def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
+    """(status, reason): whether any word is shown, and if not, why (for the run summary)."""
+    if not track.no_signing_recognised:
+        return "signing_recognised", ""
+    if not frames.any_hand.any():
+        return NO_SIGNING, "no hands detected in any frame"
+    if not track.spans:
+        return NO_SIGNING, "hands seen but no sign span found"
+    return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
+
+
+def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -> list[GlossSpan]:
     f = plan.frames
+    labels = rec.labels
     if len(plan.spans) == 0:
         return []
     result: list[tuple[GlossSpan, int]] = []
+    spell_tier = rec.calibration.get("fingerspelling", {}).get("tier", "uncertain")
     for s, (t0, t1) in enumerate(plan.spans):
         order = np.argsort(-probs[s])[:TOP_K]
         top = [TopK(label=labels[j], prob=round(float(probs[s, j]), 6)) for j in order]
         conf = float(probs[s, order[0]])
+        tier = tier_of(conf, thresholds) if rec.shown(int(order[0])) else "unclear"
         i0, i1 = np.searchsorted(f.t_ms, plan.core[s])
         hands = np.flatnonzero(f.any_hand[i0:i1])
         reading = None
@@ -94,13 +120,22 @@ def _decide(plan: _Plan, probs: np.ndarray, labels: list[str], rec, min_conf: fl
         if reading is not None and reading.confidence > conf:
             label = f"fs-{reading.word}"
             span = GlossSpan(float(t0), float(t1), label, "fingerspelling", round(reading.confidence, 6),
-                             [TopK(label, round(reading.confidence, 6))] + top[:TOP_K - 1])
-        elif conf < min_conf:
-            span = GlossSpan(float(t0), float(t1), UNKNOWN, "unknown", round(conf, 6), top)
+                             [TopK(label, round(reading.confidence, 6))] + top[:TOP_K - 1], tier=spell_tier)
+        elif tier == "unclear":
+            span = GlossSpan(float(t0), float(t1), UNKNOWN, "unknown", round(conf, 6), top, tier="unclear")
         else:
-            span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top)
+            span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
-    return _merge_spelling(result)
+    words = set(rec.calibration.get("fingerspelling", {}).get("single_letter_words", ["A", "I"]))
+    return [_lone_letter(s, words) for s in _merge_spelling(result)]
+
+
+def _lone_letter(span: GlossSpan, words: set[str]) -> GlossSpan:
+    """A single spelled letter is rarely a word (it is mostly a sign's hand shape read as a letter): unclear,
+    with the letter kept first in the top-k, unless the letter is itself a word (A, I)."""
+    if span.kind != "fingerspelling" or len(span.label) != 4 or span.label[3:] in words:
+        return span
+    return GlossSpan(span.start_ms, span.end_ms, UNKNOWN, "unknown", span.confidence, span.top_k, tier="unclear")
 
 
 def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
@@ -113,7 +148,7 @@ def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
             word = a + (b[1:] if a and b and a[-1] == b[0] else b)
             conf = min(prev.confidence, span.confidence)
             merged = GlossSpan(prev.start_ms, span.end_ms, f"fs-{word}", "fingerspelling", conf,
-                               [TopK(f"fs-{word}", conf)])
+                               [TopK(f"fs-{word}", conf)], tier=prev.tier)
             out[-1] = (merged, run)
         else:
             out.append((span, run))

@@ -5,7 +5,9 @@ by the hips are not signing). Active runs with short gaps bridged become
 candidate spans; a run longer than one sign is cut at its slowest moments
 (signs are separated by holds and transitions where the hands slow down);
 finally spans are padded into the neighbouring rest time, because the
-annotations we evaluate against include the hands' way in and out.
+annotations we evaluate against include the hands' way in and out. A video
+whose only activity is shorter than ``min_span_ms`` still gets its longest
+active run as a span (a short sign is not noise when it is all there is).
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from signbridge.recognize.features import body_reference
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.frames import Frames, body_reference
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ def segment_runs(frames: Frames, cfg: SegmentConfig | None = None, ref=None
             split = _split(t, cost, i0, i1, end_ms, cfg)
             pieces += split
             run_ids += [r] * len(split)
+    if not pieces and merged:  # activity too brief for the noise filter: still one span, never a silent video
+        r = int(np.argmax([(t[i1] if i1 < n else end_ms) - t[i0] for i0, i1 in merged]))
+        pieces, run_ids = [tuple(merged[r])], [r]
     spans = np.array([[t[i0], t[i1] if i1 < n else end_ms] for i0, i1 in pieces], dtype=np.float64).reshape(-1, 2)
     return (pad_spans(spans, cfg.pad_ms, 0.0, end_ms), pad_spans(spans, cfg.classify_pad_ms, 0.0, end_ms),
             np.array(run_ids, dtype=int))

@@ -5,8 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from signbridge.recognize.features import body_reference
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.frames import Frames, body_reference
 
 
 def align_to(f: Frames, ref: tuple[float, float, float, float]) -> Frames:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from signbridge.recognize.features import body_reference
 from signbridge.recognize.fingerspell import LETTERS
-from signbridge.recognize.frames import Frames
+from signbridge.recognize.frames import Frames, body_reference
 
 
 def place_hand(hand: np.ndarray, body: Frames, where: tuple[float, float] = (-0.6, 0.3)) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 
 from signbridge.errors import InputError, ModelError
 from signbridge.recognize.datasets import Sample
-from signbridge.recognize.features import FeatureConfig, augment, random_warp, span_features, step_times
+from signbridge.recognize.features import FeatureConfig, augment, random_warp, span_features
+from signbridge.recognize.frames import step_times
 
 log = logging.getLogger(__name__)
 
@@ -292,5 +293,30 @@ def run_training(data: Sequence[str], letters_npz: str | None, out: str, *, seed
     config["segmentation"] = SegmentConfig().to_dict()
     config["fingerspelling"] = FingerspellConfig().to_dict()
     save_checkpoint(out, model, letters, config)
+    write_heldout_calibration(out, model, held, labels, feat_cfg, holdout)
     log_fn(f"checkpoint written to {out}")
     return config
+
+
+def write_heldout_calibration(out: str, model, held: Sequence[Sample], labels: list[str], feat_cfg: FeatureConfig,
+                              holdout: str) -> None:
+    """calibration.json from the held-out clips: temperature and precision thresholds (no out-of-vocabulary
+    clips here, so the thresholds only guard against confusions inside the vocabulary)."""
+    import torch
+
+    from signbridge.recognize import openset
+
+    known = [s for s in held if s.label in labels]
+    if known:
+        with torch.inference_mode():
+            logits = model.eval()(torch.as_tensor(features_plain(known, feat_cfg)))[0].numpy()
+        y = np.array([labels.index(s.label) for s in known])
+    else:
+        logits, y = np.zeros((0, len(labels)), np.float32), np.zeros(0, int)
+    t = openset.fit_temperature(logits, y)
+    p = openset.softmax(logits, t) if len(y) else np.zeros((0, len(labels)))
+    conf, pred = openset.shown_confidence(p, len(labels))
+    openset.write_calibration(out, {"temperature": t, "shown_classes": len(labels),
+                                    "thresholds": openset.choose(conf, pred == y, np.zeros(0)),
+                                    "fitted_on": {"in_vocabulary": f"{len(known)} held-out clips ({holdout})",
+                                                  "out_of_vocabulary": "none"}})

@@ -22,7 +22,6 @@ MAX_CLIPS = 5
 
 
 def example_embeddings(rec, examples: Sequence[tuple[Frames, str]]) -> np.ndarray:
-    from signbridge.recognize.features import span_features
     from signbridge.recognize.train import active_span
 
     feats = []
@@ -32,7 +31,7 @@ def example_embeddings(rec, examples: Sequence[tuple[Frames, str]]) -> np.ndarra
         if not frames.any_hand.any():
             raise InputError("no hands detected in any frame of the example", source=src,
                              hint="use a clip where the signer's hands are visible")
-        feats.append(span_features(frames, active_span(frames, rec.segment_cfg), rec.feature_cfg))
+        feats.append(rec.features(frames, active_span(frames, rec.segment_cfg)))
     return rec.embed(np.concatenate(feats))
 
 

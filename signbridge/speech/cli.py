@@ -9,11 +9,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     from signbridge.cli import add_common
 
     p = sub.add_parser("speak", help="narrate a transcript (TTS) into a WAV as long as the video",
-                       description="Synthesise each sentence of a transcript and place it at its caption's start "
-                                   "(sped up to 1.3x or delayed so narrations never overlap).")
+                       description="Synthesise each sentence of a transcript and place it at its caption cue's start; "
+                                   "it ends within 1 s of the end of its signing (sped up to 1.3x, then spoken cue "
+                                   "by cue, then cut); narrations never overlap.")
     add_common(p)
     p.add_argument("transcript", metavar="TRANSCRIPT.json")
     p.add_argument("-o", "--output", required=True, help="output .wav")
+    p.add_argument("--gloss-track", help="gloss_track.json: time speech to the same cues as the captions")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--video", help="the video the transcript belongs to (its duration sets the WAV length)")
     g.add_argument("--duration-ms", type=float, help="length of the narration in milliseconds")
@@ -32,9 +34,16 @@ def _speak(args) -> int:
     settings = settings_from_args(args)
     tr = Transcript.read(args.transcript)
     dur = args.duration_ms if args.duration_ms is not None else require_video(args.video).duration_s * 1000.0
-    res = narrate_detailed(tr, dur, settings, args.output)
-    delayed = sum(1 for p in res.placements if p.delay_ms > 1)
+    track = None
+    if args.gloss_track:
+        from signbridge.records import GlossTrack
+
+        track = GlossTrack.read(args.gloss_track)
+    res = narrate_detailed(tr, dur, settings, args.output, track=track)
+    split = len({p.sentence for p in res.placements if p.part})
     faster = sum(1 for p in res.placements if p.speed > 1.0)
-    print(f"{res.path}: {res.duration_ms / 1000:.2f} s, {len(res.placements)} sentence(s) "
-          f"({faster} sped up, {delayed} delayed), {res.backend or 'silence'}", file=sys.stderr)
+    cut = sum(1 for p in res.placements if p.truncated)
+    print(f"{res.path}: {res.duration_ms / 1000:.2f} s, {len(res.placements)} piece(s) "
+          f"({faster} sped up, {split} sentence(s) spoken cue by cue, {cut} cut), {res.backend or 'silence'}",
+          file=sys.stderr)
     return 0

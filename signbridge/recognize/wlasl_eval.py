@@ -1,0 +1,151 @@
+"""Calibration and evaluation of a hands checkpoint on the packed WLASL-2000 hands data.
+
+Class ranges (WLASL class index) for a checkpoint with vocabulary N and trained negatives [N, M):
+
+    [0, N)            vocabulary: train split trains, val split calibrates, test split evaluates
+    [N, M)            known unknowns used in training (never evaluated)
+    [M, (M+2000)/2)   unknowns for calibration (all splits; never trained on)
+    [(M+2000)/2, 2000) unknowns for evaluation (all splits; never trained on, never calibrated on)
+
+A checkpoint of all 2,000 glosses has no unknowns left: it is calibrated on val alone and its
+open-set numbers are not measurable here (said so in the output).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from signbridge.recognize import openset
+
+
+def class_ranges(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    n = len(config["labels"])
+    m = int(config.get("train", {}).get("negatives", [n, n])[1])
+    mid = (m + 2000) // 2
+    return {"vocab": (0, n), "trained_unknown": (n, m), "calib_unknown": (m, mid), "eval_unknown": (mid, 2000)}
+
+
+def checkpoint_logits(ckpt: str | Path, hands: np.ndarray) -> np.ndarray:
+    """Logits of the checkpoint's TorchScript model on packed clips, one CPU thread (as inference runs)."""
+    import torch
+
+    from signbridge.recognize.hands import hand_features
+
+    model = torch.jit.load(str(Path(ckpt) / "model.ts"), map_location="cpu").eval()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = []
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(hands), 512):
+                out.append(model(torch.as_tensor(hand_features(hands[i:i + 512].astype(np.float32))))[0].numpy())
+    finally:
+        torch.set_num_threads(before)
+    n_out = len(json.loads((Path(ckpt) / "config.json").read_text())["labels"])
+    return np.concatenate(out) if out else np.zeros((0, n_out), np.float32)
+
+
+def _sel(data: dict[str, np.ndarray], rng: tuple[int, int], splits: tuple[str, ...]) -> np.ndarray:
+    cls = data["cls"].astype(int)
+    return np.flatnonzero((cls >= rng[0]) & (cls < rng[1]) & np.isin(data["split"], splits))
+
+
+def _heldout_logits(ckpt: str | Path, data: dict[str, np.ndarray], shown: int):
+    """Class ranges, clip indices and logits of the calibration and evaluation sets."""
+    cfg = json.loads((Path(ckpt) / "config.json").read_text())
+    r = class_ranges(cfg)
+    n = r["vocab"][1]
+    every = ("train", "val", "test")
+    idx = {"cal_in": _sel(data, (0, shown), ("val",)), "cal_known": _sel(data, (shown, n), ("val",)),
+           "cal_unseen": _sel(data, r["calib_unknown"], every), "test_in": _sel(data, (0, shown), ("test",)),
+           "test_known": _sel(data, (shown, n), ("test",)), "test_unseen": _sel(data, r["eval_unknown"], every)}
+    return r, idx, {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
+
+
+def _confidences(logits: dict[str, np.ndarray], idx, y, shown: int, t: float):
+    conf, right = {}, {}
+    for k, lg in logits.items():
+        conf[k], pred = openset.shown_confidence(openset.softmax(lg, t), shown) if len(lg) else \
+            (np.zeros(0), np.zeros(0, int))
+        right[k] = pred == y[idx[k]]
+    return conf, right
+
+
+def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: int = 300) -> dict[str, Any]:
+    """Fit temperature + thresholds on val + calibration unknowns, write calibration.json with the test report.
+
+    Words are shown for the first ``shown`` classes only; a clip whose top class is another trained gloss
+    counts as unknown. So out-of-vocabulary clips are both trained glosses outside the shown vocabulary
+    (val clips for calibration, test clips for evaluation) and glosses the model never saw.
+    """
+    y = data["cls"].astype(int)
+    r, idx, logits = _heldout_logits(ckpt, data, shown)
+    shown = min(shown, r["vocab"][1])
+    val = np.concatenate([logits["cal_in"], logits["cal_known"]])
+    t = openset.fit_temperature(val, np.concatenate([y[idx["cal_in"]], y[idx["cal_known"]]]))
+    conf, right = _confidences(logits, idx, y, shown, t)
+    thresholds = openset.choose(conf["cal_in"], right["cal_in"], np.concatenate([conf["cal_known"], conf["cal_unseen"]]))
+    cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds,
+           "fitted_on": {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
+                         "out_of_vocabulary": f"val clips of trained classes [{shown}, {r['vocab'][1]}): "
+                                              f"{len(idx['cal_known'])}; all clips of unseen classes "
+                                              f"{list(r['calib_unknown'])}: {len(idx['cal_unseen'])}"},
+           "held_out": _report(r, idx, logits, conf, right, t, thresholds, data, shown)}
+    openset.write_calibration(ckpt, cal)
+    return cal
+
+
+def heldout_report(ckpt: str | Path, data: dict[str, np.ndarray], shown: int, temperature: float,
+                   thresholds: dict[str, float]) -> dict[str, Any]:
+    """The test-split numbers of a calibrated checkpoint at its shipped temperature and thresholds."""
+    y = data["cls"].astype(int)
+    r, idx, logits = _heldout_logits(ckpt, data, shown)
+    conf, right = _confidences(logits, idx, y, shown, temperature)
+    return _report(r, idx, logits, conf, right, temperature, thresholds, data, shown)
+
+
+def _report(r, idx, logits, conf, right, t, thresholds, data, shown) -> dict[str, Any]:
+    held = openset.evaluate(conf["test_in"], right["test_in"], np.concatenate([conf["test_known"], conf["test_unseen"]]),
+                            thresholds, conf["test_unseen"])
+    held["auroc_unseen_glosses"] = openset.auroc(conf["test_in"], conf["test_unseen"])
+    held["auroc_energy_unseen_glosses"] = openset.auroc(openset.energy(logits["test_in"], t),
+                                                        openset.energy(logits["test_unseen"], t))
+    held["reliability"] = openset.reliability(conf["test_in"], right["test_in"])
+    held["class_ranges"] = {k: list(v) for k, v in r.items()}
+    held["sets"] = {k: int(len(v)) for k, v in idx.items()}
+    held["signer_overlap"] = signer_overlap(data, (0, shown))
+    return held
+
+
+def signer_overlap(data: dict[str, np.ndarray], vocab: tuple[int, int]) -> dict[str, Any]:
+    """How many test clips have a known signer who also signs in training (WLASL splits are not by signer)."""
+    s, sig, cls = data["split"], data["signer"], data["cls"].astype(int)
+    inv = (cls >= vocab[0]) & (cls < vocab[1])
+    train = set(sig[inv & (s == "train") & (sig >= 0)].tolist())
+    test = inv & (s == "test")
+    known = test & (sig >= 0)
+    return {"test_clips": int(test.sum()), "test_clips_known_signer": int(known.sum()),
+            "test_clips_signer_in_train": int(np.isin(sig[known], list(train)).sum()),
+            "signers_known_train": len(train), "signers_known_test": len(set(sig[known].tolist()))}
+
+
+def wlasl_table(ckpt: str | Path, data: dict[str, np.ndarray], sizes=(100, 300, 1000, 2000)) -> list[dict[str, Any]]:
+    """Top-1/top-5 on the NSLT-2000 test split of WLASL-N (logits restricted to the first N classes)."""
+    cfg = json.loads((Path(ckpt) / "config.json").read_text())
+    n_vocab = len(cfg["labels"])
+    cls = data["cls"].astype(int)
+    test = np.flatnonzero((data["split"] == "test") & (cls < n_vocab))
+    logits = checkpoint_logits(ckpt, data["hands"][test])
+    y = cls[test]
+    rows = []
+    for n in sizes:
+        if n > n_vocab:
+            continue
+        m = y < n
+        top = np.argsort(-logits[m][:, :n], axis=1)[:, :5]
+        rows.append({"subset": f"WLASL-{n}", "n_test": int(m.sum()), "top1": float(np.mean(top[:, 0] == y[m])),
+                     "top5": float(np.mean((top == y[m][:, None]).any(1)))})
+    return rows

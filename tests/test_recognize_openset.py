@@ -1,0 +1,119 @@
+"""The WLASL-scale hands model: slot canonicalisation, hands-only features, calibration and training entry."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from signbridge.errors import InputError
+
+pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
+
+HANDS = "wlasl_hands_mediapipe"
+
+
+@pytest.fixture(scope="module")
+def wlasl_seqs(shared_data):
+    """A few real MediaPipe Hands sequences (detection-order slots) with their glosses."""
+    import csv
+
+    with open(shared_data / HANDS / "index.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["shard"] == "hands_00.npz"][:40]
+    frames = np.load(shared_data / HANDS / "hands_00.npz")["frames"]
+    return [(frames[int(r["start"]):int(r["start"]) + int(r["n_frames"])].astype(np.float32), r) for r in rows]
+
+
+def test_canonical_slots_put_the_image_left_hand_in_the_right_slot(wlasl_seqs):
+    from signbridge.recognize.hands import canonical_slots
+
+    for seq, _ in wlasl_seqs:
+        out = canonical_slots(seq)
+        both = ~np.isnan(out[:, 0, 0, 0]) & ~np.isnan(out[:, 1, 0, 0])
+        assert np.all(out[both, 0, 0, 0] >= out[both, 1, 0, 0])  # signer's left hand = larger image x
+        # no hand is lost or invented: the same number of detections per frame
+        assert np.array_equal((~np.isnan(out[:, :, 0, 0])).sum(1), (~np.isnan(seq[:, :, 0, 0])).sum(1))
+    swapped = wlasl_seqs[0][0][:, ::-1]
+    assert np.array_equal(canonical_slots(swapped), canonical_slots(wlasl_seqs[0][0]), equal_nan=True)
+
+
+def test_hand_features_see_a_left_handed_signer_like_a_right_handed_one(wlasl_seqs):
+    from signbridge.recognize.hands import HandFeatureConfig, hand_features, mirror_hands, sample_hands
+    from signbridge.recognize.wlasl_hands import hand_extent, sequence_frames
+
+    fr = sequence_frames(wlasl_seqs[3][0])
+    h = sample_hands(fr, hand_extent(fr), 24)
+    x, xm = hand_features(h), hand_features(mirror_hands(h))
+    assert x.shape == (1, 24, HandFeatureConfig().n_features) and np.isfinite(x).all()
+    assert np.allclose(x, xm, atol=1e-5)
+    none = np.full((2, 24, 2, 21, 3), np.nan, np.float32)
+    assert np.array_equal(hand_features(none), np.zeros((2, 24, HandFeatureConfig().n_features), np.float32))
+
+
+def test_thresholds_are_the_lowest_confidence_that_keeps_shown_words_precise():
+    from signbridge.recognize import openset
+
+    rng = np.random.default_rng(0)
+    conf = np.sort(rng.uniform(0.2, 1.0, 60))[::-1]
+    right = rng.random(60) < np.linspace(1.0, 0.2, 60)  # confident clips are more often right
+    out = rng.uniform(0.0, 0.9, 60) ** 2  # out-of-vocabulary clips: wrong whenever shown
+    th = openset.choose(conf, right, out)
+
+    def precision(t):  # in and out weigh half each
+        a = (right & (conf >= t)).mean() * 0.5
+        return a / ((conf >= t).mean() * 0.5 + (out >= t).mean() * 0.5)
+
+    assert precision(th["plain"]) >= 0.9 and precision(th["shown"]) >= 0.7 and th["shown"] <= th["plain"]
+    lower = conf[conf < th["plain"]].max()
+    assert precision(lower) < 0.9  # the next lower cut-off would miss the target
+    assert openset.tier_of(th["plain"], th) == "plain" and openset.tier_of(0.0, th) == "unclear"
+    never = openset.choose(conf, np.zeros(60, bool), out)
+    assert never == {"plain": 1.0, "shown": 1.0}  # no cut-off reaches the targets: nothing is shown
+    assert openset.auroc(np.array([0.9, 0.8]), np.array([0.1, 0.8])) == pytest.approx(0.875)
+
+
+def test_shipped_calibration_matches_its_model_and_reports_held_out_numbers():
+    from signbridge.recognize.checkpoint import read_config, shipped_dir
+    from signbridge.recognize.openset import read_calibration
+
+    cfg = read_config(shipped_dir())
+    cal = read_calibration(shipped_dir(), cfg)
+    assert cfg["features"]["kind"] == "hands" and len(cfg["labels"]) >= 300
+    assert cal["shown_classes"] >= 300 and 0 <= cal["thresholds"]["shown"] <= cal["thresholds"]["plain"] <= 1
+    held = cal["held_out"]
+    if held["plain"]["n_shown_in"]:  # plain words exist only where held-out precision reached the target
+        assert held["plain"]["precision_half_oov"] >= 0.85
+    assert cal["fingerspelling"]["tier"] == "uncertain"
+
+
+def test_train_hands_pack_train_calibrate_on_a_small_subset(shared_data, tmp_path):
+    """The model card's command, end to end on a few optimiser steps (CPU, seeded)."""
+    from signbridge.recognize.checkpoint import Recognizer
+    from signbridge.recognize.train_hands import HandsTrainConfig, load_packed, main, train
+    from signbridge.recognize.wlasl_hands import pack
+
+    packed = tmp_path / "p.npz"
+    pack(shared_data / HANDS, packed, 24)
+    data = load_packed(packed)
+    assert data["hands"].shape[1:] == (24, 2, 21, 3) and set(data["split"]) == {"train", "val", "test"}
+    out = tmp_path / "ck"
+    assert main(["train", "--packed", str(packed), "--out", str(out), "--vocab", "100", "--negatives", "100",
+                 "--max-steps", "2", "--seed", "0"]) == 0
+    assert main(["calibrate", "--packed", str(packed), "--out", str(out), "--shown", "50"]) == 0
+    rec = Recognizer(out, "cpu")
+    assert len(rec.labels) == 100 and rec.calibration["shown_classes"] == 50
+    assert json.loads((out / "config.json").read_text())["train"]["negatives"] == [100, 200]
+    # seeded: the same steps give the same weights on CPU
+    cfg = HandsTrainConfig(vocab=20, negatives=(20, 40), max_steps=2, d_model=32, seed=3)
+    a, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
+    b, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
+    assert all(np.array_equal(p.detach().numpy(), q.detach().numpy()) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_bad_packed_file_is_a_clear_error(tmp_path):
+    from signbridge.recognize.train_hands import load_packed
+
+    bad = tmp_path / "x.npz"
+    np.savez(bad, hands=np.zeros(1))
+    with pytest.raises(InputError, match="not a packed WLASL hands file"):
+        load_packed(bad)

@@ -1,0 +1,291 @@
+"""The review page in a real browser (Debian chromium driven by Selenium) over a real run's results,
+plus its access rules and concurrent saves, against the real server process (`signbridge review`)."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+import wave
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+@pytest.fixture
+def server(copy_results, tmp_path):
+    """`signbridge review OUT --port 0` in its own process, with its own empty TMPDIR; stopped by PID."""
+    tmp = tmp_path / "server-tmp"
+    tmp.mkdir()
+    env = {**os.environ, "SIGNBRIDGE_HOME": str(copy_results.home), "TMPDIR": str(tmp),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "review", str(copy_results.out), "--port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    try:
+        url = None
+        while url is None:
+            line = lines.get(timeout=60)
+            url = line.strip() if line.strip().startswith("http://") else None
+        base, token = url.split("/?token=")
+        yield type("Server", (), {"base": base, "token": token, "url": url, "pid": proc.pid, "tmp": tmp,
+                                  "results": copy_results})
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def call(srv, path, body=None, token=True, headers=None):
+    """(status, body bytes, headers) of one request; the token goes in the Authorization header."""
+    h = dict(headers or {})
+    if token:
+        h["Authorization"] = f"Bearer {srv.token if token is True else token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    req = urllib.request.Request(srv.base + path, data=data, headers=h, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def pcm(path: Path):
+    import numpy as np
+
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"), w.getframerate()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
+        pytest.skip("Debian chromium and chromium-driver are not installed (./sb setup installs them as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required", "--window-size=1280,860",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+
+
+def test_review_in_a_browser_then_revise(server, browser):
+    """Open the run, play the video, correct the second sign (-> DRINK), save, render: the captions
+    say the corrected word and the first sentence's narration is byte-identical to the machine's."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    res = server.results
+    machine = [s["label"] for s in json.loads((res.folder / "gloss_track.json").read_text())["spans"]]
+    said = json.loads((res.folder / "transcript.json").read_text())["sentences"]  # the machine's sentences
+    wait = WebDriverWait(browser, 60)
+    js = browser.execute_script
+    browser.get(server.url)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#videos tbody a"))
+    row = browser.find_element(By.CSS_SELECTOR, "#videos tbody tr").text
+    assert "go_eat.mp4" in row and " ok " in f" {row} " and row.endswith("no model")
+    SHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "review-index.png"))
+    browser.find_element(By.ID, "filter").send_keys("nothing-like-this")
+    assert browser.find_element(By.ID, "empty").is_displayed()
+    browser.find_element(By.ID, "filter").clear()
+    browser.find_element(By.ID, "reviewed").send_keys("not reviewed")
+    assert not browser.find_element(By.ID, "empty").is_displayed()
+
+    browser.find_element(By.CSS_SELECTOR, "#videos tbody a").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+    wait.until(lambda d: js("return document.getElementById('player').readyState") >= 2)
+    js("const v = document.getElementById('player'); v.muted = true; v.play();")
+    wait.until(lambda d: js("return document.getElementById('player').currentTime") > 0.3)  # it plays
+    assert js("return document.getElementById('player').textTracks[0].mode") == "showing"
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#preview li")] == [
+        f"{s['start_ms'] / 1000:.1f} s {s['text']}" for s in said]
+
+    js("document.getElementById('player').pause()")
+    browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="0"]').click()  # a click seeks the video
+    wait.until(lambda d: js("return document.getElementById('player').currentTime") < 0.05)
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")  # the key steps to the next sign, and seeks
+    wait.until(lambda d: abs(js("return document.getElementById('player').currentTime") - 4.2) < 0.05)
+    assert "selected" in browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="1"]').get_attribute("class")
+    gloss = browser.find_element(By.ID, "gloss")
+    gloss.clear()
+    gloss.send_keys("drink")
+    browser.find_element(By.ID, "apply").click()
+    wait.until(lambda d: "4.2 s Drink." in d.find_element(By.ID, "preview").text)  # preview follows the edit
+    browser.find_element(By.ID, "reviewer").send_keys("Test Reviewer")
+    browser.find_element(By.ID, "save").click()
+    wait.until(lambda d: "saved revision" in d.find_element(By.ID, "message").text)
+    js("document.getElementById('player').currentTime = 5.6")  # a frame of the corrected sign for the docs
+    wait.until(lambda d: js("const v = document.getElementById('player'); return !v.seeking && v.readyState >= 2"))
+    browser.save_screenshot(str(SHOTS / "review-video.png"))
+    browser.find_element(By.ID, "render").click()
+    WebDriverWait(browser, 180).until(lambda d: "rendered revision" in d.find_element(By.ID, "message").text)
+    assert "1 of 2 sentences unchanged" in browser.find_element(By.ID, "message").text
+
+    (rev,) = (res.folder / "review" / "revisions").iterdir()
+    doc = json.loads(rev.read_text())
+    assert doc["review"]["reviewer"] == "Test Reviewer" and doc["review"]["sources"] == ["model", "reviewer"]
+    assert [s["label"] for s in doc["spans"]] == [machine[0], "drink"]
+    assert json.loads((res.folder / "gloss_track.json").read_text())["spans"][1]["label"] == machine[1]  # untouched
+    srt = (res.folder / "captions.srt").read_text()
+    assert "Drink." in srt and said[0]["text"] in srt
+    current = json.loads((res.folder / "review" / "current.json").read_text())
+    assert current["revision"] == rev.stem and current["kept_sentences"] == [0]
+    assert json.loads((res.folder / "transcript.json").read_text())["revision"]["id"] == rev.stem
+    # the first sentence's narration is the machine's, sample for sample; the second was re-narrated
+    old, sr = pcm(res.folder / "review" / "renders" / "model" / "narration.wav")
+    new, _ = pcm(res.folder / "narration.wav")
+    cut = round(4200 * sr / 1000)
+    assert old.size == new.size and old[:cut].tobytes() == new[:cut].tobytes() and old[:cut].any()
+    assert old[cut:].tobytes() != new[cut:].tobytes()
+    # the muxed video carries the corrected captions; the previous render stays retrievable
+    subs = subprocess.run(["ffmpeg", "-v", "error", "-i", str(res.folder / "video.mp4"), "-map", "0:s:0", "-f", "srt",
+                           "-"], capture_output=True, text=True, check=True).stdout
+    assert "Drink." in subs
+    status, body, _ = call(server, f"/media/{res.vid}/renders/model/captions.srt")
+    assert status == 200 and said[1]["text"].encode() in body
+
+    browser.get("about:blank")  # the page is closed: nothing of the video was left on disk
+    # (onnxruntime writes a 51-byte session id, ".ses", to TMPDIR when imported: not ours, not video)
+    assert [p.name for p in server.tmp.iterdir() if p.name != ".ses"] == []
+    assert [p for p in (res.home / "tmp").glob("*")] == [] if (res.home / "tmp").exists() else True
+    assert sorted(p.suffix for p in res.folder.rglob("*.mp4")) == [".mp4"] * 3  # current + model + revision
+    assert not [p for p in res.out.rglob("*") if p.name.startswith((".tmp-", "revise-"))]
+
+
+def test_split_merge_move_unknown_and_not_a_sign(server, browser):
+    """The other edits, through the page's buttons and keys; the saved revision holds exactly them."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    js = browser.execute_script
+    browser.get(f"{server.base}/v/{server.results.vid}?token={server.token}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+    wait.until(lambda d: js("return document.getElementById('player').readyState") >= 1)
+    body = browser.find_element(By.TAG_NAME, "body")
+    preview = lambda: browser.find_element(By.ID, "preview").text  # noqa: E731
+
+    body.send_keys("n")  # GO selected
+    js("document.getElementById('player').currentTime = 1.0")
+    wait.until(lambda d: not js("return document.getElementById('player').seeking"))
+    body.send_keys("s")  # split GO at 1.0 s: GO GO | EAT
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 3)
+    body.send_keys("u")  # the first half is UNKNOWN
+    wait.until(lambda d: "[unclear sign]" in preview())
+    body.send_keys("m")  # merged back with the second half (which keeps the UNKNOWN label of the first)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+    start, end = browser.find_element(By.ID, "start"), browser.find_element(By.ID, "end")
+    start.clear(), start.send_keys("200"), end.clear(), end.send_keys("2400")
+    browser.find_element(By.ID, "move").click()
+    body.send_keys("n", "x")  # the second sign is not a sign
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 1)
+    assert preview().count("[unclear sign]") == 1
+    assert "unclear" in browser.find_element(By.CSS_SELECTOR, "#timeline .span").get_attribute("class")
+    browser.find_element(By.ID, "reviewer").send_keys("Keys")
+    browser.find_element(By.ID, "save").click()
+    wait.until(lambda d: "saved revision" in d.find_element(By.ID, "message").text)
+    (rev,) = (server.results.folder / "review" / "revisions").iterdir()
+    doc = json.loads(rev.read_text())
+    assert [(s["label"], s["kind"], s["start_ms"], s["end_ms"]) for s in doc["spans"]] == [
+        ("UNKNOWN", "unknown", 200, 2400)]
+    assert doc["review"]["sources"] == ["reviewer"]
+
+
+def _listening_address(port: int) -> str:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, p = local.split(":")
+        if int(p, 16) == port and state == "0A":  # LISTEN
+            return ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def test_access_needs_the_token_and_stays_inside_the_results(server):
+    vid = server.results.vid
+    assert server.base.startswith("http://127.0.0.1:")
+    assert _listening_address(int(server.base.rsplit(":", 1)[1])) == "127.0.0.1"
+    for path in ("/", "/api/videos", f"/v/{vid}", f"/media/{vid}/source", f"/media/{vid}/captions.vtt"):
+        assert call(server, path, token=False)[0] == 403, path
+        assert call(server, path, token="wrong-token")[0] == 403, path
+    edit = {"reviewer": "x", "spans": [], "sources": []}
+    assert call(server, f"/api/videos/{vid}/revisions", edit, token=False)[0] == 403
+    assert not (server.results.folder / "review").exists()
+
+    # the token in the URL once sets a cookie that works alone (what the <video> element relies on)
+    status, _, headers = call(server, f"/?token={server.token}", token=False)
+    cookie = headers["set-cookie"].split(";")[0]
+    assert status == 200 and "HttpOnly" in headers["set-cookie"]
+    assert call(server, "/api/videos", token=False, headers={"Cookie": cookie})[0] == 200
+
+    for path in ("/api/videos/..%2F..%2Fetc", "/api/videos/runs", f"/media/{vid}%2F..%2F..%2Fgo_eat.mp4/source",
+                 "/media/0123456789abcdef-0123456789/source", f"/media/{vid}/renders/..%2F..%2F/captions.srt",
+                 f"/media/{vid}/renders/model/landmarks.parquet", "/static/..%2Fapp.py", "/static/app.py"):
+        status, body, _ = call(server, path)
+        assert status in (400, 404), (path, status, body[:200])
+    status, body, _ = call(server, f"/api/videos/{vid}/restore", {"revision": "../../gloss_track", "reviewer": "x"})
+    assert status == 400 and b"not a revision id" in body
+
+    # the original video is streamed by byte range from where the run read it
+    data = server.results.video.read_bytes()
+    status, body, headers = call(server, f"/media/{vid}/source", headers={"Range": "bytes=100-199"})
+    assert status == 206 and body == data[100:200] and headers["content-range"] == f"bytes 100-199/{len(data)}"
+    status, body, _ = call(server, f"/media/{vid}/source", headers={"Range": "bytes=-10"})
+    assert status == 206 and body == data[-10:]
+    assert call(server, f"/media/{vid}/source", headers={"Range": f"bytes={len(data)}-"})[0] == 416
+
+
+def test_two_saves_at_once_keep_both_revisions_in_order(server):
+    vid = server.results.vid
+    _, body, _ = call(server, f"/api/videos/{vid}")
+    spans = json.loads(body)["track"]["spans"]
+    barrier = threading.Barrier(2)
+    out: dict[str, tuple] = {}
+
+    def save(label: str) -> None:
+        edit = [dict(spans[0]), {**spans[1], "label": label, "confidence": 1.0}]
+        barrier.wait()
+        out[label] = call(server, f"/api/videos/{vid}/revisions",
+                          {"reviewer": f"reviewer-{label}", "spans": edit, "sources": ["model", "reviewer"]})
+
+    threads = [threading.Thread(target=save, args=(g,)) for g in ("drink", "food")]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert {k: v[0] for k, v in out.items()} == {"drink": 201, "food": 201}
+    ids = {k: json.loads(v[1])["id"] for k, v in out.items()}
+    stored = sorted(p.stem for p in (server.results.folder / "review" / "revisions").iterdir())
+    assert stored == sorted(ids.values())
+    docs = [json.loads((server.results.folder / "review" / "revisions" / f"{i}.json").read_text()) for i in stored]
+    assert {d["spans"][1]["label"]: d["review"]["reviewer"] for d in docs} == {
+        "drink": "reviewer-drink", "food": "reviewer-food"}
+    assert [d["review"]["created_at"] for d in docs] == sorted(d["review"]["created_at"] for d in docs)
+    _, body, _ = call(server, f"/api/videos/{vid}")
+    detail = json.loads(body)
+    assert [r["id"] for r in detail["revisions"]] == stored and detail["revision"] == stored[-1]
+    assert json.loads(call(server, "/api/videos")[1])["videos"][0]["queued"] is True
