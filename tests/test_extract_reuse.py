@@ -76,3 +76,22 @@ def test_a_graph_that_cannot_restart_is_replaced(shared_data):
     assert graph is not broken
     r = holistic.run_chunk(_task(shared_data, CLIPS[0]), graph_threads=1)
     assert r.present["pose"].any()
+
+
+def test_a_forked_child_builds_its_own_graph_and_leaves_the_parents_alone():
+    """A graph's threads do not survive fork: a child must neither use nor destroy the parent's graphs."""
+    import os
+
+    from signbridge.extract import holistic
+
+    sentinel = object()
+    holistic._graphs[(99, True)] = sentinel  # stands in for a live graph; no MediaPipe needed
+    try:
+        pid = os.fork()
+        if pid == 0:  # child: the parent's graph is kept referenced but no longer offered
+            os._exit(0 if (99, True) not in holistic._graphs and sentinel in holistic._inherited else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert holistic._graphs[(99, True)] is sentinel  # the parent still has it
+    finally:
+        holistic._graphs.pop((99, True), None)

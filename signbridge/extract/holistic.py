@@ -335,6 +335,17 @@ class Holistic:
 
 _progress_queue = None  # set in worker processes by init_worker
 _graphs: dict[tuple[int, bool], Holistic] = {}
+_inherited: list[Holistic] = []
+
+
+def _forget_inherited_graphs() -> None:
+    """A forked child must not use or destroy its parent's graphs (their threads did not come along):
+    they stay referenced, untouched, and the child builds its own."""
+    _inherited.extend(_graphs.values())
+    _graphs.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_graphs)
 
 
 def shared_graph(graph_threads: int = 0, face: bool = True) -> Holistic:
