@@ -67,8 +67,9 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> dict:
-    """Wall time, CPU time (user + system of the whole tree) and peak process-tree RSS of a command."""
+def run_measured(cmd: list[str], env: dict | None = None, ok_codes: tuple[int, ...] = (0,)) -> dict:
+    """Wall time, CPU time (user + system of the whole tree) and peak process-tree RSS of a command.
+    Any exit code outside ``ok_codes`` raises."""
     import resource
 
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -94,12 +95,12 @@ def run_measured(cmd: list[str], env: dict | None = None) -> dict:
     wall = time.perf_counter() - t0
     stop.set()
     th.join()
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}")
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants (workers, ffmpeg) included
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak / 2**20, 1),
-            "load_during": round(statistics.mean(loads), 1) if loads else None}
+            "load_during": round(statistics.mean(loads), 1) if loads else None, "exit_code": proc.returncode}
 
 
 def _frames_of(parquet: Path) -> int:

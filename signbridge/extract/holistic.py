@@ -1,8 +1,9 @@
 """MediaPipe Holistic adapter and the per-chunk worker.
 
-One Holistic graph per process, fresh for every chunk so tracking state never
-leaks between videos or chunks. Results leave as flat float32 arrays plus
-presence masks: the only thing that crosses the process boundary.
+One Holistic graph per process and configuration, kept across chunks and videos and
+restarted between them (``shared_graph``): a restarted run re-opens every calculator,
+so tracking and smoothing state never leaks between videos or chunks. Results leave
+as flat float32 arrays plus presence masks: the only thing that crosses the process boundary.
 """
 from __future__ import annotations
 
@@ -312,6 +313,16 @@ class Holistic:
             out[part] = v
         return out
 
+    def reset(self) -> None:
+        """Start a new run of the same graph: every calculator is closed and opened again, so the
+        next frame is processed exactly as by a new ``Holistic`` (tested bit-identical), without
+        parsing, validating and building the graph again."""
+        with quiet_native_stderr():
+            self._h.reset()
+            self._h._graph.wait_until_idle()
+        self._h._simulated_timestamp = 0  # a new run accepts timestamps from zero again
+        self._first = True
+
     def close(self) -> None:
         self._h.close()
 
@@ -323,6 +334,39 @@ class Holistic:
 
 
 _progress_queue = None  # set in worker processes by init_worker
+_graphs: dict[tuple[int, bool], Holistic] = {}
+_inherited: list[Holistic] = []
+
+
+def _forget_inherited_graphs() -> None:
+    """A forked child must not use or destroy its parent's graphs (their threads did not come along):
+    they stay referenced, untouched, and the child builds its own."""
+    _inherited.extend(_graphs.values())
+    _graphs.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_graphs)
+
+
+def shared_graph(graph_threads: int = 0, face: bool = True) -> Holistic:
+    """This process's graph for this configuration, on a fresh run.
+
+    Building a graph parses and validates its config and wires ≈ 200 nodes; a restart
+    (``Holistic.reset``) only re-opens the calculators. A graph whose restart fails (left in an
+    error state by a failed chunk) is replaced by a new one.
+    """
+    key = (graph_threads, face)
+    h = _graphs.get(key)
+    if h is not None:
+        try:
+            h.reset()
+            return h
+        except Exception:  # noqa: BLE001 — any failure to restart: build a new graph instead
+            del _graphs[key]
+            with contextlib.suppress(Exception):
+                h.close()
+    h = _graphs[key] = Holistic(graph_threads, face)
+    return h
 
 
 class _DeferredModule(types.ModuleType):
@@ -399,39 +443,39 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
     first = None
     ordinals: list[int] = []
     last_bin = None
-    with Holistic(graph_threads, face=task.face_mode != "none") as h:
-        for ordinal, (pts, rgb) in enumerate(iter_frames(task.path, width=task.width, height=task.height,
-                                                         select=task.select, seek_s=task.seek_s,
-                                                         stop_pts=task.stop_pts, report=report,
-                                                         threads=task.threads)):
-            if first is None:
-                first = pts
-            if task.py_sample_fps and report.time_base:
-                b = sample_bin((pts - first) * float(report.time_base), task.py_sample_fps)
-                if last_bin is not None and b <= last_bin:
-                    continue  # same 1/fps bin as the previous kept frame (the rule ffmpeg's select applies)
-                last_bin = b
-            tb = task.seconds_per_tick or (float(report.time_base) if report.time_base else 0.0)
-            res = h.process(rgb, 1_000_000 + int(round((pts - task.origin_pts) * tb * 1e6)) if tb else None)
-            if pts < task.start_pts:
-                warm += 1  # tracking warm-up before the chunk's first owned frame: dropped
-                continue
-            pts_list.append(pts)
-            ordinals.append(ordinal)
-            for part in PARTS:
-                v = res[part]
-                if part == "face" and task.face_mode == "none":
-                    v = None
-                elif part == "face" and v is not None and drop is not None:
-                    v = v.copy()
-                    v[drop] = np.nan
-                present[part].append(v is not None)
-                data[part].append(v if v is not None else np.zeros(PART_WIDTH[part], dtype=np.float32))
-            n_max += 1
-            pending += 1
-            if progress and pending >= 8:
-                progress(pending)
-                pending = 0
+    h = shared_graph(graph_threads, face=task.face_mode != "none")
+    for ordinal, (pts, rgb) in enumerate(iter_frames(task.path, width=task.width, height=task.height,
+                                                     select=task.select, seek_s=task.seek_s,
+                                                     stop_pts=task.stop_pts, report=report,
+                                                     threads=task.threads)):
+        if first is None:
+            first = pts
+        if task.py_sample_fps and report.time_base:
+            b = sample_bin((pts - first) * float(report.time_base), task.py_sample_fps)
+            if last_bin is not None and b <= last_bin:
+                continue  # same 1/fps bin as the previous kept frame (the rule ffmpeg's select applies)
+            last_bin = b
+        tb = task.seconds_per_tick or (float(report.time_base) if report.time_base else 0.0)
+        res = h.process(rgb, 1_000_000 + int(round((pts - task.origin_pts) * tb * 1e6)) if tb else None)
+        if pts < task.start_pts:
+            warm += 1  # tracking warm-up before the chunk's first owned frame: dropped
+            continue
+        pts_list.append(pts)
+        ordinals.append(ordinal)
+        for part in PARTS:
+            v = res[part]
+            if part == "face" and task.face_mode == "none":
+                v = None
+            elif part == "face" and v is not None and drop is not None:
+                v = v.copy()
+                v[drop] = np.nan
+            present[part].append(v is not None)
+            data[part].append(v if v is not None else np.zeros(PART_WIDTH[part], dtype=np.float32))
+        n_max += 1
+        pending += 1
+        if progress and pending >= 8:
+            progress(pending)
+            pending = 0
     if progress and pending:
         progress(pending)
     out = {p: (np.stack(data[p]) if data[p] else np.zeros((0, PART_WIDTH[p]), dtype=np.float32)) for p in PARTS}

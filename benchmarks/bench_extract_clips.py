@@ -1,0 +1,281 @@
+"""Many short clips: extraction throughput against pose-format, and what each clip costs beyond its frames.
+
+    .venv/bin/python benchmarks/bench_extract_clips.py speed --rounds 2    # ~8 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_extract_clips.py levers --rounds 2   # ~2 min
+    .venv/bin/python benchmarks/bench_extract_clips.py dataset --clips 200 # one run of dataset build
+    .venv/bin/python benchmarks/bench_extract_clips.py process --clips 50  # one run of signbridge process
+
+speed: ``--clips`` WLASL train clips from ``../shared/data/wlasl_clips`` (sorted by file name, linked into a
+temporary folder), every frame, 2 workers, interleaved over ``--rounds``: ``signbridge extract DIR --fps 0
+--workers 2``, pose-format's ``videos_to_poses -d DIR --num-workers 2`` and, for the long-video figure of the
+same run, ``signbridge extract`` on the first ``--long-s`` seconds of the benchmark video (stream copy).
+CPU is user + system of the whole process tree. Per-clip overhead = (CPU of the clip run − its frames × the
+long video's CPU per frame) ÷ clips: everything a clip costs beyond its frames at the long-video rate
+(graph start, ffprobe and ffmpeg starts, writing outputs, decoding the larger clips).
+
+levers: one process, the first ``--frames`` frames of ``--lever-clips`` clips decoded by ffmpeg and run
+through Holistic (one graph thread, as pool workers run it), CPU per clip for: a new graph per clip (before
+this work), one graph restarted between clips (``holistic.shared_graph``, what ships), one graph never
+restarted with a blank frame between clips (cheapest, but not exact: the pose visibility filter keeps the
+previous clip's state, ``tests/test_extract_reuse.py``); plus the per-clip CPU of the two ffprobe calls of
+``prepare`` and of an ffmpeg start. Each configuration is a fresh process; rounds are interleaved.
+
+dataset / process: one run of ``signbridge dataset build`` (default 15 fps, 2 workers) or ``signbridge process``
+on ``--clips`` clips (all WLASL clips here, sorted, repeated under new names past the 192 there are):
+clips/s and CPU-ms per frame, wall time per second of video.
+
+Writes ``benchmarks/results/extract_clips.json`` / ``extract_clips_levers.json`` / ``extract_clips_dataset.json``
+/ ``extract_clips_process.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_extract import BENCH_VIDEO, DATA, RESULTS, VENV_BIN, run_measured  # noqa: E402
+
+from signbridge.bench import machine_info, write_results  # noqa: E402
+
+CLIPS_DIR = DATA / "wlasl_clips"
+
+
+def pick_clips(n: int) -> list[Path]:
+    import pandas as pd
+
+    labels = pd.read_csv(CLIPS_DIR / "labels.csv", dtype={"video_id": str})
+    train = labels[labels.nslt_split == "train"].sort_values("file")
+    return [CLIPS_DIR / f for f in train.file.head(n)]
+
+
+def _frames(out: Path, suffix: str) -> int:
+    if suffix == ".pose":
+        from pose_format import Pose
+
+        return sum(int(Pose.read(p.read_bytes()).body.data.shape[0]) for p in out.glob("*.pose"))
+    return sum(json.loads(p.read_text())["stats"]["frames"] for p in out.glob("*.stats.json"))
+
+
+def speed(n_clips: int, rounds: int, long_s: float, workers: int = 2) -> dict:
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    clips = pick_clips(n_clips)
+    runs: dict[str, list[dict]] = {"signbridge_clips": [], "pose_format_clips": [], "signbridge_long": []}
+    with tempfile.TemporaryDirectory(prefix="bench-clips-") as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "clips"
+        folder.mkdir()
+        for c in clips:
+            (folder / c.name).symlink_to(c.resolve())
+        long_video = tmp / "long.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(BENCH_VIDEO), "-t", str(long_s), "-c", "copy", "-an",
+                        str(long_video)], check=True)
+        for r in range(rounds):
+            for name in runs:
+                out = tmp / f"{name}-{r}"
+                if name == "pose_format_clips":
+                    for p in folder.glob("*.pose"):
+                        p.unlink()
+                    cmd = [str(VENV_BIN / "videos_to_poses"), "-d", str(folder), "--num-workers", str(workers)]
+                else:
+                    src = folder if name == "signbridge_clips" else long_video
+                    cmd = [sys.executable, "-m", "signbridge.cli", "extract", str(src), "-o", str(out),
+                           "--workers", str(workers), "--fps", "0", "--no-progress", "--log-level", "WARNING"]
+                res = run_measured(cmd, env)
+                res["frames"] = _frames(folder, ".pose") if name == "pose_format_clips" else _frames(out, ".json")
+                res["frames_per_s"] = round(res["frames"] / res["wall_s"], 1)
+                res["cpu_ms_per_frame"] = round(1000 * res["cpu_s"] / res["frames"], 1)
+                runs[name].append(res)
+                print(f"  round {r + 1}/{rounds} {name:18s} {res['wall_s']:7.1f} s {res['cpu_s']:7.1f} CPU-s "
+                      f"{res['frames']:5d} frames {res['frames_per_s']:6.1f} frames/s "
+                      f"{res['cpu_ms_per_frame']:5.1f} CPU-ms/frame  load {res['load_during']}", flush=True)
+    ratios = [p["wall_s"] / s["wall_s"] * s["frames"] / p["frames"]
+              for s, p in zip(runs["signbridge_clips"], runs["pose_format_clips"])]
+    overhead = [(s["cpu_s"] - s["frames"] * lg["cpu_ms_per_frame"] / 1000) / n_clips
+                for s, lg in zip(runs["signbridge_clips"], runs["signbridge_long"])]
+    summary = {k: {"wall_s_mean": round(statistics.mean(x["wall_s"] for x in v), 2),
+                   "cpu_s_mean": round(statistics.mean(x["cpu_s"] for x in v), 2),
+                   "frames": v[0]["frames"],
+                   "frames_per_s_mean": round(statistics.mean(x["frames_per_s"] for x in v), 1),
+                   "cpu_ms_per_frame_mean": round(statistics.mean(x["cpu_ms_per_frame"] for x in v), 1),
+                   "load_during_range": [min(x["load_during"] for x in v), max(x["load_during"] for x in v)]}
+               for k, v in runs.items()}
+    result = {"clips": [c.name for c in clips], "long_video": f"{BENCH_VIDEO.name}, first {long_s} s",
+              "workers": workers, "rounds": rounds, "runs": runs, "summary": summary,
+              "throughput_ratio_vs_pose_format": [round(x, 2) for x in ratios],
+              "throughput_ratio_mean": round(statistics.mean(ratios), 2),
+              "per_clip_overhead_cpu_s": [round(x, 3) for x in overhead],
+              "per_clip_overhead_cpu_s_mean": round(statistics.mean(overhead), 3),
+              "targets": {"ratio>=1.6": statistics.mean(ratios) >= 1.6,
+                          "per_clip_overhead<=0.2": statistics.mean(overhead) <= 0.2}}
+    print("\n| command | wall s | CPU s | frames | frames/s | CPU ms/frame | load during |\n|---|---:|---:|---:|---:|---:|---:|")
+    for k, s in summary.items():
+        lo, hi = s["load_during_range"]
+        print(f"| {k} | {s['wall_s_mean']} | {s['cpu_s_mean']} | {s['frames']} | {s['frames_per_s_mean']} | "
+              f"{s['cpu_ms_per_frame_mean']} | {lo}–{hi} |")
+    print(f"\nthroughput signbridge / pose-format: {result['throughput_ratio_vs_pose_format']} "
+          f"(mean {result['throughput_ratio_mean']}); per-clip overhead CPU-s: {result['per_clip_overhead_cpu_s']}")
+    write_results(RESULTS / "extract_clips.json", {**result, "machine_info": machine_info()})
+    return result
+
+
+def _linked_clips(tmp: Path, n: int) -> tuple[Path, list[Path]]:
+    """``n`` clips (all WLASL clips here, repeated under new names when ``n`` is larger) linked into a folder."""
+    import pandas as pd
+
+    labels = pd.read_csv(CLIPS_DIR / "labels.csv", dtype={"video_id": str}).sort_values("file")
+    folder = tmp / "clips"
+    folder.mkdir()
+    rows = []
+    for i in range(n):
+        row = labels.iloc[i % len(labels)]
+        name = f"{i:03d}_{Path(row.file).name}"
+        (folder / name).symlink_to((CLIPS_DIR / row.file).resolve())
+        rows.append({"file": name, "label": row.gloss, "duration_s": float(row.duration_s)})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder, [folder / r["file"] for r in rows]
+
+
+def pipeline(what: str, n: int) -> dict:
+    """One run of ``dataset build`` (default 15 fps, 2 workers) or ``process`` on ``n`` short clips."""
+    import pandas as pd
+
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{what}-") as tmp:
+        tmp = Path(tmp)
+        folder, clips = _linked_clips(tmp, n)
+        video_s = float(pd.read_csv(folder / "labels.csv").duration_s.sum())
+        if what == "dataset":
+            cmd = [sys.executable, "-m", "signbridge.cli", "dataset", "build", "--labels", str(folder / "labels.csv"),
+                   "-o", str(tmp / "ds"), "--workers", "2", "--no-progress"]
+        else:
+            cmd = [sys.executable, "-m", "signbridge.cli", "process", str(folder), "-o", str(tmp / "out"),
+                   "--home", str(tmp / "home"), "-q"]
+        # exit code 1: some inputs failed (listed in the card / the summary); the run itself is still measured
+        res = run_measured(cmd, {**env, "SIGNBRIDGE_HOME": str(tmp / "home")}, ok_codes=(0, 1))
+        if what == "dataset":
+            res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
+            res["clips_per_s"] = round(n / res["wall_s"], 2)
+            res["cpu_ms_per_frame"] = round(1000 * res["cpu_s"] / res["frames"], 1)
+    res.update({"clips": n, "video_s": round(video_s, 1), "wall_s_per_video_s": round(res["wall_s"] / video_s, 2)})
+    print(json.dumps(res))
+    write_results(RESULTS / f"extract_clips_{what}.json", {**res, "command": " ".join(cmd[1:]),
+                                                           "machine_info": machine_info()})
+    return res
+
+
+LEVERS = ("new graph per clip", "one graph, restarted between clips", "one graph, blank frame between clips")
+
+
+def _lever_child(mode: str, n_clips: int, frames: int) -> None:
+    import numpy as np
+
+    from signbridge.extract import holistic
+    from signbridge.extract.decode import iter_frames, output_size
+    from signbridge.extract.timeline import read_timeline
+    from signbridge.media import require_video
+
+    holistic.defer_plotting_imports()
+    with holistic.quiet_native_stderr():
+        import mediapipe  # noqa: F401
+    clips = pick_clips(n_clips)
+    sizes = [output_size(i.width, i.height, 640) for i in (require_video(c) for c in clips)]
+    holistic.shared_graph(1)  # graph construction of the first clip is not what is compared
+
+    def cpu() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    if mode == "ffprobe":
+        c0 = cpu()
+        for c in clips:
+            require_video(c), read_timeline(str(c))
+        c1 = cpu()
+        for c, (w, h) in zip(clips, sizes):
+            it = iter_frames(str(c), width=w, height=h)
+            next(it)
+            it.close()
+        c2 = cpu()
+        print(json.dumps({"ffprobe_cpu_s_per_clip": round((c1 - c0) / n_clips, 4),
+                          "ffmpeg_start_and_first_frame_cpu_s_per_clip": round((c2 - c1) / n_clips, 4)}))
+        return
+    blank_graph = holistic.shared_graph(1)
+    base, n = 1_000_000, 0
+    c0 = cpu()
+    for c, (w, h) in zip(clips, sizes):
+        if mode == LEVERS[0]:
+            holistic._graphs.clear()
+            g = holistic.shared_graph(1)
+        elif mode == LEVERS[1]:
+            g = holistic.shared_graph(1)
+        else:
+            g = blank_graph
+            g.process(np.zeros((h, w, 3), np.uint8), base)
+            base += 1_000_000
+        for i, (_pts, rgb) in enumerate(iter_frames(str(c), width=w, height=h)):
+            if i == frames:
+                break
+            g.process(rgb, (base if mode == LEVERS[2] else 1_000_000) + 33_333 * i)
+            n += 1
+        base += 33_333 * frames + 1_000_000
+    print(json.dumps({"cpu_s_per_clip": round((cpu() - c0) / n_clips, 4), "frames": n}))
+
+
+def _child(args: list[str]) -> dict:
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def levers(n_clips: int, frames: int, rounds: int) -> dict:
+    runs: dict[str, list[dict]] = {k: [] for k in (*LEVERS, "ffprobe")}
+    for r in range(rounds):
+        for mode in runs:
+            res = _child(["_lever", mode, str(n_clips), str(frames)])
+            res["load"] = round(os.getloadavg()[0], 1)
+            runs[mode].append(res)
+            print(f"  round {r + 1}/{rounds} {mode:38s} {res}", flush=True)
+    ref = statistics.mean(x["cpu_s_per_clip"] for x in runs[LEVERS[0]])
+    summary = {m: {"cpu_s_per_clip_mean": round(statistics.mean(x["cpu_s_per_clip"] for x in runs[m]), 3),
+                   "vs_new_graph_s": round(statistics.mean(x["cpu_s_per_clip"] for x in runs[m]) - ref, 3)}
+               for m in LEVERS}
+    summary["ffprobe"] = {k: round(statistics.mean(x[k] for x in runs["ffprobe"]), 3) for k in runs["ffprobe"][0]
+                          if k != "load"}
+    print(f"\n| configuration ({n_clips} clips, first {frames} frames each, 1 graph thread) | CPU s per clip "
+          f"(mean of {rounds}) | vs a new graph per clip |\n|---|---:|---:|")
+    for m in LEVERS:
+        print(f"| {m} | {summary[m]['cpu_s_per_clip_mean']} | {summary[m]['vs_new_graph_s']:+.3f} s |")
+    print(f"ffprobe / ffmpeg per clip: {summary['ffprobe']}; load {[x['load'] for x in runs[LEVERS[0]]]}")
+    result = {"clips": n_clips, "frames_per_clip": frames, "rounds": rounds, "runs": runs, "summary": summary}
+    write_results(RESULTS / "extract_clips_levers.json", {**result, "machine_info": machine_info()})
+    return result
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_lever":
+        return _lever_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=("speed", "levers", "dataset", "process"))
+    ap.add_argument("--clips", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--long-s", type=float, default=20.0, help="speed: seconds of the benchmark video")
+    ap.add_argument("--lever-clips", type=int, default=12)
+    ap.add_argument("--frames", type=int, default=15, help="levers: frames per clip")
+    a = ap.parse_args()
+    if a.what in ("dataset", "process"):
+        pipeline(a.what, a.clips)
+    elif a.what == "speed":
+        speed(a.clips, a.rounds, a.long_s)
+    else:
+        levers(a.lever_clips, a.frames, a.rounds)
+
+
+if __name__ == "__main__":
+    main()
