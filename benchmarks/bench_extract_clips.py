@@ -157,7 +157,12 @@ def pipeline(what: str, n: int) -> dict:
             cmd = [sys.executable, "-m", "signbridge.cli", "process", str(folder), "-o", str(tmp / "out"),
                    "--home", str(tmp / "home"), "-q"]
         # exit code 1: some inputs failed (listed in the card / the summary); the run itself is still measured
-        res = run_measured(cmd, {**env, "SIGNBRIDGE_HOME": str(tmp / "home")}, ok_codes=(0, 1))
+        try:
+            res = run_measured(cmd, {**env, "SIGNBRIDGE_HOME": str(tmp / "home")}, ok_codes=(0, 1))
+        finally:  # `process` leaves the embedded store running for the next run: this home is thrown away
+            if what == "process":
+                subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down", "--home", str(tmp / "home")],
+                               env=env, capture_output=True, timeout=120)
         if what == "dataset":
             res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
             res["clips_per_s"] = round(n / res["wall_s"], 2)

@@ -82,7 +82,7 @@ def splice(previous_wav: Path | None, old: Sequence[Sentence], new: Sequence[Sen
            duration_ms: float, voice: CachedVoice, out_wav: Path) -> Path:
     """Write ``out_wav``: the previous track with the sentences not in ``kept`` (new index -> old index)
     silenced and the new ones synthesised in their place. Both sentence lists are sorted by start."""
-    from signbridge.speech import MAX_SPEED, spoken_text
+    from signbridge.speech import MAX_SPEED, OVERRUN_MS, spoken_text
     from signbridge.speech.audio import fade_out, resample, time_stretch
 
     pcm, sr = _read_pcm(previous_wav, duration_ms, 22050)
@@ -105,7 +105,8 @@ def splice(previous_wav: Path | None, old: Sequence[Sentence], new: Sequence[Sen
         audio, clip_sr = voice.clip(text)
         audio = resample(audio, clip_sr, sr)
         a = at(s.start_ms)
-        end = at(new[i + 1].start_ms - BREATH_MS) if i + 1 < len(new) else total
+        # as in the full narration: over before the next sentence and within 1 s of the end of its signing
+        end = min(at(new[i + 1].start_ms - BREATH_MS) if i + 1 < len(new) else total, at(s.end_ms + OVERRUN_MS))
         room = max(1, end - a)
         audio = time_stretch(audio, sr, min(MAX_SPEED, max(1.0, audio.size / room)))
         if audio.size > room:
