@@ -170,7 +170,7 @@ def test_rerun_after_sigint_completes_and_results_match_the_store(cancelled_then
 def test_report_has_links_and_players_in_chromium(cancelled_then_done, tmp_path):
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed (./sb set-up installs it)")
+        pytest.fail("Debian's chromium is missing: ./sb's set-up installs it, so the set-up is broken")
     report = Path(json.loads(cancelled_then_done["second"].stdout)["local_report"])
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                           "--disable-background-networking", "--disable-component-update", "--disable-sync",

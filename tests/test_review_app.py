@@ -75,7 +75,7 @@ def pcm(path: Path):
 @pytest.fixture
 def browser(tmp_path):
     if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
-        pytest.skip("Debian chromium and chromium-driver are not installed (./sb setup installs them as root)")
+        pytest.fail("Debian chromium or chromium-driver is missing: ./sb's set-up installs them, so the set-up is broken")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
