@@ -23,7 +23,6 @@ from signbridge.records import Sentence
 from signbridge.settings import Settings
 
 TTS_CACHE = "review/tts"
-BREATH_MS = 120.0  # room left before the next sentence, as the narration timeline leaves
 
 
 @dataclass
@@ -82,7 +81,8 @@ def splice(previous_wav: Path | None, old: Sequence[Sentence], new: Sequence[Sen
            duration_ms: float, voice: CachedVoice, out_wav: Path) -> Path:
     """Write ``out_wav``: the previous track with the sentences not in ``kept`` (new index -> old index)
     silenced and the new ones synthesised in their place. Both sentence lists are sorted by start."""
-    from signbridge.speech import MAX_SPEED, OVERRUN_MS, spoken_text
+    from signbridge.speech import OVERRUN_MS, plan, spoken_text
+    from signbridge.speech.timeline import GAP_MS
     from signbridge.speech.audio import fade_out, resample, time_stretch
 
     pcm, sr = _read_pcm(previous_wav, duration_ms, 22050)
@@ -104,11 +104,14 @@ def splice(previous_wav: Path | None, old: Sequence[Sentence], new: Sequence[Sen
             continue
         audio, clip_sr = voice.clip(text)
         audio = resample(audio, clip_sr, sr)
-        a = at(s.start_ms)
-        # as in the full narration: over before the next sentence and within 1 s of the end of its signing
-        end = min(at(new[i + 1].start_ms - BREATH_MS) if i + 1 < len(new) else total, at(s.end_ms + OVERRUN_MS))
-        room = max(1, end - a)
-        audio = time_stretch(audio, sr, min(MAX_SPEED, max(1.0, audio.size / room)))
+        # the full narration's rule (speech.plan): sped up to MAX_SPEED, over before the next sentence and
+        # within OVERRUN_MS of the end of its signing
+        limit = new[i + 1].start_ms - GAP_MS if i + 1 < len(new) else duration_ms
+        (p,) = plan([s.start_ms], [1000.0 * audio.size / sr], min(duration_ms, limit),
+                    deadlines_ms=[s.end_ms + OVERRUN_MS])
+        a = at(p.start_ms)
+        room = max(1, at(p.end_ms) - a)
+        audio = time_stretch(audio, sr, p.speed)
         if audio.size > room:
             audio = fade_out(audio[:room], sr)
         pcm[a:a + audio.size] = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
