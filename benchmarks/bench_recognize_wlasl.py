@@ -115,6 +115,7 @@ def _clip_tables(args, settings):
 
 def part_clips(rec, args, out):
     from signbridge.recognize import recognize_tables
+    from signbridge.recognize.same_signs import word_for
     from signbridge.recognize.wlasl_hands import clip_ids
 
     settings = load_settings_(args)
@@ -124,10 +125,11 @@ def part_clips(rec, args, out):
     trained = set(rec.base_labels)
     per, agg = [], {"in": [], "out": []}
     for track, (_, r) in zip(tracks, items):
+        r = {**r, "label": r["gloss"], "gloss": word_for(r["gloss"], rec.base_labels)}  # MOM is right as MOTHER
         words = [s for s in track.spans if s.kind != "unknown"]  # fingerspelled words are shown too (marked)
         best = max(track.spans, key=lambda s: s.confidence, default=None)
         top5 = [t.label for t in best.top_k] if best else []
-        row = {"file": r["file"], "gloss": r["gloss"], "nslt_split": r["nslt_split"],
+        row = {"file": r["file"], "gloss": r["gloss"], "label": r["label"], "nslt_split": r["nslt_split"],
                "in_shown_vocabulary": r["gloss"] in shown_vocab, "in_trained": r["gloss"] in trained,
                "spans": len(track.spans), "status": track.status, "reason": track.status_reason,
                "shown": [(s.label, s.tier, round(s.confidence, 3)) for s in words],

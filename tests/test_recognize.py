@@ -405,6 +405,37 @@ def test_tiers_follow_the_calibration_file_not_code(ckpt_copy, val_tables, setti
         assert all(t.to_dict()["model"]["thresholds"] == th for t in tracks)
 
 
+def test_same_sign_glosses_pool_into_one_word(ckpt_copy, val_tables, settings):
+    """A group of calibration.json's same_signs shows one word with the group's whole probability; removing
+    the groups splits it again; a group naming a gloss the model lacks is a clear error."""
+    from signbridge.recognize.checkpoint import Recognizer
+
+    cal_path = ckpt_copy / "calibration.json"
+    cal = json.loads(cal_path.read_text())
+    assert ["mother", "mom"] in cal["same_signs"] or ["mom", "mother"] in cal["same_signs"]
+    rec = Recognizer(ckpt_copy, "cpu")
+    labels = rec.labels
+    frames_x = np.concatenate([rec.features(*_frames_and_spans(t)) for t, _ in val_tables])
+    pooled, _ = rec.classify(frames_x)
+    cal_path.write_text(json.dumps({**cal, "same_signs": []}))
+    raw, _ = Recognizer(ckpt_copy, "cpu").classify(frames_x)
+    assert np.allclose(pooled.sum(1), 1.0, atol=1e-5) and np.allclose(raw.sum(1), 1.0, atol=1e-5)
+    for group in cal["same_signs"]:
+        first, rest = labels.index(group[0]), [labels.index(g) for g in group[1:]]
+        assert np.all(pooled[:, rest] == 0)
+        assert np.allclose(pooled[:, first], raw[:, [first] + rest].sum(1), atol=1e-6)
+    cal_path.write_text(json.dumps({**cal, "same_signs": [["mother", "no-such-gloss"]]}))
+    with pytest.raises(ModelError, match="same-sign group"):
+        Recognizer(ckpt_copy, "cpu")
+
+
+def _frames_and_spans(table):
+    from signbridge.recognize.frames import frames_from_table
+
+    fr = frames_from_table(table)
+    return fr, np.array([[fr.t_ms[0], fr.t_ms[-1]]], float)
+
+
 def test_top_gloss_outside_the_shown_vocabulary_is_unclear(ckpt_copy, val_tables, settings):
     from signbridge.recognize import recognize_tables
 

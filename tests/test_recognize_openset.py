@@ -54,9 +54,9 @@ def test_thresholds_are_the_lowest_confidence_that_keeps_shown_words_precise():
     from signbridge.recognize import openset
 
     rng = np.random.default_rng(0)
-    conf = np.sort(rng.uniform(0.2, 1.0, 60))[::-1]
-    right = rng.random(60) < np.linspace(1.0, 0.2, 60)  # confident clips are more often right
-    out = rng.uniform(0.0, 0.9, 60) ** 2  # out-of-vocabulary clips: wrong whenever shown
+    conf = np.sort(rng.uniform(0.2, 1.0, 600))[::-1]
+    right = rng.random(600) < np.linspace(1.0, 0.2, 600)  # confident clips are more often right
+    out = rng.uniform(0.0, 0.9, 600) ** 2  # out-of-vocabulary clips: wrong whenever shown
     th = openset.choose(conf, right, out)
 
     def precision(t):  # in and out weigh half each
@@ -64,12 +64,36 @@ def test_thresholds_are_the_lowest_confidence_that_keeps_shown_words_precise():
         return a / ((conf >= t).mean() * 0.5 + (out >= t).mean() * 0.5)
 
     assert precision(th["plain"]) >= 0.9 and precision(th["shown"]) >= 0.7 and th["shown"] <= th["plain"]
-    lower = conf[conf < th["plain"]].max()
-    assert precision(lower) < 0.9  # the next lower cut-off would miss the target
+    lower = conf[conf < th["shown"]].max()
+    assert precision(lower) < 0.7  # the next lower cut-off would miss the target
+    # plain words need 90 % at the lower confidence bound, a stricter cut-off than the point estimate's
+    w = np.ones(1200)
+    both, ok = np.r_[conf, out], np.r_[right, np.zeros(600, bool)]
+    point = openset.lowest_threshold(both, ok, w, 0.9)
+    assert point < 1.0 and precision(point) >= 0.9
+    assert 1.0 > th["plain"] > point
+    lucky = np.r_[np.full(4, 0.99), np.full(40, 0.5)]  # four right at the top, then a coin toss
+    lucky_ok = np.r_[np.ones(4, bool), np.arange(40) % 2 == 0]
+    assert openset.lowest_threshold(lucky, lucky_ok, np.ones(44), 0.9, min_support=4) == 0.99
+    assert openset.lowest_threshold(lucky, lucky_ok, np.ones(44), 0.9, min_support=4, z=1.645) == 1.0
     assert openset.tier_of(th["plain"], th) == "plain" and openset.tier_of(0.0, th) == "unclear"
-    never = openset.choose(conf, np.zeros(60, bool), out)
+    never = openset.choose(conf, np.zeros(600, bool), out)
     assert never == {"plain": 1.0, "shown": 1.0}  # no cut-off reaches the targets: nothing is shown
     assert openset.auroc(np.array([0.9, 0.8]), np.array([0.1, 0.8])) == pytest.approx(0.875)
+
+
+def test_same_sign_representatives_and_words():
+    from signbridge.recognize.same_signs import groups_for, pool, representatives, word_for
+
+    vocab = ["mother", "sick", "book", "mom", "ill", "cop"]
+    groups = groups_for(vocab, (("mom", "mother"), ("ill", "sick"), ("cop", "police"), ("x", "y")))
+    assert groups == [["mother", "mom"], ["sick", "ill"]]  # vocabulary order; one-gloss groups dropped
+    rep = representatives(vocab, groups)
+    assert rep.tolist() == [0, 1, 2, 0, 1, 5]
+    p = np.array([[0.1, 0.2, 0.3, 0.25, 0.05, 0.1, 0.0]])  # a 7th column: a few-shot gloss, untouched
+    assert np.allclose(pool(p, rep), [[0.35, 0.25, 0.3, 0.0, 0.0, 0.1, 0.0]])
+    assert word_for("mom", vocab) == "mother" and word_for("police", vocab) == "cop"
+    assert word_for("book", vocab) == "book" and word_for("zebra", vocab) == "zebra"
 
 
 def test_shipped_calibration_matches_its_model_and_reports_held_out_numbers():
@@ -84,6 +108,7 @@ def test_shipped_calibration_matches_its_model_and_reports_held_out_numbers():
     if held["plain"]["n_shown_in"]:  # plain words exist only where held-out precision reached the target
         assert held["plain"]["precision_half_oov"] >= 0.85
     assert cal["fingerspelling"]["tier"] == "uncertain"
+    assert cal["targets"]["plain_bound_z"] > 0 and all(set(g) <= set(cfg["labels"]) for g in cal["same_signs"])
 
 
 def test_train_hands_pack_train_calibrate_on_a_small_subset(shared_data, tmp_path):

@@ -35,11 +35,12 @@ from signbridge.recognize.features import FeatureConfig
 from signbridge.recognize.fingerspell import LETTERS, N_LETTER_FEATURES, FingerspellConfig
 from signbridge.recognize.hands import HandFeatureConfig, hand_features, sample_hands
 from signbridge.recognize.openset import read_calibration
+from signbridge.recognize.same_signs import pool, representatives
 from signbridge.recognize.segment import SegmentConfig
 
 log = logging.getLogger(__name__)
 
-SHIPPED_NAME = "asl-wlasl-hands-v2"
+SHIPPED_NAME = "asl-wlasl-hands-v3"
 FORMAT_VERSION = 1
 
 
@@ -162,6 +163,7 @@ class Recognizer:
                              "labels: a checkpoint of another vocabulary", source=str(self.dir))
         self.calibration = read_calibration(self.dir, self.config)
         self.temperature = float(self.calibration["temperature"])
+        self.same_signs = representatives(self.base_labels, self.calibration.get("same_signs", []))
         self.thresholds = {k: float(v) for k, v in self.calibration["thresholds"].items()}
         self.weights_sha = self.config.get("weights_sha256", "")
         self.fewshot = load_fewshot(fewshot or self.dir / "fewshot.json", self.weights_sha, self.d_model)
@@ -219,7 +221,10 @@ class Recognizer:
             torch.set_num_threads(before)
 
     def classify(self, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """(N, T, F) features -> (probabilities over ``labels``, unit embeddings)."""
+        """(N, T, F) features -> (probabilities over ``labels``, unit embeddings).
+
+        Glosses of one same-sign group (calibration.json's ``same_signs``) pool their probability into the
+        group's first gloss, the word shown for all of them; the others get 0."""
         import torch
 
         n = x.shape[0]
@@ -237,7 +242,7 @@ class Recognizer:
                     logits = torch.cat([logits, self.scale * emb @ self._fs.t()], dim=1)
                 probs.append(torch.softmax(logits.float() / self.temperature, dim=-1).cpu().numpy())
                 embs.append(emb.float().cpu().numpy())
-        return np.concatenate(probs), np.concatenate(embs)
+        return pool(np.concatenate(probs), self.same_signs), np.concatenate(embs)
 
     def embed(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         return self.classify(x, batch_size)[1]

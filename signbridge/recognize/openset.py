@@ -5,6 +5,7 @@ held-out data for the precision of the words that are *shown* (not for accuracy)
 
     plain      confidence >= thresholds.plain: the word is shown as fact; shown words at or above this
                confidence were right at least ``targets.plain_precision`` of the time on held-out data
+               (at the one-sided 95 % lower bound, not as a point estimate)
     uncertain  thresholds.shown <= confidence < plain: the word is shown with the uncertainty marker
     unclear    below thresholds.shown: UNKNOWN, captioned "[unclear sign]"
 
@@ -12,8 +13,10 @@ Words are shown for the first ``shown_classes`` labels (the shown vocabulary); t
 glosses than it shows, and a span whose top label lies outside the shown vocabulary is unclear. Held-out
 data for the thresholds mixes the shown vocabulary's validation clips with clips of other glosses (trained
 but not shown, and never seen; out-of-vocabulary, weighted to half the mass), so a sign outside the
-vocabulary counts as a wrong word when it is shown. The file lives beside the model (``calibration.json``) and names the model
-and vocabulary it was fitted for; a checkpoint without it, or with one of another model, does not load.
+vocabulary counts as a wrong word when it is shown. Glosses that are one sign (``same_signs``,
+:mod:`same_signs`) pool their probability before any of this. The file lives beside the model
+(``calibration.json``) and names the model and vocabulary it was fitted for; a checkpoint without it, or with
+one of another model, does not load.
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ TIERS = ("plain", "uncertain", "unclear")
 PLAIN_PRECISION = 0.90
 SHOWN_PRECISION = 0.70
 OOV_WEIGHT = 0.5  # share of the held-out mass given to signs outside the vocabulary
+PLAIN_BOUND_Z = 1.645  # plain words: precision >= target at the one-sided 95 % lower bound
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -67,15 +71,23 @@ def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def lowest_threshold(conf: np.ndarray, correct: np.ndarray, weight: np.ndarray, target: float,
-                     min_support: float = 10.0) -> float:
+                     min_support: float = 10.0, z: float = 0.0) -> float:
     """Lowest confidence t such that shown words (conf >= t) are right >= target of the (weighted) time.
 
-    Returns 1.0 (show nothing) when no threshold reaches the target with at least ``min_support`` weight.
+    With ``z`` > 0 the precision must hold at its Wilson lower bound (z standard errors, effective sample
+    size of the weights) rather than as a point estimate: a handful of lucky clips above a high cut-off
+    does not make a tier that asserts words as fact. Returns 1.0 (show nothing) when no threshold reaches
+    the target with at least ``min_support`` weight.
     """
     order = np.argsort(-conf, kind="mergesort")
     c, ok, w = conf[order], correct[order].astype(float), weight[order]
     cum_w, cum_ok = np.cumsum(w), np.cumsum(w * ok)
     prec = cum_ok / np.maximum(cum_w, 1e-12)
+    if z > 0:
+        n = cum_w ** 2 / np.maximum(np.cumsum(w ** 2), 1e-12)  # Kish effective sample size
+        centre = prec + z * z / (2 * n)
+        half = z * np.sqrt(prec * (1 - prec) / n + z * z / (4 * n * n))
+        prec = (centre - half) / (1 + z * z / n)
     last = np.r_[c[1:] != c[:-1], True]  # only cut between different confidences
     good = np.flatnonzero(last & (prec >= target) & (cum_w >= min_support))
     return float(c[good[-1]]) if good.size else 1.0
@@ -105,7 +117,7 @@ def choose(conf_in: np.ndarray, right_in: np.ndarray, conf_out: np.ndarray) -> d
                             np.full(len(conf_out), OOV_WEIGHT / len(conf_out))]) * len(conf)
     else:
         w = np.ones(len(conf))
-    plain = lowest_threshold(conf, correct, w, PLAIN_PRECISION)
+    plain = lowest_threshold(conf, correct, w, PLAIN_PRECISION, z=PLAIN_BOUND_Z)
     return {"plain": plain, "shown": min(lowest_threshold(conf, correct, w, SHOWN_PRECISION), plain)}
 
 
@@ -157,7 +169,7 @@ def write_calibration(ckpt: str | Path, cal: dict[str, Any]) -> Path:
     doc = {"format": CALIBRATION_FORMAT, "weights_sha256": cfg["weights_sha256"],
            "vocabulary_sha256": cfg["vocabulary_sha256"], "score": "max_softmax",
            "targets": {"plain_precision": PLAIN_PRECISION, "shown_precision": SHOWN_PRECISION,
-                       "oov_weight": OOV_WEIGHT},
+                       "oov_weight": OOV_WEIGHT, "plain_bound_z": PLAIN_BOUND_Z},
            "fingerspelling": {"tier": "uncertain", "single_letter_words": ["A", "I"]}, **cal}
     path = ckpt / CALIBRATION_FILE
     tmp = path.with_suffix(".tmp")
@@ -190,4 +202,9 @@ def read_calibration(ckpt: str | Path, config: dict[str, Any]) -> dict[str, Any]
     if not ok:
         raise ModelError("calibration.json needs a positive temperature and thresholds 0 <= shown <= plain <= 1",
                          source=str(path), hint=hint)
+    labels = set(config.get("labels", []))
+    for group in doc.get("same_signs", []):
+        if not isinstance(group, list) or len(group) < 2 or not set(group) <= labels:
+            raise ModelError(f"calibration.json's same-sign group {group!r} is not two or more of the model's "
+                             "glosses", source=str(path), hint=hint)
     return doc

@@ -6,6 +6,10 @@ uniform output (outlier exposure), together with transitions made of the end of 
 another. The classes after that are never trained on: calibration (:mod:`openset`) and evaluation use them
 as the unknown signs a user will actually show. Each step re-augments its batch (rotation, scale, aspect,
 time warp and crop, hand and landmark dropout) before the shared feature code (:mod:`hands`) runs.
+
+With ``teachers`` (float weights of models of this recipe trained with other seeds), the model also learns the
+teachers' mean output on the same augmented batch (knowledge distillation): an ensemble is markedly more accurate
+and better calibrated than any member, and distilling it keeps one model's size and CPU speed.
 """
 from __future__ import annotations
 
@@ -39,6 +43,10 @@ class HandsTrainConfig:
     seed: int = 0
     max_steps: int | None = None  # stop early (tests)
     max_seconds: float | None = None  # stop early when a wall-clock budget (a GPU lease) runs out
+    stop_after: int | None = None  # stop at this step with the full schedule (reproduces a budget-stopped run)
+    teachers: tuple[str, ...] = ()  # weights.pt files of this recipe's models: distil their mean output
+    distill_weight: float = 0.7  # share of the loss on the teachers' soft targets (the rest: the labels)
+    distill_temperature: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +114,33 @@ def build_model(cfg: HandsTrainConfig):
     return SignClassifier(mc), fc, mc
 
 
+def load_teachers(cfg: HandsTrainConfig, device):
+    """The teachers as one module returning their mean logits (each is this recipe's model, other seed)."""
+    import torch
+
+    from signbridge.errors import InputError
+
+    members = []
+    for path in cfg.teachers:
+        m, _, _ = build_model(cfg)
+        try:
+            m.load_state_dict(torch.load(path, map_location="cpu"))
+        except (OSError, RuntimeError) as e:
+            raise InputError(f"not weights of this recipe's model ({str(e).splitlines()[0]})", source=str(path),
+                             hint="teachers are weights.pt files trained with the same --vocab and sizes") from None
+        members.append(m.to(device).eval())
+    return lambda x: torch.stack([m(x)[0] for m in members]).mean(0)
+
+
+def distill_loss(logits, teacher_logits, cfg: HandsTrainConfig):
+    """KL(teacher || student) at the distillation temperature, scaled by T^2 so its gradient keeps its size."""
+    from torch.nn import functional as F
+
+    t = cfg.distill_temperature
+    return F.kl_div(F.log_softmax(logits / t, -1), F.log_softmax(teacher_logits / t, -1), log_target=True,
+                    reduction="batchmean") * t * t
+
+
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -116,7 +151,10 @@ def seed_everything(seed: int) -> None:
 
 def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "auto",
           log_fn: Callable[[str], None] = print):
-    """Train; returns (model on CPU in eval mode, history)."""
+    """Train; returns (model on CPU in eval mode, history).
+
+    Long because the loop is one unit: sampling, augmentation, the three losses and the stop rules.
+    """
     import torch
     from torch.nn import functional as F
 
@@ -127,6 +165,7 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
     dev = pick_device(device)
     model, _, _ = build_model(cfg)
     model.to(dev)
+    teacher = load_teachers(cfg, dev) if cfg.teachers else None
     idx = split_indices(data, cfg)
     hands, cls = data["hands"], data["cls"].astype(np.int64)
     tr, neg = idx["train"], idx["negatives"]
@@ -145,18 +184,24 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
         model.train()
         tot = 0.0
         for k in range(steps_per_epoch):
-            if step >= total or (cfg.max_seconds and time.time() - t0 > cfg.max_seconds):
+            if step >= total or (cfg.max_seconds and time.time() - t0 > cfg.max_seconds) or \
+                    (cfg.stop_after is not None and step >= cfg.stop_after):
                 total = step
                 break
             bi = perm[k * n_in:(k + 1) * n_in]
             parts = [hands[bi], hands[rng.choice(neg, n_neg)] if n_neg else hands[:0],
                      transitions(hands[tr], rng, n_tra)]
-            x = hand_features(augment(np.concatenate(parts), rng, cfg.n_steps))
-            logits, _ = model(torch.as_tensor(x, device=dev))
+            x = torch.as_tensor(hand_features(augment(np.concatenate(parts), rng, cfg.n_steps)), device=dev)
+            logits, _ = model(x)
             y = torch.as_tensor(cls[bi], device=dev)
             loss = F.cross_entropy(logits[:len(bi)], y, label_smoothing=cfg.label_smoothing)
             if len(logits) > len(bi):  # unknowns: cross-entropy to the uniform distribution
                 loss = loss - cfg.outlier_weight * F.log_softmax(logits[len(bi):], -1).mean()
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = teacher(x)
+                a = cfg.distill_weight
+                loss = (1 - a) * loss + a * distill_loss(logits, soft, cfg)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -227,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("step", choices=("pack", "train", "calibrate", "all"))
     p.add_argument("--data", default="../shared/data/wlasl_hands_mediapipe", help="wlasl_hands_mediapipe folder")
     p.add_argument("--packed", default=".signbridge/wlasl_hands_24.npz", help="packed training file")
-    p.add_argument("--out", default="signbridge/models/asl-wlasl-hands-v2", help="checkpoint folder")
+    p.add_argument("--out", default="signbridge/models/asl-wlasl-hands-v3", help="checkpoint folder")
     p.add_argument("--letters-from", default=None, help="checkpoint whose letter classifier is kept "
                    "(default: the shipped checkpoint's letters)")
     p.add_argument("--vocab", type=int, default=HandsTrainConfig.vocab)
@@ -239,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--max-seconds", type=float, default=None)
+    p.add_argument("--stop-after", type=int, default=None, help="stop at this step, keeping the full schedule")
+    p.add_argument("--teachers", default="", help="comma-separated weights.pt of this recipe (other seeds): "
+                   "distil their mean output into the model")
+    p.add_argument("--distill-weight", type=float, default=HandsTrainConfig.distill_weight)
+    p.add_argument("--distill-temperature", type=float, default=HandsTrainConfig.distill_temperature)
     a = p.parse_args(argv)
     command = "python -m signbridge.recognize.train_hands " + " ".join(argv if argv is not None else sys.argv[1:])
     if a.step in ("pack", "all"):
@@ -253,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
         data = load_packed(a.packed)
         negatives = (a.vocab, min(a.vocab + a.negatives, 2000))
         cfg = HandsTrainConfig(vocab=a.vocab, negatives=negatives, epochs=a.epochs, seed=a.seed,
-                               max_steps=a.max_steps, max_seconds=a.max_seconds)
+                               max_steps=a.max_steps, max_seconds=a.max_seconds, stop_after=a.stop_after,
+                               teachers=tuple(t for t in a.teachers.split(",") if t),
+                               distill_weight=a.distill_weight, distill_temperature=a.distill_temperature)
         model, history = train(data, cfg, a.device)
         letters_from = a.letters_from or shipped_dir()
         n_train = int(((data["cls"] < a.vocab) & (data["split"] == "train")).sum())

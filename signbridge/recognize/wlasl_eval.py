@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from signbridge.recognize import openset
+from signbridge.recognize import openset, same_signs
 
 
 def class_ranges(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
@@ -65,13 +65,34 @@ def _heldout_logits(ckpt: str | Path, data: dict[str, np.ndarray], shown: int):
     return r, idx, {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
 
 
-def _confidences(logits: dict[str, np.ndarray], idx, y, shown: int, t: float):
-    conf, right = {}, {}
+def _confidences(logits: dict[str, np.ndarray], idx, y, shown: int, t: float, rep: np.ndarray,
+                 credit: bool = True):
+    """Per clip set: confidence of the shown word, whether it is right, and whether the clip's sign is one
+    the shown vocabulary has a word for. ``rep`` maps each of the 2,000 WLASL glosses to the gloss that stands
+    for its same-sign group; probabilities are always pooled by it. With ``credit`` a clip of MOM read as
+    MOTHER is right, and a clip of an unseen gloss that is the same sign as a shown one is in the vocabulary.
+    Calibration gives no such credit: the groups were drawn from the calibration clips' confusions, so
+    crediting them there would fit thresholds to the very errors that made the groups (too low on new data)."""
+    conf, right, inv = {}, {}, {}
     for k, lg in logits.items():
-        conf[k], pred = openset.shown_confidence(openset.softmax(lg, t), shown) if len(lg) else \
-            (np.zeros(0), np.zeros(0, int))
-        right[k] = pred == y[idx[k]]
-    return conf, right
+        p = same_signs.pool(openset.softmax(lg, t), rep[:lg.shape[1]]) if len(lg) else np.zeros((0, 1))
+        conf[k], pred = openset.shown_confidence(p, shown) if len(lg) else (np.zeros(0), np.zeros(0, int))
+        truth = rep[y[idx[k]]] if credit else y[idx[k]]
+        right[k], inv[k] = pred == truth, truth < shown
+    return conf, right, inv
+
+
+def _split(conf, right, inv, names: tuple[str, ...]):
+    """(confidence in, right in, confidence out) over the named clip sets, split by vocabulary membership."""
+    c, r, m = (np.concatenate([d[k] for k in names]) for d in (conf, right, inv))
+    return c[m], r[m], c[~m]
+
+
+def _groups_and_rep(data: dict[str, np.ndarray], labels: list[str]) -> tuple[list[list[str]], np.ndarray]:
+    from signbridge.recognize.wlasl_hands import gloss_names
+
+    names = gloss_names(data)
+    return same_signs.groups_for(labels), same_signs.representatives(names, same_signs.groups_for(names))
 
 
 def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: int = 300) -> dict[str, Any]:
@@ -84,16 +105,19 @@ def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: i
     y = data["cls"].astype(int)
     r, idx, logits = _heldout_logits(ckpt, data, shown)
     shown = min(shown, r["vocab"][1])
+    labels = json.loads((Path(ckpt) / "config.json").read_text())["labels"]
+    groups, rep = _groups_and_rep(data, labels)
     val = np.concatenate([logits["cal_in"], logits["cal_known"]])
     t = openset.fit_temperature(val, np.concatenate([y[idx["cal_in"]], y[idx["cal_known"]]]))
-    conf, right = _confidences(logits, idx, y, shown, t)
-    thresholds = openset.choose(conf["cal_in"], right["cal_in"], np.concatenate([conf["cal_known"], conf["cal_unseen"]]))
-    cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds,
+    cal_sets = ("cal_in", "cal_known", "cal_unseen")
+    thresholds = openset.choose(*_split(*_confidences(logits, idx, y, shown, t, rep, credit=False), cal_sets))
+    conf, right, inv = _confidences(logits, idx, y, shown, t, rep)
+    cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds, "same_signs": groups,
            "fitted_on": {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
                          "out_of_vocabulary": f"val clips of trained classes [{shown}, {r['vocab'][1]}): "
                                               f"{len(idx['cal_known'])}; all clips of unseen classes "
                                               f"{list(r['calib_unknown'])}: {len(idx['cal_unseen'])}"},
-           "held_out": _report(r, idx, logits, conf, right, t, thresholds, data, shown)}
+           "held_out": _report(r, idx, logits, (conf, right, inv), t, thresholds, data, shown)}
     openset.write_calibration(ckpt, cal)
     return cal
 
@@ -103,19 +127,24 @@ def heldout_report(ckpt: str | Path, data: dict[str, np.ndarray], shown: int, te
     """The test-split numbers of a calibrated checkpoint at its shipped temperature and thresholds."""
     y = data["cls"].astype(int)
     r, idx, logits = _heldout_logits(ckpt, data, shown)
-    conf, right = _confidences(logits, idx, y, shown, temperature)
-    return _report(r, idx, logits, conf, right, temperature, thresholds, data, shown)
+    _, rep = _groups_and_rep(data, json.loads((Path(ckpt) / "config.json").read_text())["labels"])
+    conf, right, inv = _confidences(logits, idx, y, shown, temperature, rep)
+    return _report(r, idx, logits, (conf, right, inv), temperature, thresholds, data, shown)
 
 
-def _report(r, idx, logits, conf, right, t, thresholds, data, shown) -> dict[str, Any]:
-    held = openset.evaluate(conf["test_in"], right["test_in"], np.concatenate([conf["test_known"], conf["test_unseen"]]),
-                            thresholds, conf["test_unseen"])
-    held["auroc_unseen_glosses"] = openset.auroc(conf["test_in"], conf["test_unseen"])
-    held["auroc_energy_unseen_glosses"] = openset.auroc(openset.energy(logits["test_in"], t),
-                                                        openset.energy(logits["test_unseen"], t))
-    held["reliability"] = openset.reliability(conf["test_in"], right["test_in"])
+def _report(r, idx, logits, decided, t, thresholds, data, shown) -> dict[str, Any]:
+    conf, right, inv = decided
+    c_in, r_in, c_out = _split(conf, right, inv, ("test_in", "test_known", "test_unseen"))
+    unseen_out = conf["test_unseen"][~inv["test_unseen"]]
+    held = openset.evaluate(c_in, r_in, c_out, thresholds, unseen_out)
+    held["auroc_unseen_glosses"] = openset.auroc(c_in, unseen_out)
+    lg_unseen = logits["test_unseen"][~inv["test_unseen"]]
+    held["auroc_energy_unseen_glosses"] = openset.auroc(openset.energy(logits["test_in"][inv["test_in"]], t),
+                                                        openset.energy(lg_unseen, t))
+    held["reliability"] = openset.reliability(c_in, r_in)
     held["class_ranges"] = {k: list(v) for k, v in r.items()}
     held["sets"] = {k: int(len(v)) for k, v in idx.items()}
+    held["sets_in_vocabulary"] = {k: int(v.sum()) for k, v in inv.items()}  # same-sign groups counted
     held["signer_overlap"] = signer_overlap(data, (0, shown))
     return held
 
