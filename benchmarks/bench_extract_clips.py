@@ -201,7 +201,10 @@ def _probe_child(mode: str, n_clips: int, repeats: int = 3) -> None:
 
     clips = [str(c) for c in pick_clips(n_clips)]
     settings = load_settings(env={}, home=tempfile.mkdtemp(prefix="bench-probe-"))
-    before = lambda p: (timeline.require_video(p), timeline.read_timeline(p))  # noqa: E731
+
+    def before(p):
+        return timeline.require_video(p), timeline.read_timeline(p)
+
     if mode == PROBES[2]:
         video.probe_video = before
     sizes = [output_size(i.width, i.height, 640) for i, _ in map(timeline.probe_video, clips)]  # also warms up

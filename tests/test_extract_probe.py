@@ -122,7 +122,7 @@ def test_combined_probe_fails_as_the_separate_calls_do(kind, tmp_path):
 
 
 def test_one_ffprobe_per_clip(tmp_path, monkeypatch):
-    import signbridge.extract.timeline as timeline
+    from signbridge.extract import timeline
 
     clip = _made("vfr", tmp_path / "clip.mp4")
     calls = []
