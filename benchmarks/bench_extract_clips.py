@@ -146,6 +146,20 @@ def _linked_clips(tmp: Path, n: int) -> tuple[Path, list[Path]]:
     return folder, [folder / r["file"] for r in rows]
 
 
+def _stage_sums(manifest: Path) -> dict:
+    """Seconds per stage summed over the videos of a ``process`` run (from its manifest): where the wall time went,
+    and, by difference, what the run cost beyond its videos (store and Airflow start, planning, the report)."""
+    if not manifest.is_file():
+        return {}
+    videos = json.loads(manifest.read_text())["videos"]
+    sums: dict[str, float] = {}
+    for v in videos:
+        for stage, t in (v.get("stage_timings") or {}).items():
+            sums[stage] = sums.get(stage, 0.0) + float(t)
+    return {"videos_ok": sum(v.get("status") in ("ok", "skipped") for v in videos),
+            "stage_s": {k: round(t, 1) for k, t in sums.items()}}
+
+
 def pipeline(what: str, n: int) -> dict:
     """One run of ``dataset build`` (default 15 fps, 2 workers) or ``process`` on ``n`` short clips."""
     import pandas as pd
@@ -168,6 +182,8 @@ def pipeline(what: str, n: int) -> dict:
             if what == "process":
                 subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down", "--home", str(tmp / "home")],
                                env=env, capture_output=True, timeout=120)
+        if what == "process":
+            res.update(_stage_sums(tmp / "out" / "manifest.json"))
         if what == "dataset":
             res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
             res["clips_per_s"] = round(n / res["wall_s"], 2)
