@@ -26,8 +26,9 @@ ffprobes: ``require_video`` + ``read_timeline``) and now (one: ``timeline.probe_
 ``prepare`` with either, and of an ffmpeg start with its first frame.
 
 dataset / process: one run of ``signbridge dataset build`` (default 15 fps, 2 workers) or ``signbridge process``
-on ``--clips`` clips (all WLASL clips here, sorted, repeated under new names past the 192 there are):
-clips/s and CPU-ms per frame, wall time per second of video.
+on ``--clips`` clips (all WLASL clips here, sorted, repeated under new names past the 189 there are):
+clips/s and CPU-ms per frame, wall time per second of video; for ``process``, seconds per stage summed over the
+videos (from the run's manifest).
 
 Writes ``benchmarks/results/extract_clips.json`` / ``extract_clips_levers.json`` / ``extract_clips_probe.json``
 / ``extract_clips_dataset.json`` / ``extract_clips_process.json``.
@@ -146,12 +147,13 @@ def _linked_clips(tmp: Path, n: int) -> tuple[Path, list[Path]]:
     return folder, [folder / r["file"] for r in rows]
 
 
-def _stage_sums(manifest: Path) -> dict:
-    """Seconds per stage summed over the videos of a ``process`` run (from its manifest): where the wall time went,
-    and, by difference, what the run cost beyond its videos (store and Airflow start, planning, the report)."""
-    if not manifest.is_file():
+def _stage_sums(out: Path) -> dict:
+    """Seconds per stage summed over the videos of a ``process`` run (``OUT/runs/<id>/manifest.json``): where the
+    wall time went, and, by difference, what the run cost beyond its videos (store and Airflow start, planning)."""
+    manifests = sorted(m for m in out.rglob("manifest.json") if m.parent.parent.name == "runs")
+    if not manifests:
         return {}
-    videos = json.loads(manifest.read_text())["videos"]
+    videos = json.loads(manifests[-1].read_text())["videos"]
     sums: dict[str, float] = {}
     for v in videos:
         for stage, t in (v.get("stage_timings") or {}).items():
@@ -183,7 +185,7 @@ def pipeline(what: str, n: int) -> dict:
                 subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down", "--home", str(tmp / "home")],
                                env=env, capture_output=True, timeout=120)
         if what == "process":
-            res.update(_stage_sums(tmp / "out" / "manifest.json"))
+            res.update(_stage_sums(tmp / "out"))
         if what == "dataset":
             res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
             res["clips_per_s"] = round(n / res["wall_s"], 2)
