@@ -36,8 +36,10 @@ Writes ``benchmarks/results/extract_clips.json`` / ``extract_clips_levers.json``
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -218,7 +220,9 @@ def _probe_child(mode: str, n_clips: int, repeats: int = 3) -> None:
     from signbridge.settings import load_settings
 
     clips = [str(c) for c in pick_clips(n_clips)]
-    settings = load_settings(env={}, home=tempfile.mkdtemp(prefix="bench-probe-"))
+    home = tempfile.mkdtemp(prefix="bench-probe-")
+    atexit.register(shutil.rmtree, home, True)
+    settings = load_settings(env={}, home=home)
 
     def before(p):
         return timeline.require_video(p), timeline.read_timeline(p)
