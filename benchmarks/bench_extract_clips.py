@@ -1,7 +1,8 @@
 """Many short clips: extraction throughput against pose-format, and what each clip costs beyond its frames.
 
     .venv/bin/python benchmarks/bench_extract_clips.py speed --rounds 2    # ~8 min on 2 idle cores
-    .venv/bin/python benchmarks/bench_extract_clips.py levers --rounds 2   # ~2 min
+    .venv/bin/python benchmarks/bench_extract_clips.py levers --rounds 2   # ~3 min
+    .venv/bin/python benchmarks/bench_extract_clips.py probe --rounds 4    # ~1 min: one ffprobe against two
     .venv/bin/python benchmarks/bench_extract_clips.py dataset --clips 200 # one run of dataset build
     .venv/bin/python benchmarks/bench_extract_clips.py process --clips 50  # one run of signbridge process
 
@@ -17,21 +18,28 @@ levers: one process, the first ``--frames`` frames of ``--lever-clips`` clips de
 through Holistic (one graph thread, as pool workers run it), CPU per clip for: a new graph per clip (before
 this work), one graph restarted between clips (``holistic.shared_graph``, what ships), one graph never
 restarted with a blank frame between clips (cheapest, but not exact: the pose visibility filter keeps the
-previous clip's state, ``tests/test_extract_reuse.py``); plus the per-clip CPU of the two ffprobe calls of
-``prepare`` and of an ffmpeg start. Each configuration is a fresh process; rounds are interleaved.
+previous clip's state, ``tests/test_extract_reuse.py``); plus the ``probe`` configurations. Each
+configuration is a fresh process; rounds are interleaved.
+
+probe: CPU per clip (each of ``--lever-clips`` clips 3 times) of probing as ``prepare`` did it before (two
+ffprobes: ``require_video`` + ``read_timeline``) and now (one: ``timeline.probe_video``), of the whole
+``prepare`` with either, and of an ffmpeg start with its first frame.
 
 dataset / process: one run of ``signbridge dataset build`` (default 15 fps, 2 workers) or ``signbridge process``
-on ``--clips`` clips (all WLASL clips here, sorted, repeated under new names past the 192 there are):
-clips/s and CPU-ms per frame, wall time per second of video.
+on ``--clips`` clips (all WLASL clips here, sorted, repeated under new names past the 189 there are):
+clips/s and CPU-ms per frame, wall time per second of video; for ``process``, seconds per stage summed over the
+videos (from the run's manifest).
 
-Writes ``benchmarks/results/extract_clips.json`` / ``extract_clips_levers.json`` / ``extract_clips_dataset.json``
-/ ``extract_clips_process.json``.
+Writes ``benchmarks/results/extract_clips.json`` / ``extract_clips_levers.json`` / ``extract_clips_probe.json``
+/ ``extract_clips_dataset.json`` / ``extract_clips_process.json``.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -141,6 +149,21 @@ def _linked_clips(tmp: Path, n: int) -> tuple[Path, list[Path]]:
     return folder, [folder / r["file"] for r in rows]
 
 
+def _stage_sums(out: Path) -> dict:
+    """Seconds per stage summed over the videos of a ``process`` run (``OUT/runs/<id>/manifest.json``): where the
+    wall time went, and, by difference, what the run cost beyond its videos (store and Airflow start, planning)."""
+    manifests = sorted(m for m in out.rglob("manifest.json") if m.parent.parent.name == "runs")
+    if not manifests:
+        return {}
+    videos = json.loads(manifests[-1].read_text())["videos"]
+    sums: dict[str, float] = {}
+    for v in videos:
+        for stage, t in (v.get("stage_timings") or {}).items():
+            sums[stage] = sums.get(stage, 0.0) + float(t)
+    return {"videos_ok": sum(v.get("status") in ("ok", "skipped") for v in videos),
+            "stage_s": {k: round(t, 1) for k, t in sums.items()}}
+
+
 def pipeline(what: str, n: int) -> dict:
     """One run of ``dataset build`` (default 15 fps, 2 workers) or ``process`` on ``n`` short clips."""
     import pandas as pd
@@ -163,6 +186,8 @@ def pipeline(what: str, n: int) -> dict:
             if what == "process":
                 subprocess.run([sys.executable, "-m", "signbridge.cli", "storage", "down", "--home", str(tmp / "home")],
                                env=env, capture_output=True, timeout=120)
+        if what == "process":
+            res.update(_stage_sums(tmp / "out"))
         if what == "dataset":
             res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
             res["clips_per_s"] = round(n / res["wall_s"], 2)
@@ -177,12 +202,52 @@ def pipeline(what: str, n: int) -> dict:
 LEVERS = ("new graph per clip", "one graph, restarted between clips", "one graph, blank frame between clips")
 
 
+PROBES = ("probe: require_video + read_timeline (before)", "probe: probe_video (ships)",
+          "prepare, two ffprobes (before)", "prepare, one ffprobe (ships)", "ffmpeg start and first frame")
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _probe_child(mode: str, n_clips: int, repeats: int = 3) -> None:
+    """CPU per clip (Python included) of: the probe calls alone, before (``require_video`` +
+    ``read_timeline``: two ffprobes) and now (``probe_video``: one); the whole ``extract.video.prepare``
+    (probe, truncation check, chunk plan) with either; an ffmpeg start with its first frame."""
+    from signbridge.extract import timeline, video
+    from signbridge.extract.decode import iter_frames, output_size
+    from signbridge.settings import load_settings
+
+    clips = [str(c) for c in pick_clips(n_clips)]
+    home = tempfile.mkdtemp(prefix="bench-probe-")
+    atexit.register(shutil.rmtree, home, True)
+    settings = load_settings(env={}, home=home)
+
+    def before(p):
+        return timeline.require_video(p), timeline.read_timeline(p)
+
+    if mode == PROBES[2]:
+        video.probe_video = before
+    sizes = [output_size(i.width, i.height, 640) for i, _ in map(timeline.probe_video, clips)]  # also warms up
+    c0 = _cpu()
+    for c, (w, h) in zip(clips * repeats, sizes * repeats):
+        if mode in (PROBES[0], PROBES[1]):
+            (before if mode == PROBES[0] else timeline.probe_video)(c)
+        elif mode in (PROBES[2], PROBES[3]):
+            video.prepare(c, settings, workers=2)
+        else:
+            it = iter_frames(c, width=w, height=h)
+            next(it)
+            it.close()
+    print(json.dumps({"cpu_s_per_clip": round((_cpu() - c0) / (len(clips) * repeats), 4)}))
+
+
 def _lever_child(mode: str, n_clips: int, frames: int) -> None:
     import numpy as np
 
     from signbridge.extract import holistic
     from signbridge.extract.decode import iter_frames, output_size
-    from signbridge.extract.timeline import read_timeline
     from signbridge.media import require_video
 
     holistic.defer_plotting_imports()
@@ -192,26 +257,9 @@ def _lever_child(mode: str, n_clips: int, frames: int) -> None:
     sizes = [output_size(i.width, i.height, 640) for i in (require_video(c) for c in clips)]
     holistic.shared_graph(1)  # graph construction of the first clip is not what is compared
 
-    def cpu() -> float:
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    if mode == "ffprobe":
-        c0 = cpu()
-        for c in clips:
-            require_video(c), read_timeline(str(c))
-        c1 = cpu()
-        for c, (w, h) in zip(clips, sizes):
-            it = iter_frames(str(c), width=w, height=h)
-            next(it)
-            it.close()
-        c2 = cpu()
-        print(json.dumps({"ffprobe_cpu_s_per_clip": round((c1 - c0) / n_clips, 4),
-                          "ffmpeg_start_and_first_frame_cpu_s_per_clip": round((c2 - c1) / n_clips, 4)}))
-        return
     blank_graph = holistic.shared_graph(1)
     base, n = 1_000_000, 0
-    c0 = cpu()
+    c0 = _cpu()
     for c, (w, h) in zip(clips, sizes):
         if mode == LEVERS[0]:
             holistic._graphs.clear()
@@ -228,7 +276,7 @@ def _lever_child(mode: str, n_clips: int, frames: int) -> None:
             g.process(rgb, (base if mode == LEVERS[2] else 1_000_000) + 33_333 * i)
             n += 1
         base += 33_333 * frames + 1_000_000
-    print(json.dumps({"cpu_s_per_clip": round((cpu() - c0) / n_clips, 4), "frames": n}))
+    print(json.dumps({"cpu_s_per_clip": round((_cpu() - c0) / n_clips, 4), "frames": n}))
 
 
 def _child(args: list[str]) -> dict:
@@ -239,35 +287,45 @@ def _child(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def levers(n_clips: int, frames: int, rounds: int) -> dict:
-    runs: dict[str, list[dict]] = {k: [] for k in (*LEVERS, "ffprobe")}
+def levers(n_clips: int, frames: int, rounds: int, graph: bool = True) -> dict:
+    """Each configuration a fresh process, rounds interleaved. ``graph=False`` (the ``probe`` mode): only the
+    probe and prepare configurations, written to their own file."""
+    modes = (*LEVERS, *PROBES) if graph else PROBES
+    runs: dict[str, list[dict]] = {k: [] for k in modes}
     for r in range(rounds):
         for mode in runs:
             res = _child(["_lever", mode, str(n_clips), str(frames)])
             res["load"] = round(os.getloadavg()[0], 1)
             runs[mode].append(res)
-            print(f"  round {r + 1}/{rounds} {mode:38s} {res}", flush=True)
-    ref = statistics.mean(x["cpu_s_per_clip"] for x in runs[LEVERS[0]])
-    summary = {m: {"cpu_s_per_clip_mean": round(statistics.mean(x["cpu_s_per_clip"] for x in runs[m]), 3),
-                   "vs_new_graph_s": round(statistics.mean(x["cpu_s_per_clip"] for x in runs[m]) - ref, 3)}
-               for m in LEVERS}
-    summary["ffprobe"] = {k: round(statistics.mean(x[k] for x in runs["ffprobe"]), 3) for k in runs["ffprobe"][0]
-                          if k != "load"}
-    print(f"\n| configuration ({n_clips} clips, first {frames} frames each, 1 graph thread) | CPU s per clip "
-          f"(mean of {rounds}) | vs a new graph per clip |\n|---|---:|---:|")
-    for m in LEVERS:
-        print(f"| {m} | {summary[m]['cpu_s_per_clip_mean']} | {summary[m]['vs_new_graph_s']:+.3f} s |")
-    print(f"ffprobe / ffmpeg per clip: {summary['ffprobe']}; load {[x['load'] for x in runs[LEVERS[0]]]}")
+            print(f"  round {r + 1}/{rounds} {mode:48s} {res}", flush=True)
+    mean = {m: statistics.mean(x["cpu_s_per_clip"] for x in runs[m]) for m in modes}
+    summary = {m: {"cpu_s_per_clip_mean": round(mean[m], 3)} for m in modes}
+    for m in LEVERS if graph else ():
+        summary[m]["vs_new_graph_s"] = round(mean[m] - mean[LEVERS[0]], 3)
+    for new, old in ((PROBES[1], PROBES[0]), (PROBES[3], PROBES[2])):
+        summary[new]["vs_before_s"] = round(mean[new] - mean[old], 3)
+        summary[new]["vs_before_s_per_round"] = [round(x["cpu_s_per_clip"] - y["cpu_s_per_clip"], 3)
+                                                 for x, y in zip(runs[new], runs[old])]
+    print(f"\n| configuration ({n_clips} clips) | CPU s per clip (mean of {rounds}) | runs | difference |\n"
+          "|---|---:|---|---:|")
+    for m in modes:
+        diff = summary[m].get("vs_new_graph_s", summary[m].get("vs_before_s"))
+        print(f"| {m} | {summary[m]['cpu_s_per_clip_mean']} | {', '.join(str(x['cpu_s_per_clip']) for x in runs[m])}"
+              f" | {'' if diff is None else f'{diff:+.3f} s'} |")
+    print(f"load {[x['load'] for x in runs[modes[0]]]}")
     result = {"clips": n_clips, "frames_per_clip": frames, "rounds": rounds, "runs": runs, "summary": summary}
-    write_results(RESULTS / "extract_clips_levers.json", {**result, "machine_info": machine_info()})
+    write_results(RESULTS / ("extract_clips_levers.json" if graph else "extract_clips_probe.json"),
+                  {**result, "machine_info": machine_info()})
     return result
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_lever":
+        if sys.argv[2] in PROBES:
+            return _probe_child(sys.argv[2], int(sys.argv[3]))
         return _lever_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=("speed", "levers", "dataset", "process"))
+    ap.add_argument("what", choices=("speed", "levers", "probe", "dataset", "process"))
     ap.add_argument("--clips", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--long-s", type=float, default=20.0, help="speed: seconds of the benchmark video")
@@ -279,7 +337,7 @@ def main() -> None:
     elif a.what == "speed":
         speed(a.clips, a.rounds, a.long_s)
     else:
-        levers(a.lever_clips, a.frames, a.rounds)
+        levers(a.lever_clips, a.frames, a.rounds, graph=a.what == "levers")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,8 @@ def _rotation(stream: dict) -> int:
     return rot % 360
 
 
-def media_info(path: str | Path) -> MediaInfo:
-    """What ffprobe says of a media file. Raises InputError with a specific reason for unusable files."""
+def checked_path(path: str | Path) -> Path:
+    """The path, if it can hold a video at all: names a missing, folder or empty input before ffprobe runs."""
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", source=str(p))
@@ -82,6 +82,12 @@ def media_info(path: str | Path) -> MediaInfo:
         raise InputError("is a folder, not a video file", source=str(p))
     if p.stat().st_size == 0:
         raise InputError("file is empty (0 bytes)", source=str(p), hint="re-upload the video")
+    return p
+
+
+def media_info(path: str | Path) -> MediaInfo:
+    """What ffprobe says of a media file. Raises InputError with a specific reason for unusable files."""
+    p = checked_path(path)
     cmd = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(p)]
     res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if res.returncode != 0:
@@ -93,23 +99,34 @@ def media_info(path: str | Path) -> MediaInfo:
         info = json.loads(res.stdout or "{}")
     except json.JSONDecodeError:
         raise InputError("ffprobe returned no usable information", source=str(p)) from None
+    return parse_media_info(str(p), info)
+
+
+def video_stream(streams: list[dict]) -> dict | None:
+    """The stream a video is read from: the first video stream that is not cover art (ffprobe's ``V:0``)."""
+    return next((s for s in streams if s.get("codec_type") == "video"
+                 and not (s.get("disposition") or {}).get("attached_pic")), None)
+
+
+def parse_media_info(path: str, info: dict) -> MediaInfo:
+    """A :class:`MediaInfo` from ffprobe's JSON (``-show_format -show_streams``; extra sections are ignored)."""
     streams = info.get("streams") or []
     fmt = info.get("format") or {}
-    v = next((s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")), None)
+    v = video_stream(streams)
     a = next((s for s in streams if s.get("codec_type") == "audio"), None)
     try:
         duration = float(fmt.get("duration") or (v or {}).get("duration") or 0.0)
     except ValueError:
         duration = 0.0
     if v is None:
-        return MediaInfo(path=str(p), duration_s=duration, has_video=False, has_audio=a is not None,
+        return MediaInfo(path=path, duration_s=duration, has_video=False, has_audio=a is not None,
                          acodec=(a or {}).get("codec_name"), container=fmt.get("format_name"))
     cw, ch = int(v.get("width") or 0), int(v.get("height") or 0)
     rot = _rotation(v)
     w, h = (ch, cw) if rot in (90, 270) else (cw, ch)
     nb = v.get("nb_frames")
     return MediaInfo(
-        path=str(p), duration_s=duration, has_video=True, has_audio=a is not None,
+        path=path, duration_s=duration, has_video=True, has_audio=a is not None,
         width=w, height=h, coded_width=cw, coded_height=ch, rotation=rot,
         fps=_rate(v.get("avg_frame_rate")), r_fps=_rate(v.get("r_frame_rate")),
         n_frames=int(nb) if nb and str(nb).isdigit() else None,
@@ -119,7 +136,11 @@ def media_info(path: str | Path) -> MediaInfo:
 
 def require_video(path: str | Path) -> MediaInfo:
     """Probe and insist on a decodable video stream."""
-    info = media_info(path)
+    return check_video(media_info(path), path)
+
+
+def check_video(info: MediaInfo, path: str | Path) -> MediaInfo:
+    """``info`` if it has a decodable video stream, else the InputError that says what it lacks."""
     if not info.has_video:
         what = "an audio-only file" if info.has_audio else "a file with no video stream"
         raise InputError(f"{what}: there is no video to read signs from", source=str(path))

@@ -25,8 +25,8 @@ from signbridge.errors import InputError, NoSignerError, SignBridgeError
 from signbridge.extract.decode import output_size
 from signbridge.extract.holistic import (MODEL_COMPLEXITY, PARTS, ChunkResult, ChunkTask, init_worker,
                                          mediapipe_version, run_chunk, run_chunk_in_worker)
-from signbridge.extract.timeline import Timeline, plan_chunks, read_timeline, select_expr
-from signbridge.media import MediaInfo, require_video
+from signbridge.extract.timeline import Timeline, plan_chunks, probe_video, select_expr
+from signbridge.media import MediaInfo
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,12 @@ def prepare(path: str | Path, settings, *, source_uri: str | None = None, worker
 
 def _prepare(path: str, settings, source_uri, workers, chunk_s, key) -> VideoJob:
     try:
-        info = require_video(path)
+        info, tl = probe_video(path)  # one ffprobe: stream facts and frame timeline
     except InputError as e:
         if _looks_like_text(path):
             raise InputError(f"this is a text file, not a video (despite its name); ffprobe: {e.message}",
                              source=path, hint="check that the right file was uploaded") from None
         raise
-    tl = read_timeline(path)
     fps = float(settings.fps or 0.0)
     if tl.n_frames:
         end = tl.duration_s + (1.0 / info.fps if info.fps else 0.0)
