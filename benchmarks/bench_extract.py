@@ -344,9 +344,11 @@ def _import_child(defer: bool) -> None:
     print(json.dumps({"import_cpu_s": round((c1.user - c0.user) + (c1.system - c0.system), 3)}))
 
 
-def _child_json(args: list[str]) -> dict:
+def child_json(args: list[str], script: str = __file__) -> dict:
+    """Run ``script`` with ``args`` in a fresh Python (a clean process per measurement); its last stdout line
+    is JSON."""
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -360,14 +362,14 @@ def levers(frames: int = 300, rounds: int = 3) -> dict:
     imports: dict[str, list[float]] = {"import mediapipe": [], "import mediapipe, matplotlib deferred": []}
     for r in range(rounds):
         for name, args in LEVERS.items():
-            res = _child_json(["_lever", "--frames", str(frames), *args])
+            res = child_json(["_lever", "--frames", str(frames), *args])
             res["load"] = round(os.getloadavg()[0], 1)
             runs[name].append(res)
             print(f"  round {r + 1}/{rounds} {name:30s} {res['cpu_ms_per_frame']:6.2f} CPU ms/frame "
                   f"(MediaPipe+Python {res['mediapipe_python_ms']:.2f}, ffmpeg {res['ffmpeg_ms']:.2f})  "
                   f"load {res['load']}", flush=True)
         for name, defer in (("import mediapipe", False), ("import mediapipe, matplotlib deferred", True)):
-            imports[name].append(_child_json(["_import", "1" if defer else "0"])["import_cpu_s"])
+            imports[name].append(child_json(["_import", "1" if defer else "0"])["import_cpu_s"])
     ref = statistics.mean(x["cpu_ms_per_frame"] for x in next(iter(runs.values())))
     summary = {}
     for name, v in runs.items():

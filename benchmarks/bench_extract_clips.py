@@ -47,7 +47,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_extract import BENCH_VIDEO, DATA, RESULTS, VENV_BIN, run_measured  # noqa: E402
+from bench_extract import BENCH_VIDEO, DATA, RESULTS, VENV_BIN, child_json, run_measured  # noqa: E402
 
 from signbridge.bench import machine_info, write_results  # noqa: E402
 
@@ -279,14 +279,6 @@ def _lever_child(mode: str, n_clips: int, frames: int) -> None:
     print(json.dumps({"cpu_s_per_clip": round((_cpu() - c0) / n_clips, 4), "frames": n}))
 
 
-def _child(args: list[str]) -> dict:
-    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"{args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def levers(n_clips: int, frames: int, rounds: int, graph: bool = True) -> dict:
     """Each configuration a fresh process, rounds interleaved. ``graph=False`` (the ``probe`` mode): only the
     probe and prepare configurations, written to their own file."""
@@ -294,7 +286,7 @@ def levers(n_clips: int, frames: int, rounds: int, graph: bool = True) -> dict:
     runs: dict[str, list[dict]] = {k: [] for k in modes}
     for r in range(rounds):
         for mode in runs:
-            res = _child(["_lever", mode, str(n_clips), str(frames)])
+            res = child_json(["_lever", mode, str(n_clips), str(frames)], __file__)
             res["load"] = round(os.getloadavg()[0], 1)
             runs[mode].append(res)
             print(f"  round {r + 1}/{rounds} {mode:48s} {res}", flush=True)
