@@ -39,6 +39,7 @@ def load_dag(dag_id: str):
     return dag
 
 
+INLINE_ENV = "SIGNBRIDGE_INLINE_RUN"  # set while dag.test runs tasks in this process (no executor)
 EXECUTOR_END_GRACE_S = 60.0  # a finished run whose executor has not shut down by then is hung
 
 
@@ -115,6 +116,8 @@ def main(argv=None) -> int:
     dag = load_dag(args.dag_id)
     if args.use_executor and conf.get("run_id"):
         watch_executor_shutdown(args.dag_id, conf["run_id"], Path(args.result), executor)
+    if not args.use_executor:  # tasks run one at a time in this process: extraction units may use every core
+        os.environ[INLINE_ENV] = "1"
     dr = dag.test(run_conf=conf, use_executor=args.use_executor)
     out = run_result(args.dag_id, dagrun_id=getattr(dr, "id", None), conf_run_id=conf.get("run_id"), executor=executor)
     if out is None:

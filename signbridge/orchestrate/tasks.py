@@ -10,6 +10,7 @@ Everything is idempotent: a retried or repeated task rewrites the same keys.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Mapping, Sequence
 
 from signbridge.pipeline import (RUNS, Context, VideoState, assemble_chunks, compose_videos, extract_chunk,
@@ -115,6 +116,15 @@ def _unit_label(u: dict) -> dict:
     return {"videos": len(u["videos"]), "seconds": u["seconds"]}
 
 
+def unit_workers() -> int | None:
+    """Graph processes for an extraction unit's videos. Under an executor, tasks run side by side (one
+    core each: more would oversubscribe); in an inline run (``dag.test``, one task at a time) the unit
+    may use every core (``SIGNBRIDGE_WORKERS``, default all)."""
+    from signbridge.orchestrate.runner import INLINE_ENV
+
+    return None if os.environ.get(INLINE_ENV) == "1" else 1
+
+
 def extract(unit: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """One extraction unit: a pack of short videos, or one chunk of a long one."""
     sync_point("extract")
@@ -129,7 +139,7 @@ def extract(unit: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any
             counts = {status: 1}
         else:
             states = _states([videos[i] for i in u["videos"]])
-            extract_videos(states, ctx, workers=1)
+            extract_videos(states, ctx, workers=unit_workers())
             payload = {"videos": [st.to_dict() for st in states]}
             counts = _counts(states)
         uri = _save(ctx, "extract", unit["unit"], payload)

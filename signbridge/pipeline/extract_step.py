@@ -52,12 +52,21 @@ def store_landmarks(st: VideoState, ctx: Context, folder, ex, d: Path) -> None:
 
 
 def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int | None = 1) -> None:
-    """Landmarks for each whole video (one extraction per video, chunked as ``chunk_seconds`` says)."""
+    """Landmarks for each whole video (one extraction per video, chunked as ``chunk_seconds`` says).
+
+    With more than one worker and more than one video, the videos share one worker pool
+    (:func:`extract_pooled`), so short clips keep every core busy instead of one clip at a time."""
     mod = stage_module("extract", "signbridge.extract", states)
     if mod is None:
         return
     errors: list = []
     todo = [st for st in states if st.active]
+    from signbridge.extract.video import resolve_workers
+
+    if len(todo) > 1 and resolve_workers(workers, ctx.settings) > 1:
+        extract_pooled(todo, ctx, resolve_workers(workers, ctx.settings), errors)
+        raise_if_all_storage(len(todo), errors)
+        return
 
     for st in todo:
         def one(st: VideoState = st) -> None:
@@ -78,3 +87,49 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
         remember_failure(st, ctx)
     raise_if_all_storage(len(todo), errors)
 
+
+
+def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, errors: list) -> None:
+    """Many videos through one pool of ``workers`` graph processes (:func:`signbridge.extract.run_batch`).
+
+    Videos are fetched and named first (finished ones skipped), then the rest run side by side; each
+    result is stored as it arrives. Failures land on their own video, as in the one-at-a-time path."""
+    from signbridge.extract.batch import run_batch
+    from signbridge.storage.inputs import InputVideo
+
+    with ctx.workdir("extract") as d:
+        run: dict[str, tuple[VideoState, Path, Path]] = {}  # InputVideo name -> state, local file, folder
+        for st in todo:
+            def fetch(st: VideoState = st) -> None:
+                sub = d / str(st.index)
+                sub.mkdir()
+                path = ctx.fetch(st.input_uri, sub)
+                identify(st, path, ctx)
+                if load_done(st, ctx):
+                    return
+                folder = ctx.folder(st)
+                if folder.exists(LANDMARKS):
+                    use_existing_landmarks(st, ctx, folder, sub)
+                    remember_sha(st, ctx)
+                else:
+                    run[str(st.index)] = (st, path, sub)
+            guard(st, "extract", fetch, errors)
+            remember_failure(st, ctx)
+
+        def done(outcome) -> None:
+            st, _, sub = run[outcome.ref.name]
+
+            def store() -> None:
+                if outcome.error is not None:
+                    raise outcome.error
+                store_landmarks(st, ctx, ctx.folder(st), outcome.extraction, sub)
+                remember_sha(st, ctx)
+            guard(st, "extract", store, errors)
+            if outcome.extraction is not None:  # time in a worker, not the time spent queued behind others
+                busy = sum(outcome.extraction.chunk_seconds or [])
+                st.timings["extract"] = round(st.timings.get("extract", 0.0) + busy, 3)
+            remember_failure(st, ctx)
+
+        refs = [InputVideo(uri=st.input_uri, name=name, local_path=str(p)) for name, (st, p, _) in run.items()]
+        if refs:
+            run_batch(refs, ctx.settings, workers=workers, on_done=done, chunk_s=ctx.settings.chunk_seconds)
