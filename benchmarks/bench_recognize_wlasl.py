@@ -73,7 +73,23 @@ def part_openset(rec, args, out):
             (f"all shown words (conf >= {s['threshold']:.3f}): precision (half OOV) / recall",
              f"{fmt(s['precision_half_oov'])} / {fmt(s['recall'])}", ">= 0.70 precision"),
             ("OOV false-word rate at the shown threshold", fmt(s["oov_false_word_rate"]), "<= 0.10"),
-            ("expected calibration error (in-vocabulary)", f"{rep['reliability']['ece']:.3f}", "")]
+            ("expected calibration error (in-vocabulary)", f"{rep['reliability']['ece']:.3f}", "")] \
+        + _unseen_signers(rec, out, fmt)
+
+
+def _unseen_signers(rec, out, fmt):
+    """The fold models' numbers on signers they never saw (test clips), as calibrate wrote them."""
+    sd = rec.calibration.get("signer_disjoint")
+    if not sd:
+        return [("unseen signers", "not calibrated with fold models", "")]
+    out["openset"]["signer_disjoint"] = sd
+    u = sd["unseen_signer_test"]
+    s = u["shown"]
+    return [(f"unseen signers ({len(sd['folds'])} fold models, their held-out signers' test clips): top-1",
+             fmt(u["top1"]), ""),
+            ("  shown words: precision (half OOV) / recall / OOV false words",
+             f"{fmt(s['precision_half_oov'])} / {fmt(s['recall'])} / {fmt(s['oov_false_word_rate'])}",
+             ">= 0.70 / / <= 0.10")]
 
 
 def plot_reliability(rel, path: Path, title: str) -> None:

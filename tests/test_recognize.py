@@ -235,8 +235,8 @@ def test_fingerspelled_word_is_collapsed_into_fs_word(shared_data, val_rows, shi
 
 
 def test_a_lone_spelled_letter_is_unclear_unless_it_is_a_word(shared_data, val_rows, shipped, settings):
-    """A lone letter is mostly a sign's hand shape read as a letter: [unclear sign] with the letter kept in the
-    top-k; a spelled word, or a letter that is a word (I), is shown with the uncertainty marker."""
+    """One or two letters are mostly a sign's hand shape read as letters: [unclear sign] with the letters kept
+    in the top-k; a longer spelled word, or one or two letters that are a word (I, NO), is shown marked."""
     from signbridge.recognize.fingerspell import block_split, load_alphabet
     from signbridge.recognize.frames import frames_from_npy
     from signbridge.recognize.infer import recognize_frames
@@ -247,7 +247,7 @@ def test_a_lone_spelled_letter_is_unclear_unless_it_is_a_word(shared_data, val_r
     shapes = letter_shapes(X[held], y[held])
     body = frames_from_npy(shared_data / NPY / val_rows[5]["file"])
     rng = np.random.default_rng(1)
-    words = ("B", "I", "CAT")
+    words = ("B", "I", "CAT", "QB", "NO")
     items = [(spelled_sequence(body, w, shapes, rng)[0], w, "") for w in words]
     spans = [t.spans for t in recognize_frames(items, shipped, settings)]
     read = {w: s for w, ss in zip(words, spans) for s in ss if s.top_k[0].label.startswith("fs-")}
@@ -257,6 +257,9 @@ def test_a_lone_spelled_letter_is_unclear_unless_it_is_a_word(shared_data, val_r
     if "I" in read:
         assert read["I"].label == "fs-I" and read["I"].tier == "uncertain"
     assert read["CAT"].label == "fs-CAT" and read["CAT"].tier == "uncertain"
+    # two letters: a word people spell (NO) is shown marked; any other pair (QB) is a sign's shape misread
+    assert (read["NO"].label, read["NO"].tier) == ("fs-NO", "uncertain")
+    assert (read["QB"].label, read["QB"].tier, read["QB"].top_k[0].label) == (UNKNOWN, "unclear", "fs-QB")
 
 
 def test_real_gloss_clips_are_not_read_as_fingerspelling(val_tables, settings):

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from signbridge.errors import InputError
+from signbridge.errors import InputError, ModelError
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
@@ -128,11 +128,56 @@ def test_train_hands_pack_train_calibrate_on_a_small_subset(shared_data, tmp_pat
     rec = Recognizer(out, "cpu")
     assert len(rec.labels) == 100 and rec.calibration["shown_classes"] == 50
     assert json.loads((out / "config.json").read_text())["train"]["negatives"] == [100, 200]
+    # signer-disjoint calibration: two fold models, each trained without one fold of signers
+    folds = [tmp_path / f"fold{i}" for i in range(2)]
+    for i, f in enumerate(folds):
+        assert main(["train", "--packed", str(packed), "--out", str(f), "--vocab", "100", "--negatives", "100",
+                     "--max-steps", "2", "--seed", "0", "--signer-fold", f"{i}/2"]) == 0
+    seen_only = rec.calibration["thresholds"]
+    assert main(["calibrate", "--packed", str(packed), "--out", str(out), "--shown", "50",
+                 "--fold-models", ",".join(map(str, folds))]) == 0
+    cal = json.loads((out / "calibration.json").read_text())
+    sd = cal["signer_disjoint"]
+    assert [f["signer_fold"] for f in sd["folds"]] == [[0, 2], [1, 2]]
+    assert sd["seen_signer_thresholds"] == seen_only
+    assert all(cal["thresholds"][k] == max(seen_only[k], sd["unseen_signer_thresholds"][k]) for k in seen_only)
+    from signbridge.recognize.signer_folds import fold_of
+
+    known = (data["cls"] < 50) & (data["split"] != "test") & (fold_of(data["signer"], 2) >= 0)
+    assert sd["sets"]["ood_in"] == int(known.sum())  # each known signer's train/val clip once, by the model
+    # that never saw that signer
+    assert sd["unseen_signer_test"]["n_in"] > 0 and cal["fitted_on"]["rule"]
+    with pytest.raises(ModelError, match="not a fold model"):
+        main(["calibrate", "--packed", str(packed), "--out", str(out), "--shown", "50", "--fold-models", str(out)])
+    with pytest.raises(ModelError, match="folds 0..k-1"):
+        main(["calibrate", "--packed", str(packed), "--out", str(out), "--shown", "50", "--fold-models", str(folds[0])])
     # seeded: the same steps give the same weights on CPU
     cfg = HandsTrainConfig(vocab=20, negatives=(20, 40), max_steps=2, d_model=32, seed=3)
     a, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
     b, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
     assert all(np.array_equal(p.detach().numpy(), q.detach().numpy()) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_signer_folds_are_fixed_disjoint_and_keep_their_clips_out_of_training():
+    from signbridge.recognize.signer_folds import fold_of, parse_fold
+    from signbridge.recognize.train_hands import HandsTrainConfig, split_indices
+
+    signers = np.array([5, 7, -1, 5, 9, 11, 7, 13, -1, 2])
+    f = fold_of(signers, 3)
+    assert np.array_equal(f, fold_of(signers, 3)) and f[2] == f[8] == -1 and f[0] == f[3] and f[1] == f[6]
+    assert set(f[signers >= 0]) <= {0, 1, 2} and len(set(f[signers >= 0])) == 3
+    # a signer's fold does not depend on which other clips are present
+    assert fold_of(signers[:4], 3)[0] != -1 and all(fold_of(np.array([s]), 3)[0] == fold_of(signers, 3)[i]
+                                                   for i, s in enumerate(signers) if s >= 0)
+    for bad in ("1", "3/3", "a/b", "0/1"):
+        with pytest.raises(ValueError, match="signer fold"):
+            parse_fold(bad)
+    n = 12
+    data = {"cls": np.arange(n) % 3, "split": np.array(["train", "val"] * (n // 2)), "signer": np.arange(n) - 2}
+    held = fold_of(data["signer"], 2) == 1
+    idx = split_indices(data, HandsTrainConfig(vocab=3, negatives=(3, 3), signer_fold=(1, 2)))
+    assert not held[idx["train"]].any() and not held[idx["val"]].any() and held.any()
+    assert len(idx["train"]) + len(idx["val"]) == int((~held).sum())  # unknown signers (-2, -1) stay in
 
 
 def test_bad_packed_file_is_a_clear_error(tmp_path):

@@ -126,14 +126,16 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -
         else:
             span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
-    words = set(rec.calibration.get("fingerspelling", {}).get("single_letter_words", ["A", "I"]))
-    return [_lone_letter(s, words) for s in _merge_spelling(result)]
+    spell = rec.calibration.get("fingerspelling", {})
+    words = set(spell.get("single_letter_words", ["A", "I"])) | set(spell.get("two_letter_words", []))
+    return [_short_spelling(s, words) for s in _merge_spelling(result)]
 
 
-def _lone_letter(span: GlossSpan, words: set[str]) -> GlossSpan:
-    """A single spelled letter is rarely a word (it is mostly a sign's hand shape read as a letter): unclear,
-    with the letter kept first in the top-k, unless the letter is itself a word (A, I)."""
-    if span.kind != "fingerspelling" or len(span.label) != 4 or span.label[3:] in words:
+def _short_spelling(span: GlossSpan, words: set[str]) -> GlossSpan:
+    """One or two spelled letters are mostly a sign's hand shape (or its movement) read as letters: INSURANCE's
+    shaken I, THIN read as "ZQ". Such a reading is unclear, the letters kept first in the top-k, unless it is a
+    word of that length (A, I; NO, OK, TV, ...: ``calibration.json`` ``fingerspelling``)."""
+    if span.kind != "fingerspelling" or len(span.label) > 5 or span.label[3:] in words:
         return span
     return GlossSpan(span.start_ms, span.end_ms, UNKNOWN, "unknown", span.confidence, span.top_k, tier="unclear")
 

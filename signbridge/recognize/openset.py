@@ -35,6 +35,11 @@ PLAIN_PRECISION = 0.90
 SHOWN_PRECISION = 0.70
 OOV_WEIGHT = 0.5  # share of the held-out mass given to signs outside the vocabulary
 PLAIN_BOUND_Z = 1.645  # plain words: precision >= target at the one-sided 95 % lower bound
+# two-letter spellings shown as words (common English words and abbreviations people spell); any other
+# reading of one or two letters is unclear (see infer._short_spelling)
+TWO_LETTER_WORDS = ("AM", "AN", "AS", "AT", "BE", "BY", "DC", "DO", "DR", "GO", "HE", "HI", "ID", "IF", "IN", "IS",
+                    "IT", "LA", "ME", "MR", "MS", "MY", "NO", "NY", "OF", "OH", "OK", "ON", "OR", "SO", "TO", "TV",
+                    "UK", "UP", "US", "WE")
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -170,7 +175,8 @@ def write_calibration(ckpt: str | Path, cal: dict[str, Any]) -> Path:
            "vocabulary_sha256": cfg["vocabulary_sha256"], "score": "max_softmax",
            "targets": {"plain_precision": PLAIN_PRECISION, "shown_precision": SHOWN_PRECISION,
                        "oov_weight": OOV_WEIGHT, "plain_bound_z": PLAIN_BOUND_Z},
-           "fingerspelling": {"tier": "uncertain", "single_letter_words": ["A", "I"]}, **cal}
+           "fingerspelling": {"tier": "uncertain", "single_letter_words": ["A", "I"],
+                              "two_letter_words": list(TWO_LETTER_WORDS)}, **cal}
     path = ckpt / CALIBRATION_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")

@@ -47,6 +47,7 @@ class HandsTrainConfig:
     teachers: tuple[str, ...] = ()  # weights.pt files of this recipe's models: distil their mean output
     distill_weight: float = 0.7  # share of the loss on the teachers' soft targets (the rest: the labels)
     distill_temperature: float = 2.0
+    signer_fold: tuple[int, int] | None = None  # (i, k): leave out the clips of signer fold i of k (signer_folds)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,9 +101,14 @@ def transitions(h: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
 def split_indices(data: dict[str, np.ndarray], cfg: HandsTrainConfig) -> dict[str, np.ndarray]:
     cls, split = data["cls"].astype(int), data["split"]
     lo, hi = cfg.negatives
-    return {"train": np.flatnonzero((cls < cfg.vocab) & (split == "train")),
-            "val": np.flatnonzero((cls < cfg.vocab) & (split == "val")),
-            "negatives": np.flatnonzero((cls >= lo) & (cls < hi) & (split != "test"))}
+    keep = np.ones(len(cls), bool)
+    if cfg.signer_fold is not None:  # a fold model: none of the held-out signers' clips, in any split
+        from signbridge.recognize.signer_folds import fold_of
+
+        keep = fold_of(data["signer"], cfg.signer_fold[1]) != cfg.signer_fold[0]
+    return {"train": np.flatnonzero((cls < cfg.vocab) & (split == "train") & keep),
+            "val": np.flatnonzero((cls < cfg.vocab) & (split == "val") & keep),
+            "negatives": np.flatnonzero((cls >= lo) & (cls < hi) & (split != "test") & keep)}
 
 
 def build_model(cfg: HandsTrainConfig):
@@ -289,7 +295,18 @@ def main(argv: list[str] | None = None) -> int:
                    "distil their mean output into the model")
     p.add_argument("--distill-weight", type=float, default=HandsTrainConfig.distill_weight)
     p.add_argument("--distill-temperature", type=float, default=HandsTrainConfig.distill_temperature)
+    p.add_argument("--signer-fold", default=None, help="i/k: train a fold model without signer fold i of k "
+                   "(for signer-disjoint calibration, see signer_folds)")
+    p.add_argument("--fold-models", default="", help="calibrate: comma-separated fold checkpoints (one per fold "
+                   "of k) whose out-of-fold confidences fit the thresholds")
     a = p.parse_args(argv)
+    if a.signer_fold:
+        from signbridge.recognize.signer_folds import parse_fold
+
+        try:
+            fold = parse_fold(a.signer_fold)
+        except ValueError as e:
+            p.error(str(e))
     command = "python -m signbridge.recognize.train_hands " + " ".join(argv if argv is not None else sys.argv[1:])
     if a.step in ("pack", "all"):
         from signbridge.recognize.wlasl_hands import clip_ids, pack
@@ -305,19 +322,23 @@ def main(argv: list[str] | None = None) -> int:
         cfg = HandsTrainConfig(vocab=a.vocab, negatives=negatives, epochs=a.epochs, seed=a.seed,
                                max_steps=a.max_steps, max_seconds=a.max_seconds, stop_after=a.stop_after,
                                teachers=tuple(t for t in a.teachers.split(",") if t),
-                               distill_weight=a.distill_weight, distill_temperature=a.distill_temperature)
+                               distill_weight=a.distill_weight, distill_temperature=a.distill_temperature,
+                               signer_fold=fold if a.signer_fold else None)
         model, history = train(data, cfg, a.device)
         letters_from = a.letters_from or shipped_dir()
-        n_train = int(((data["cls"] < a.vocab) & (data["split"] == "train")).sum())
+        n_train = len(split_indices(data, cfg)["train"])
         save(model, cfg, gloss_names(data)[:a.vocab], history, a.out, letters_from, command,
              [{"spec": f"wlasl_hands:{a.data}", "n": n_train,
-               "note": "NSLT-2000 train split of the vocabulary's classes; wlasl_clips video ids removed"}])
+               "note": "NSLT-2000 train split of the vocabulary's classes; wlasl_clips video ids removed"
+                       + (f"; signers of fold {cfg.signer_fold[0]} of {cfg.signer_fold[1]} removed"
+                          if cfg.signer_fold else "")}])
         Path(a.out, "history.json").write_text(json.dumps(history, indent=1) + "\n")
         print(f"checkpoint written to {a.out}")
     if a.step in ("calibrate", "all"):
         from signbridge.recognize.wlasl_eval import calibrate_checkpoint
 
-        calibrate_checkpoint(a.out, load_packed(a.packed), a.shown)
+        calibrate_checkpoint(a.out, load_packed(a.packed), a.shown,
+                             fold_models=[f for f in a.fold_models.split(",") if f])
         print(f"calibration written to {a.out}/calibration.json")
     return 0
 

@@ -95,31 +95,120 @@ def _groups_and_rep(data: dict[str, np.ndarray], labels: list[str]) -> tuple[lis
     return same_signs.groups_for(labels), same_signs.representatives(names, same_signs.groups_for(names))
 
 
-def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: int = 300) -> dict[str, Any]:
-    """Fit temperature + thresholds on val + calibration unknowns, write calibration.json with the test report.
+CAL_SETS = ("cal_in", "cal_known", "cal_unseen")
+TEST_SETS = ("test_in", "test_known", "test_unseen")
+
+
+def calibrate_checkpoint(ckpt: str | Path, data: dict[str, np.ndarray], shown: int = 300,
+                         fold_models: list[str] | None = None) -> dict[str, Any]:
+    """Fit temperature + thresholds, write calibration.json with the test report.
 
     Words are shown for the first ``shown`` classes only; a clip whose top class is another trained gloss
     counts as unknown. So out-of-vocabulary clips are both trained glosses outside the shown vocabulary
-    (val clips for calibration, test clips for evaluation) and glosses the model never saw.
+    (val clips for calibration, test clips for evaluation) and glosses the model never saw. The thresholds
+    are fitted on the val split (signers the model saw) and, with ``fold_models``, also on signers each fold
+    model never saw (:func:`fold_thresholds`); then each is the higher of the two.
     """
     y = data["cls"].astype(int)
     r, idx, logits = _heldout_logits(ckpt, data, shown)
     shown = min(shown, r["vocab"][1])
     labels = json.loads((Path(ckpt) / "config.json").read_text())["labels"]
     groups, rep = _groups_and_rep(data, labels)
-    val = np.concatenate([logits["cal_in"], logits["cal_known"]])
-    t = openset.fit_temperature(val, np.concatenate([y[idx["cal_in"]], y[idx["cal_known"]]]))
-    cal_sets = ("cal_in", "cal_known", "cal_unseen")
-    thresholds = openset.choose(*_split(*_confidences(logits, idx, y, shown, t, rep, credit=False), cal_sets))
+    t = _val_temperature(logits, idx, y)
+    thresholds = openset.choose(*_split(*_confidences(logits, idx, y, shown, t, rep, credit=False), CAL_SETS))
+    fitted_on = {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
+                 "out_of_vocabulary": f"val clips of trained classes [{shown}, {r['vocab'][1]}): "
+                                      f"{len(idx['cal_known'])}; all clips of unseen classes "
+                                      f"{list(r['calib_unknown'])}: {len(idx['cal_unseen'])}"}
+    extra: dict[str, Any] = {}
+    if fold_models:  # a word must meet the target for seen and for unseen signers: the higher cut-off wins
+        fold_th, extra["signer_disjoint"], fold_fitted = fold_thresholds(fold_models, data, shown, rep)
+        extra["signer_disjoint"].update(seen_signer_thresholds=thresholds, unseen_signer_thresholds=fold_th)
+        thresholds = {k: max(thresholds[k], fold_th[k]) for k in thresholds}
+        fitted_on = {"seen_signers": fitted_on, "unseen_signers": fold_fitted,
+                     "rule": "each threshold is the higher of the two fits"}
     conf, right, inv = _confidences(logits, idx, y, shown, t, rep)
     cal = {"temperature": t, "shown_classes": shown, "thresholds": thresholds, "same_signs": groups,
-           "fitted_on": {"in_vocabulary": f"NSLT-2000 val clips of classes [0, {shown}): {len(idx['cal_in'])}",
-                         "out_of_vocabulary": f"val clips of trained classes [{shown}, {r['vocab'][1]}): "
-                                              f"{len(idx['cal_known'])}; all clips of unseen classes "
-                                              f"{list(r['calib_unknown'])}: {len(idx['cal_unseen'])}"},
-           "held_out": _report(r, idx, logits, (conf, right, inv), t, thresholds, data, shown)}
+           "fitted_on": fitted_on, "held_out": _report(r, idx, logits, (conf, right, inv), t, thresholds, data, shown),
+           **extra}
     openset.write_calibration(ckpt, cal)
     return cal
+
+
+def _val_temperature(logits, idx, y) -> float:
+    val = np.concatenate([logits["cal_in"], logits["cal_known"]])
+    return openset.fit_temperature(val, np.concatenate([y[idx["cal_in"]], y[idx["cal_known"]]]))
+
+
+def _fold_sets(data: dict[str, np.ndarray], cfg: dict[str, Any], shown: int) -> dict[str, np.ndarray]:
+    """Clip sets of one fold model (fold i of k): its seen-signer val clips fit its temperature (as the
+    shipped model's val clips fit its own); the held-out signers' train and val clips (none trained on) and
+    glosses it never saw calibrate; the held-out signers' test clips evaluate."""
+    from signbridge.recognize.signer_folds import fold_of
+
+    i, k = cfg["train"]["signer_fold"]
+    r = class_ranges(cfg)
+    n = r["vocab"][1]
+    cls, split = data["cls"].astype(int), data["split"]
+    out_fold = fold_of(data["signer"], k) == i
+    vocab, known = cls < shown, (cls >= shown) & (cls < n)
+    tv = np.isin(split, ("train", "val"))
+    unseen = lambda rng: (cls >= rng[0]) & (cls < rng[1])  # noqa: E731
+    return {k_: np.flatnonzero(m) for k_, m in {
+        "cal_in": vocab & (split == "val") & ~out_fold, "cal_known": known & (split == "val") & ~out_fold,
+        "ood_in": vocab & tv & out_fold, "ood_known": known & ((split == "val") | (tv & out_fold)),
+        "ood_unseen": unseen(r["calib_unknown"]),
+        "test_in": vocab & (split == "test") & out_fold, "test_known": known & (split == "test"),
+        "test_unseen": unseen(r["eval_unknown"])}.items()}
+
+
+def fold_thresholds(fold_models: list[str], data: dict[str, np.ndarray], shown: int, rep: np.ndarray):
+    """Thresholds fitted on signers no model saw: each fold model's confidences (at its own val-fitted
+    temperature) on its held-out signers' clips and on unseen glosses, pooled over the folds. Returns
+    (thresholds, report, fitted_on); the report has the fold models' numbers on their held-out signers'
+    *test* clips, which nothing was fitted on."""
+    from signbridge.errors import ModelError
+
+    y = data["cls"].astype(int)
+    cal: dict[str, list] = {k: [] for k in ("conf", "right", "inv")}
+    test: dict[str, list] = {k: [] for k in ("conf", "right", "inv")}
+    folds, n_sets = [], {}
+    for ckpt in fold_models:
+        cfg = json.loads((Path(ckpt) / "config.json").read_text())
+        if not cfg.get("train", {}).get("signer_fold"):
+            raise ModelError("not a fold model (its config.json has no train.signer_fold)", source=str(ckpt),
+                             hint="train one with `train_hands train --signer-fold i/k`")
+        idx = _fold_sets(data, cfg, shown)
+        logits = {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
+        t = _val_temperature(logits, idx, y)
+        c_cal = _confidences({k: logits[k] for k in ("ood_in", "ood_known", "ood_unseen")}, idx, y, shown, t, rep,
+                             credit=False)
+        c_test = _confidences({k: logits[k] for k in TEST_SETS}, idx, y, shown, t, rep)
+        for acc, got, names in ((cal, c_cal, ("ood_in", "ood_known", "ood_unseen")), (test, c_test, TEST_SETS)):
+            for key, d in zip(("conf", "right", "inv"), got):
+                acc[key].append({n: d[n] for n in names})
+        folds.append({"checkpoint": str(ckpt), "signer_fold": cfg["train"]["signer_fold"], "temperature": t,
+                      "steps": (cfg["train"].get("history") or [{}])[-1].get("step")})
+        for k, v in idx.items():
+            n_sets[k] = n_sets.get(k, 0) + int(len(v))
+    if sorted(tuple(f["signer_fold"]) for f in folds) != [(i, len(folds)) for i in range(len(folds))]:
+        raise ModelError(f"fold models must be folds 0..k-1 of one k, got {[f['signer_fold'] for f in folds]}",
+                         source=", ".join(fold_models), hint="pass one checkpoint per fold")
+    merge = lambda acc, names: tuple({f"{n}{j}": d[n] for j, d in enumerate(acc[key]) for n in names}  # noqa: E731
+                                     for key in ("conf", "right", "inv"))
+    cal_names = tuple(f"{n}{j}" for j in range(len(folds)) for n in ("ood_in", "ood_known", "ood_unseen"))
+    test_names = tuple(f"{n}{j}" for j in range(len(folds)) for n in TEST_SETS)
+    thresholds = openset.choose(*_split(*merge(cal, ("ood_in", "ood_known", "ood_unseen")), cal_names))
+    c_in, r_in, c_out = _split(*merge(test, TEST_SETS), test_names)
+    report = {"folds": folds, "sets": n_sets,
+              "unseen_signer_test": openset.evaluate(c_in, r_in, c_out, thresholds),
+              "unseen_signer_reliability": openset.reliability(c_in, r_in)}
+    fitted_on = {"in_vocabulary": f"train+val clips of classes [0, {shown}) by the signers each fold model never "
+                                  f"saw ({len(folds)} signer-disjoint folds): {n_sets['ood_in']}",
+                 "out_of_vocabulary": f"clips of trained classes outside the shown vocabulary that each fold model "
+                                      f"never trained on: {n_sets['ood_known']}; all clips of unseen classes, "
+                                      f"once per fold model: {n_sets['ood_unseen']}"}
+    return thresholds, report, fitted_on
 
 
 def heldout_report(ckpt: str | Path, data: dict[str, np.ndarray], shown: int, temperature: float,
