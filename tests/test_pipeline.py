@@ -97,6 +97,18 @@ def test_uploads_sensor_sees_only_unfinished_videos(first_run, shared_data, tmp_
     assert found["new"] == 1 and found["first"][0].endswith("62746.mp4")
 
 
+def test_run_on_a_folder_of_several_videos_says_to_use_process(shared_data, tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("01377.mp4", "17356.mp4"):
+        (folder / name).write_bytes((shared_data / "wlasl_clips" / name).read_bytes())
+    res = _cli(["run", str(folder), "-o", str(tmp_path / "out")], tmp_path / "home")
+    text = res.stdout + res.stderr
+    assert res.returncode == 1 and "holds 2 videos" in text and "signbridge process" in text, text[-2000:]
+    assert "Traceback" not in text
+    assert not (tmp_path / "out").exists() or _folders(tmp_path / "out") == []
+
+
 @pytest.mark.parametrize("case", ["text", "missing", "empty_dir", "truncated"])
 def test_run_bad_input(case, shared_data, tmp_path):
     out, home = tmp_path / "out", tmp_path / "home"

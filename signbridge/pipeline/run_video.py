@@ -21,6 +21,9 @@ def run_video(video: str, settings: Settings, output: str | None = None, *, work
     states, bad = list_inputs([video], settings)
     if bad:
         raise InputError(bad[0].error or "no video", source=video)
+    if len(states) > 1:  # a folder or prefix: one video of it, picked silently, would surprise
+        raise InputError(f"holds {len(states)} videos; `signbridge run` processes one video", source=video,
+                         hint="name one file, or run `signbridge process " + video + " -o OUT` for all of them")
     st = states[0]
     with Context(settings, output, run_id=run_id) as ctx:
         steps: list[tuple[str, Callable[[], None]]] = [
