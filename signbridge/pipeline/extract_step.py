@@ -71,22 +71,30 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
     for st in todo:
         def one(st: VideoState = st) -> None:
             with ctx.workdir("extract") as d:
-                path = ctx.fetch(st.input_uri, d)
-                identify(st, path, ctx)
-                if load_done(st, ctx):
-                    return
-                folder = ctx.folder(st)
-                if folder.exists(LANDMARKS):  # an earlier run or try got this far
-                    use_existing_landmarks(st, ctx, folder, d)
-                else:
+                path = to_extract(st, ctx, d)
+                if path is not None:
                     ex = mod.extract_video(path, ctx.settings, source_uri=st.input_uri, workers=workers,
                                            chunk_s=ctx.settings.chunk_seconds)
-                    store_landmarks(st, ctx, folder, ex, d)
-                remember_sha(st, ctx)
+                    store_landmarks(st, ctx, ctx.folder(st), ex, d)
+                    remember_sha(st, ctx)
         guard(st, "extract", one, errors)
         remember_failure(st, ctx)
     raise_if_all_storage(len(todo), errors)
 
+
+def to_extract(st: VideoState, ctx: Context, d: Path) -> Path | None:
+    """Fetch and name the video; the local file if it still needs extracting, None if an earlier run (or
+    try) already stored its landmarks or its whole result."""
+    path = ctx.fetch(st.input_uri, d)
+    identify(st, path, ctx)
+    if load_done(st, ctx):
+        return None
+    folder = ctx.folder(st)
+    if folder.exists(LANDMARKS):  # an earlier run or try got this far
+        use_existing_landmarks(st, ctx, folder, d)
+        remember_sha(st, ctx)
+        return None
+    return path
 
 
 def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, errors: list) -> None:
@@ -103,15 +111,8 @@ def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, error
             def fetch(st: VideoState = st) -> None:
                 sub = d / str(st.index)
                 sub.mkdir()
-                path = ctx.fetch(st.input_uri, sub)
-                identify(st, path, ctx)
-                if load_done(st, ctx):
-                    return
-                folder = ctx.folder(st)
-                if folder.exists(LANDMARKS):
-                    use_existing_landmarks(st, ctx, folder, sub)
-                    remember_sha(st, ctx)
-                else:
+                path = to_extract(st, ctx, sub)
+                if path is not None:
                     run[str(st.index)] = (st, path, sub)
             guard(st, "extract", fetch, errors)
             remember_failure(st, ctx)
