@@ -44,7 +44,7 @@ def test_pooled_unit_gives_what_one_at_a_time_gives(both):
     for name in one:
         a, b = one[name], pool[name]
         assert (a.status, a.failed_stage, a.error, a.sha256) == (b.status, b.failed_stage, b.error, b.sha256), name
-        assert a.detection == b.detection, name
+        assert a.detection == b.detection and a.permanent == b.permanent, name
         if a.status == "ok":
             ta = pq.read_table(out1 / a.folder / "landmarks.parquet")
             tb = pq.read_table(out2 / b.folder / "landmarks.parquet")

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from signbridge.errors import SignBridgeError
 from signbridge.pipeline.context import Context
 from signbridge.pipeline.guard import detection_summary, guard, raise_if_all_storage, stage_module
 from signbridge.pipeline.layout import LANDMARKS, folder_for
@@ -63,10 +64,9 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
     todo = [st for st in states if st.active]
     from signbridge.extract.video import resolve_workers
 
+    attempted = len(todo)
     if len(todo) > 1 and resolve_workers(workers, ctx.settings) > 1:
-        extract_pooled(todo, ctx, resolve_workers(workers, ctx.settings), errors)
-        raise_if_all_storage(len(todo), errors)
-        return
+        todo = extract_pooled(todo, ctx, resolve_workers(workers, ctx.settings), errors)
 
     for st in todo:
         def one(st: VideoState = st) -> None:
@@ -79,7 +79,7 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
                     remember_sha(st, ctx)
         guard(st, "extract", one, errors)
         remember_failure(st, ctx)
-    raise_if_all_storage(len(todo), errors)
+    raise_if_all_storage(attempted, errors)
 
 
 def to_extract(st: VideoState, ctx: Context, d: Path) -> Path | None:
@@ -97,11 +97,12 @@ def to_extract(st: VideoState, ctx: Context, d: Path) -> Path | None:
     return path
 
 
-def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, errors: list) -> None:
+def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, errors: list) -> list[VideoState]:
     """Many videos through one pool of ``workers`` graph processes (:func:`signbridge.extract.run_batch`).
 
     Videos are fetched and named first (finished ones skipped), then the rest run side by side; each
-    result is stored as it arrives. Failures land on their own video, as in the one-at-a-time path."""
+    result is stored as it arrives. Failures land on their own video, as in the one-at-a-time path.
+    Returns the videos the pool never finished because the pool itself failed (for the one-at-a-time path)."""
     from signbridge.extract.batch import run_batch
     from signbridge.storage.inputs import InputVideo
 
@@ -117,7 +118,11 @@ def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, error
             guard(st, "extract", fetch, errors)
             remember_failure(st, ctx)
 
+        finished: set[str] = set()
+        record_errors: list[SignBridgeError] = []
+
         def done(outcome) -> None:
+            finished.add(outcome.ref.name)
             st, _, sub = run[outcome.ref.name]
 
             def store() -> None:
@@ -126,11 +131,22 @@ def extract_pooled(todo: Sequence[VideoState], ctx: Context, workers: int, error
                 store_landmarks(st, ctx, ctx.folder(st), outcome.extraction, sub)
                 remember_sha(st, ctx)
             guard(st, "extract", store, errors)
-            if outcome.extraction is not None:  # time in a worker, not the time spent queued behind others
+            if outcome.extraction is not None:  # its chunks' time in a worker, not time queued behind others
                 busy = sum(outcome.extraction.chunk_seconds or [])
                 st.timings["extract"] = round(st.timings.get("extract", 0.0) + busy, 3)
-            remember_failure(st, ctx)
+            try:
+                remember_failure(st, ctx)
+            except SignBridgeError as e:  # run_batch would swallow it; raised after the batch instead
+                record_errors.append(e)
 
         refs = [InputVideo(uri=st.input_uri, name=name, local_path=str(p)) for name, (st, p, _) in run.items()]
-        if refs:
-            run_batch(refs, ctx.settings, workers=workers, on_done=done, chunk_s=ctx.settings.chunk_seconds)
+        left: list[VideoState] = []
+        try:
+            if refs:
+                run_batch(refs, ctx.settings, workers=workers, on_done=done, chunk_s=ctx.settings.chunk_seconds)
+        except Exception:  # noqa: BLE001 - the pool itself failed: the rest go one at a time, as before
+            log.exception("the extraction pool failed; the unit's remaining videos run one at a time")
+            left = [st for name, (st, _, _) in run.items() if name not in finished]
+    if record_errors:
+        raise record_errors[0]
+    return left

@@ -24,7 +24,7 @@ from signbridge.errors import SchemaError
 from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
 from signbridge.recognize.frames import Frames, body_reference, frames_from_table
-from signbridge.recognize.openset import tier_of
+from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
 from signbridge.recognize.segment import segment_runs
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -
             span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
     spell = rec.calibration.get("fingerspelling", {})
-    words = set(spell.get("single_letter_words", ["A", "I"])) | set(spell.get("two_letter_words", []))
+    words = set(spell.get("single_letter_words", ["A", "I"])) | \
+        set(spell.get("two_letter_words", TWO_LETTER_WORDS))  # older calibration files have no list
     return [_short_spelling(s, words) for s in _merge_spelling(result)]
 
 
@@ -150,7 +151,7 @@ def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
             word = a + (b[1:] if a and b and a[-1] == b[0] else b)
             conf = min(prev.confidence, span.confidence)
             merged = GlossSpan(prev.start_ms, span.end_ms, f"fs-{word}", "fingerspelling", conf,
-                               [TopK(f"fs-{word}", conf)], tier=prev.tier)
+                               [TopK(f"fs-{word}", conf)] + prev.top_k[1:TOP_K], tier=prev.tier)  # sign candidates kept
             out[-1] = (merged, run)
         else:
             out.append((span, run))
