@@ -96,6 +96,7 @@ def _groups_and_rep(data: dict[str, np.ndarray], labels: list[str]) -> tuple[lis
 
 
 CAL_SETS = ("cal_in", "cal_known", "cal_unseen")
+OOD_SETS = ("ood_in", "ood_known", "ood_unseen")  # a fold model's clips of the signers it never saw
 TEST_SETS = ("test_in", "test_known", "test_unseen")
 
 
@@ -170,8 +171,7 @@ def fold_thresholds(fold_models: list[str], data: dict[str, np.ndarray], shown: 
     from signbridge.errors import ModelError
 
     y = data["cls"].astype(int)
-    cal: dict[str, list] = {k: [] for k in ("conf", "right", "inv")}
-    test: dict[str, list] = {k: [] for k in ("conf", "right", "inv")}
+    cal, test = [], []  # per fold: (confidence in, right in, confidence out)
     folds, n_sets = [], {}
     for ckpt in fold_models:
         cfg = json.loads((Path(ckpt) / "config.json").read_text())
@@ -181,17 +181,15 @@ def fold_thresholds(fold_models: list[str], data: dict[str, np.ndarray], shown: 
         idx = _fold_sets(data, cfg, shown)
         logits = {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in idx.items()}
         t = _val_temperature(logits, idx, y)
-        c_cal = _confidences({k: logits[k] for k in ("ood_in", "ood_known", "ood_unseen")}, idx, y, shown, t, rep,
-                             credit=False)
+        cal.append(_split(*_confidences({k: logits[k] for k in OOD_SETS}, idx, y, shown, t, rep, credit=False),
+                          OOD_SETS))
         c_test = _confidences({k: logits[k] for k in TEST_SETS}, idx, y, shown, t, rep)
         # a trained-but-not-shown gloss credited to a shown word (same sign) is in-vocabulary, but its clips
         # are not the held-out signers' (their signer is mostly unknown): out of the unseen-signer test
         keep = ~c_test[2]["test_known"]
         for d in c_test:
             d["test_known"] = d["test_known"][keep]
-        for acc, got, names in ((cal, c_cal, ("ood_in", "ood_known", "ood_unseen")), (test, c_test, TEST_SETS)):
-            for key, d in zip(("conf", "right", "inv"), got):
-                acc[key].append({n: d[n] for n in names})
+        test.append(_split(*c_test, TEST_SETS))
         folds.append({"checkpoint": str(ckpt), "signer_fold": cfg["train"]["signer_fold"], "temperature": t,
                       "steps": (cfg["train"].get("history") or [{}])[-1].get("step")})
         for k, v in idx.items():
@@ -199,12 +197,9 @@ def fold_thresholds(fold_models: list[str], data: dict[str, np.ndarray], shown: 
     if sorted(tuple(f["signer_fold"]) for f in folds) != [(i, len(folds)) for i in range(len(folds))]:
         raise ModelError(f"fold models must be folds 0..k-1 of one k, got {[f['signer_fold'] for f in folds]}",
                          source=", ".join(fold_models), hint="pass one checkpoint per fold")
-    merge = lambda acc, names: tuple({f"{n}{j}": d[n] for j, d in enumerate(acc[key]) for n in names}  # noqa: E731
-                                     for key in ("conf", "right", "inv"))
-    cal_names = tuple(f"{n}{j}" for j in range(len(folds)) for n in ("ood_in", "ood_known", "ood_unseen"))
-    test_names = tuple(f"{n}{j}" for j in range(len(folds)) for n in TEST_SETS)
-    thresholds = openset.choose(*_split(*merge(cal, ("ood_in", "ood_known", "ood_unseen")), cal_names))
-    c_in, r_in, c_out = _split(*merge(test, TEST_SETS), test_names)
+    pooled = lambda parts: tuple(np.concatenate(a) for a in zip(*parts))  # noqa: E731 - over the folds
+    thresholds = openset.choose(*pooled(cal))
+    c_in, r_in, c_out = pooled(test)
     report = {"folds": folds, "sets": n_sets,
               "unseen_signer_test": openset.evaluate(c_in, r_in, c_out, thresholds),
               "unseen_signer_reliability": openset.reliability(c_in, r_in)}
@@ -228,7 +223,7 @@ def heldout_report(ckpt: str | Path, data: dict[str, np.ndarray], shown: int, te
 
 def _report(r, idx, logits, decided, t, thresholds, data, shown) -> dict[str, Any]:
     conf, right, inv = decided
-    c_in, r_in, c_out = _split(conf, right, inv, ("test_in", "test_known", "test_unseen"))
+    c_in, r_in, c_out = _split(conf, right, inv, TEST_SETS)
     unseen_out = conf["test_unseen"][~inv["test_unseen"]]
     held = openset.evaluate(c_in, r_in, c_out, thresholds, unseen_out)
     held["auroc_unseen_glosses"] = openset.auroc(c_in, unseen_out)
