@@ -38,10 +38,16 @@ class GlossSpan:
     confidence: float
     top_k: list[TopK] = field(default_factory=list)
     tier: Tier | None = None  # how the word may be shown; None in tracks written before tiers existed
+    script_word: str | None = None  # with a script: the script's word placed here (its own spelling)
+    script_index: int | None = None  # its position among the script's signs
+    alignment_confidence: float | None = None
 
     @property
     def uncertain(self) -> bool:
         return self.kind == "unknown" or self.tier in ("uncertain", "unclear")
+
+
+_OPTIONAL_SPAN = ("tier", "script_word", "script_index", "alignment_confidence")
 
 
 @dataclass
@@ -57,6 +63,7 @@ class GlossTrack:
     thresholds: dict[str, float] | None = None
     status: str | None = None  # "signing_recognised" or NO_SIGNING
     status_reason: str | None = None
+    hints: dict[str, Any] | None = None  # the word list or script used, what matched, what was not placed
 
     @property
     def no_signing_recognised(self) -> bool:
@@ -74,10 +81,13 @@ class GlossTrack:
             model["min_confidence"] = self.min_confidence
         if self.thresholds is not None:
             model["thresholds"] = self.thresholds
-        spans = [{k: v for k, v in dataclasses.asdict(s).items() if k != "tier" or v is not None} for s in self.spans]
+        spans = [{k: v for k, v in dataclasses.asdict(s).items() if v is not None or k not in _OPTIONAL_SPAN}
+                 for s in self.spans]
         doc = {"schema_version": "1.0", "source": src, "model": model, "spans": spans}
         if self.status is not None:
             doc["recognition"] = {"status": self.status, "reason": self.status_reason or ""}
+        if self.hints:
+            doc["hints"] = self.hints
         return dict(validate_document("gloss_track", doc))
 
     @classmethod
@@ -89,14 +99,16 @@ class GlossTrack:
     def from_dict(cls, doc: dict[str, Any], source: str | None = None) -> "GlossTrack":
         validate_document("gloss_track", doc, source)
         spans = [GlossSpan(start_ms=s["start_ms"], end_ms=s["end_ms"], label=s["label"], kind=s["kind"],
-                           confidence=s["confidence"], top_k=[TopK(**t) for t in s["top_k"]], tier=s.get("tier"))
+                           confidence=s["confidence"], top_k=[TopK(**t) for t in s["top_k"]], tier=s.get("tier"),
+                           **{k: s[k] for k in _OPTIONAL_SPAN if k != "tier" and k in s})
                  for s in doc["spans"]]
         m = doc["model"]
         rec = doc.get("recognition", {})
         return cls(source_uri=doc["source"]["uri"], sha256=doc["source"]["sha256"], model_name=m["name"],
                    model_version=m["version"], spans=spans, duration_ms=doc["source"].get("duration_ms"),
                    vocabulary_sha256=m.get("vocabulary_sha256"), min_confidence=m.get("min_confidence"),
-                   thresholds=m.get("thresholds"), status=rec.get("status"), status_reason=rec.get("reason"))
+                   thresholds=m.get("thresholds"), status=rec.get("status"), status_reason=rec.get("reason"),
+                   hints=doc.get("hints"))
 
 
 @dataclass

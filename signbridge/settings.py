@@ -117,6 +117,15 @@ _TABLE: list[Setting] = [
             "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
             "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",
             stage="recognize", output=True, option=True, minimum=0, maximum=1),
+    Setting("vocabulary", "SIGNBRIDGE_VOCABULARY", None, str,
+            "Word list (vocabulary hint): a UTF-8 text file or s3:// object, one word or gloss per line, # comments. "
+            "Recognition then shows only these glosses (English words map through spelling variants and same-sign "
+            "groups), at cut-offs fitted for lists of that size. A sidecar <video>.vocab.txt beside a video wins.",
+            stage="recognize", option=True),
+    Setting("script", "SIGNBRIDGE_SCRIPT", None, str,
+            "Script: the words signed in order (one per line) or the English sentences; it is aligned to the signing "
+            "and the captions show its text, timed to the signs. A sidecar <video>.script.txt beside a video wins.",
+            stage="recognize", option=True),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
             stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
     Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
@@ -215,6 +224,8 @@ class Settings:
     checkpoint: str | None = None
     recognize_threads: int = 1
     min_confidence: float | None = None
+    vocabulary: str | None = None
+    script: str | None = None
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None

@@ -141,7 +141,17 @@ def compose_text(gloss: str, settings: Settings) -> str:
 
 def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend: Backend | None = None,
                    use_cache: bool = True, stats_out: list[ComposeStats] | None = None) -> list[Transcript]:
-    """One transcript per gloss track; all sentence groups of all tracks go to the backend in one call."""
+    """One transcript per gloss track; all sentence groups of all tracks go to the backend in one call.
+
+    A track aligned to a script gets the script's own text (:mod:`signbridge.compose.script`), not the backend's."""
+    from signbridge.compose.script import is_scripted, script_transcript
+
+    scripted = {i: script_transcript(t) for i, t in enumerate(tracks) if is_scripted(t)}
+    if scripted:
+        rest = [t for i, t in enumerate(tracks) if i not in scripted]
+        composed = iter(compose_tracks(rest, settings, backend=backend, use_cache=use_cache, stats_out=stats_out)
+                        if rest else [])
+        return [scripted[i] if i in scripted else next(composed) for i in range(len(tracks))]
     low = getattr(settings, "low_confidence", 0.6)
     plan: list[tuple[int, list[int]]] = []
     items: list[Item] = []

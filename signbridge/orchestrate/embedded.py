@@ -91,9 +91,41 @@ def upload_inputs(inputs: Sequence[str], settings: Settings, say: Callable[[str]
             key = f"{sha256_file(p)[:16]}/{p.name}"
             if not store.exists(key):
                 store.put_file(key, p)
+            _upload_sidecars(st, settings, store, key)
             uris.append(store.uri(key))
         say(f"uploaded {len(uris)} local video(s) to {store.uri()}")
     return uris + remote, bad
+
+
+def _upload_sidecars(st: VideoState, settings: Settings, store, key: str) -> None:
+    """A local video's own word list / script go beside its uploaded copy, where the DAG's discover finds them."""
+    from signbridge.recognize.hints import SCRIPT_SIDECAR, VOCAB_SIDECAR, sidecar_names
+
+    for kind, suffix in (("vocabulary", VOCAB_SIDECAR), ("script", SCRIPT_SIDECAR)):
+        doc = (st.hints or {}).get(kind)
+        if doc and doc["source"] != getattr(settings, kind):
+            store.put_bytes(key.rsplit("/", 1)[0] + "/" + sidecar_names(key.rsplit("/", 1)[1], suffix)[0],
+                            doc["text"].encode(), "text/plain; charset=utf-8")
+
+
+def upload_hint_files(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Run-wide ``--vocabulary``/``--script`` files are read now (a bad one is named before anything runs) and
+    stored under the uploads prefix, so every worker of the DAG reads the same text."""
+    from signbridge.recognize.hints import read_hint
+    from signbridge.storage import open_store
+    import hashlib
+
+    out = dict(options)
+    for kind, what in (("vocabulary", "word list"), ("script", "script")):
+        src = out.get(kind)
+        if not src or str(src).startswith("s3://"):
+            continue
+        _, text = read_hint(str(src), settings, what)
+        store = open_store(settings.uploads, settings, create=True)
+        key = f"hints/{hashlib.sha256(text.encode()).hexdigest()[:16]}/{Path(src).name}"
+        store.put_bytes(key, text.encode(), "text/plain; charset=utf-8")
+        out[kind] = store.uri(key)
+    return out
 
 
 def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", parallelism: int = 2,
@@ -202,7 +234,8 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
         if problem:
             raise StorageError(f"cannot use the object store: {problem}", source=uri, permanent=True,
                                hint="check AWS_ENDPOINT_URL, or `signbridge storage status` for the embedded store")
-    uris, bad = upload_inputs(inputs, settings, say)
+    options = upload_hint_files(options or {}, settings)
+    uris, bad = upload_inputs(inputs, settings.replace(**{k: options.get(k) for k in ("vocabulary", "script")}), say)
     run_id = run_id or new_run_id()
     if not uris:
         raise SignBridgeError("no video to process", source=", ".join(inputs),

@@ -87,6 +87,17 @@ class Context:
             raise SignBridgeError("internal: video has no result folder yet", source=st.input_uri)
         return self.out.child(st.folder)
 
+    def fp_for(self, st: VideoState) -> str:
+        """The settings hash of one video's result folder: a word list or script changes its outputs."""
+        if not st.hints:
+            return self.fp
+        import hashlib
+
+        from signbridge.recognize.hints import HintTexts
+
+        digest = HintTexts.from_dict(st.hints).digest()
+        return hashlib.sha256(f"{self.fp}:{digest}".encode()).hexdigest()[:len(self.fp)]
+
     def run_store(self):
         return self.out.child(f"{RUNS}/{self.run_id}")
 

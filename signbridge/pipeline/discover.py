@@ -24,6 +24,7 @@ def list_inputs(inputs: Sequence[str], settings: Settings) -> tuple[list[VideoSt
 
     videos, bad_inputs = find_videos(inputs, settings)
     found = [VideoState(v.uri, size=v.size, etag=v.etag) for v in videos]
+    attach_hints(found, [v.extra.get("sidecars", {}) for v in videos], settings)
     bad = []
     for b in bad_inputs:
         st = VideoState(b.uri)
@@ -32,6 +33,30 @@ def list_inputs(inputs: Sequence[str], settings: Settings) -> tuple[list[VideoSt
     for i, st in enumerate(found + bad):
         st.index = i
     return found, bad
+
+
+def attach_hints(states: Sequence[VideoState], sidecars: Sequence[dict], settings: Settings) -> None:
+    """Each video's word list and script: its sidecar files, else the run's ``--vocabulary``/``--script``.
+
+    A run-wide file that cannot be read stops the run (every video would fail alike); a bad sidecar fails only
+    its video. Whether the words are known to the model is checked at recognition, per video."""
+    from signbridge.errors import SignBridgeError
+    from signbridge.recognize.hints import HintTexts, read_hint
+
+    run_wide = {k: read_hint(getattr(settings, k), settings, what) for k, what in
+                (("vocabulary", "word list"), ("script", "script")) if getattr(settings, k)}
+    for st, side in zip(states, sidecars):
+        texts = dict(run_wide)
+        try:
+            for kind, what in (("vocabulary", "word list"), ("script", "script")):
+                if side.get(kind):
+                    texts[kind] = read_hint(side[kind], settings, what)
+        except SignBridgeError as e:
+            st.fail("discover", e)
+            st.permanent = True
+            continue
+        if texts:
+            st.hints = HintTexts(texts.get("vocabulary"), texts.get("script")).to_dict()
 
 
 def measure_durations(states: Sequence[VideoState], ctx: Context, threads: int = 8) -> None:

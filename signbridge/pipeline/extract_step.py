@@ -30,7 +30,7 @@ def identify(st: VideoState, path: Path, ctx: Context) -> None:
     sha = sha256_file(path)
     if st.sha256 and st.sha256 != sha:
         log.warning("%s changed since it was listed; using its current content", st.input_uri)
-    st.sha256, st.folder = sha, folder_for(sha, ctx.fp)
+    st.sha256, st.folder = sha, folder_for(sha, ctx.fp_for(st))
 
 
 def use_existing_landmarks(st: VideoState, ctx: Context, folder, d: Path) -> None:

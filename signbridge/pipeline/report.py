@@ -293,6 +293,7 @@ def video_lines(v: dict, local: dict[str, str] | None = None) -> list[str]:
     lines = [f"{v['input_uri']}  [{v['status']}]"]
     if v["status"] in ("ok", "skipped", "no_signing"):
         lines += [f"    note: {v['note']}"] if v.get("note") else []
+        lines += [f"    hints: {v['detection']['hints']}"] if (v.get("detection") or {}).get("hints") else []
         lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(local or v.get("outputs") or {})]
     elif v.get("error"):
         lines.append(f"    {v.get('failed_stage') or ''}: {v['error']}")

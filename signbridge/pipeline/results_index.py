@@ -35,7 +35,7 @@ def lookup_done(states: Sequence[VideoState], ctx: Context, threads: int = 16) -
             sha = sha256_file(st.input_uri)  # local files are cheap to hash
         if not sha:
             return
-        st.sha256, st.folder = sha, folder_for(sha, ctx.fp)
+        st.sha256, st.folder = sha, folder_for(sha, ctx.fp_for(st))
         load_done(st, ctx)
 
     todo = [st for st in states if st.active]

@@ -36,6 +36,7 @@ class VideoState:
     detection: dict[str, Any] = field(default_factory=dict)
     permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
     note: str | None = None  # what a finished video's status alone does not say
+    hints: dict[str, Any] | None = None  # word list / script texts (recognize.hints.HintTexts.to_dict)
 
     @property
     def active(self) -> bool:

@@ -38,9 +38,18 @@ def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
         if not ready:
             return
         tracks = batched("recognize", ready, tables, lambda sts, tbls: mod.recognize_tables(
-            tbls, ctx.settings, [st.input_uri for st in sts]))
+            tbls, ctx.settings, [st.input_uri for st in sts], hints_of(sts)))
         for st, track in tracks:
             guard(st, "recognize", lambda st=st, track=track: _write_track(st, track, ctx))
+
+
+def hints_of(states: Sequence[VideoState]) -> list | None:
+    """Each video's word list / script texts (None when no video of the batch has one)."""
+    if not any(st.hints for st in states):
+        return None
+    from signbridge.recognize.hints import HintTexts
+
+    return [HintTexts.from_dict(st.hints) for st in states]
 
 
 def _write_track(st: VideoState, track: GlossTrack, ctx: Context) -> None:
@@ -51,6 +60,10 @@ def _write_track(st: VideoState, track: GlossTrack, ctx: Context) -> None:
     st.outputs["gloss_track"] = ctx.put_json(ctx.folder(st), GLOSS_TRACK, track.to_dict())
     unknown = sum(1 for s in track.spans if s.kind == "unknown")
     st.detection.update({"signs": len(track.spans), "unclear": unknown})
+    if track.hints:
+        from signbridge.recognize.hints import describe
+
+        st.detection["hints"] = describe(track.hints)
 
 
 def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 __all__ = ["recognize_tables", "recognize_table"]
 
 
-def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None = None) -> list["GlossTrack"]:
+def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None = None,
+                     hints: Sequence | None = None) -> list["GlossTrack"]:
     from signbridge.recognize.infer import recognize_tables as _impl
 
-    return _impl(tables, settings, sources)
+    return _impl(tables, settings, sources, hints)
 
 
 def recognize_table(table, settings, source: str | None = None) -> "GlossTrack":

@@ -21,6 +21,14 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads, 0 = torch default (SIGNBRIDGE_RECOGNIZE_THREADS)")
 
 
+def add_hint_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what is signed (hints)")
+    g.add_argument("--vocabulary", metavar="FILE", help="word list: only these glosses may be shown, one per line "
+                   "(SIGNBRIDGE_VOCABULARY)")
+    g.add_argument("--script", metavar="FILE", help="the words signed in order, or the English sentences: aligned "
+                   "to the signing (SIGNBRIDGE_SCRIPT)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
                        description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
@@ -30,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
     p.add_argument("--min-confidence", dest="min_confidence", type=float,
                    help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
+    add_hint_flags(p)
     _model_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_recognize)
@@ -143,7 +152,12 @@ def cmd_recognize(args) -> int:
         except SignBridgeError as e:
             print(f"signbridge recognize: skipped: {e}", file=sys.stderr)
             failed += 1
-    tracks = recognize_frames(items, rec, settings) if items else []
+    hints = None
+    if settings.vocabulary or settings.script:  # one list or script for every input, checked before any work
+        from signbridge.recognize.hints import hint_texts, lexicon_for
+
+        hints = [hint_texts(settings.vocabulary, settings.script, settings).resolve(lexicon_for(rec))] * len(items)
+    tracks = recognize_frames(items, rec, settings, hints) if items else []
     used: set[str] = set()
     for name, track in zip(names, tracks):
         key = f"{name}.gloss_track.json"
@@ -155,6 +169,10 @@ def cmd_recognize(args) -> int:
         uri = store.put_bytes(key, json.dumps(track.to_dict(), indent=1).encode(), "application/json")
         words = " ".join(s.label for s in track.spans) or "(no signing detected)"
         print(f"{track.source_uri} -> {uri}: {words}")
+        if track.hints:
+            from signbridge.recognize.hints import describe
+
+            print(f"  {describe(track.hints)}")
     if failed:
         print(f"signbridge recognize: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failed else 0

@@ -22,8 +22,11 @@ import numpy as np
 
 from signbridge.errors import SchemaError
 from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
+from signbridge.recognize.align import align, report_spans
 from signbridge.recognize.fingerspell import read_span
 from signbridge.recognize.frames import Frames, body_reference, frames_from_table
+from signbridge.recognize.hints import Hints
+from signbridge.recognize.listprior import posterior, thresholds_for
 from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
 from signbridge.recognize.segment import segment_runs
 
@@ -56,8 +59,13 @@ def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) ->
     return out
 
 
-def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) -> list[GlossTrack]:
-    """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video)."""
+def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
+                     hints: Sequence[Hints | None] | None = None) -> list[GlossTrack]:
+    """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video).
+
+    ``hints`` (one per video, or None): a word list restricts what may be shown to its glosses, through the
+    list prior and the cut-offs fitted for lists of its size (:mod:`listprior`); a script is aligned to the
+    signing instead (:mod:`align`)."""
     plans: list[_Plan] = []
     feats = []
     for frames, uri, sha in items:
@@ -75,17 +83,64 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) ->
         thresholds["shown"] = float(settings.min_confidence)
         thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
     tracks, k = [], 0
-    for plan in plans:
+    for n, plan in enumerate(plans):
         p = probs[k:k + len(plan.spans)]
         k += len(plan.spans)
-        spans = _decide(plan, p, rec, thresholds)
+        hint = hints[n] if hints and n < len(hints) else None
+        th, info = thresholds, None
+        if hint is not None and hint.script is not None:
+            spans, info = _aligned(plan, rec, settings, hint)
+        elif hint is not None and hint.vocabulary is not None:
+            listed = np.asarray(hint.vocabulary.glosses, dtype=int)
+            th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
+            if settings.min_confidence is not None:
+                th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
+            allowed = set(listed.tolist())
+            spans = _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed)
+        else:
+            spans = _decide(plan, p, rec, thresholds, rec.shown)
         track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
                            model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
                            vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence,
-                           thresholds=thresholds)
+                           thresholds=th)
+        if hint is not None:
+            track.hints = {**hint.summary(), **({"alignment": info} if info else {})}
         track.status, track.status_reason = _status(track, plan.frames)
         tracks.append(track)
     return tracks
+
+
+def _aligned(plan: _Plan, rec, settings, hint: Hints) -> tuple[list[GlossSpan], dict]:
+    """Spans of a video whose script is known: each placed script sign labelled with its script word."""
+    script = hint.script
+    f = plan.frames
+
+    def classify(units):
+        return rec.classify(rec.features(f, units, plan.ref), settings.batch_size)[0]
+
+    al = align(f, plan.core, rec.segment_cfg, plan.ref, script, classify)
+    items: list[tuple[tuple[float, float], GlossSpan]] = []
+    for pl in al.placed:
+        w = script.words[pl.slot]
+        label = rec.labels[w.gloss] if w.gloss is not None else w.text
+        row = al.unit_probs[pl.unit]
+        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
+        items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6), top, tier="plain",
+                                            script_word=w.text, script_index=pl.slot,
+                                            alignment_confidence=round(pl.confidence, 6))))
+    for core, u in zip(al.extra, al.extra_units):
+        row = al.unit_probs[u]
+        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
+        items.append((core, GlossSpan(0.0, 0.0, UNKNOWN, "unknown", round(float(row.max()), 6), top, tier="unclear")))
+    items.sort(key=lambda it: it[0])
+    rep = report_spans([c for c, _ in items], rec.segment_cfg, f.duration_ms or float(f.t_ms[-1]) if len(f) else 0.0)
+    for (_, span), (a, b) in zip(items, rep):
+        span.start_ms, span.end_ms = float(a), float(b)
+    info = {"placed": len(al.placed), "unplaced": [{"index": i, "word": script.words[i].text,
+                                                    "sentence": script.words[i].sentence} for i in al.unplaced],
+            "signing_not_in_script": len(al.extra), "sentences": list(script.sentences), "mode": script.mode,
+            "words": [{"text": w.text, "sentence": w.sentence} for w in script.words]}
+    return [s for _, s in items], info
 
 
 def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
@@ -99,7 +154,7 @@ def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
     return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
 
 
-def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -> list[GlossSpan]:
+def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown) -> list[GlossSpan]:
     f = plan.frames
     labels = rec.labels
     if len(plan.spans) == 0:
@@ -110,7 +165,7 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -
         order = np.argsort(-probs[s])[:TOP_K]
         top = [TopK(label=labels[j], prob=round(float(probs[s, j]), 6)) for j in order]
         conf = float(probs[s, order[0]])
-        tier = tier_of(conf, thresholds) if rec.shown(int(order[0])) else "unclear"
+        tier = tier_of(conf, thresholds) if shown(int(order[0])) else "unclear"
         i0, i1 = np.searchsorted(f.t_ms, plan.core[s])
         hands = np.flatnonzero(f.any_hand[i0:i1])
         reading = None
@@ -158,7 +213,8 @@ def _merge_spelling(items: list[tuple[GlossSpan, int]]) -> list[GlossSpan]:
     return [s for s, _ in out]
 
 
-def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None = None) -> list[GlossTrack]:
+def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None = None,
+                     hints: Sequence | None = None) -> list[GlossTrack]:
     """Gloss tracks for landmark tables, in order; all spans of all videos share batched forward passes.
 
     Device: ``settings.device`` (auto = CUDA/ROCm when present). Model: ``settings.checkpoint`` or the shipped
@@ -169,7 +225,24 @@ def recognize_tables(tables: Sequence, settings, sources: Sequence[str] | None =
 
     items = frames_for_tables(tables, sources)
     rec = load_recognizer(settings)
-    return recognize_frames(items, rec, settings)
+    return recognize_frames(items, rec, settings, resolve_hints(hints, rec))
+
+
+def resolve_hints(hints: Sequence | None, rec) -> list[Hints | None] | None:
+    """Hint texts (:class:`~signbridge.recognize.hints.HintTexts`) resolved against the loaded model's
+    vocabulary; already resolved :class:`Hints` pass through."""
+    if not hints:
+        return None
+    from signbridge.recognize.hints import HintTexts, lexicon_for
+
+    lex = None
+    out: list[Hints | None] = []
+    for h in hints:
+        if isinstance(h, HintTexts):
+            lex = lex or lexicon_for(rec)
+            h = h.resolve(lex)
+        out.append(h)
+    return out
 
 
 def recognize_table(table, settings, source: str | None = None) -> GlossTrack:

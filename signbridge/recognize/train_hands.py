@@ -269,13 +269,13 @@ def save(model, cfg: HandsTrainConfig, labels: list[str], history: list[dict], o
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``pack`` the hands data, ``train`` a checkpoint, ``calibrate`` it, or ``all`` three (the model card's command)."""
+    """``pack`` the hands data, ``train`` a checkpoint, ``calibrate`` it (``calibrate-hints``: cut-offs for word lists), or ``all`` (the model card's command)."""
     import argparse
     import json
     import sys
 
     p = argparse.ArgumentParser(prog="python -m signbridge.recognize.train_hands", description=main.__doc__)
-    p.add_argument("step", choices=("pack", "train", "calibrate", "all"))
+    p.add_argument("step", choices=("pack", "train", "calibrate", "calibrate-hints", "all"))
     p.add_argument("--data", default="../shared/data/wlasl_hands_mediapipe", help="wlasl_hands_mediapipe folder")
     p.add_argument("--packed", default=".signbridge/wlasl_hands_24.npz", help="packed training file")
     p.add_argument("--out", default="signbridge/models/asl-wlasl-hands-v3", help="checkpoint folder")
@@ -340,6 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         calibrate_checkpoint(a.out, load_packed(a.packed), a.shown,
                              fold_models=[f for f in a.fold_models.split(",") if f])
         print(f"calibration written to {a.out}/calibration.json")
+    if a.step in ("calibrate-hints", "all"):
+        from signbridge.recognize.wlasl_eval import calibrate_hints
+
+        calibrate_hints(a.out, load_packed(a.packed), fold_models=[f for f in a.fold_models.split(",") if f])
+        print(f"word-list cut-offs written to {a.out}/calibration.json (vocabulary_hints)")
     return 0
 
 

@@ -267,3 +267,94 @@ def wlasl_table(ckpt: str | Path, data: dict[str, np.ndarray], sizes=(100, 300, 
         rows.append({"subset": f"WLASL-{n}", "n_test": int(m.sum()), "top1": float(np.mean(top[:, 0] == y[m])),
                      "top5": float(np.mean((top == y[m][:, None]).any(1)))})
     return rows
+
+
+def _hint_clips(data: dict[str, np.ndarray], n: int, sets: dict[str, np.ndarray], logits: dict[str, np.ndarray],
+                t: float, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pooled probabilities, true representative or -1) of the named clip sets."""
+    y = data["cls"].astype(int)
+    idx = np.concatenate(list(sets.values()))
+    lg = np.concatenate([logits[k] for k in sets])
+    p = same_signs.pool(openset.softmax(lg, t), rep[:n]) if len(lg) else np.zeros((0, n))
+    truth = np.where(y[idx] < n, rep[np.minimum(y[idx], len(rep) - 1)], -1)
+    return p, truth
+
+
+def calibrate_hints(ckpt: str | Path, data: dict[str, np.ndarray], fold_models: list[str] | None = None,
+                    sizes=None, draws: int = 2) -> dict[str, Any]:
+    """Cut-offs for word lists (:mod:`listprior`) by list size, added to the checkpoint's calibration.json.
+
+    Lists are drawn at random from the model's trained glosses, with each held-out clip's true sign in the list
+    and without it. Seen signers: the model's val clips of every trained gloss, and all clips of glosses it
+    never trained on. With ``fold_models``, also each fold model's clips of the signers it never saw (and the
+    unseen glosses); each cut-off is the higher of the two fits, as for the plain thresholds. The report is on
+    the test split (seen signers) and the fold models' held-out signers' test clips.
+    """
+    from signbridge.recognize import listprior
+    from signbridge.recognize.checkpoint import read_config
+
+    ckpt = Path(ckpt)
+    cfg = read_config(ckpt)
+    cal = openset.read_calibration(ckpt, cfg)
+    labels = cfg["labels"]
+    n = len(labels)
+    r = class_ranges(cfg)
+    _, rep = _groups_and_rep(data, labels)
+    pool = np.unique(rep[:n])
+    sizes = tuple(sizes or listprior.LIST_SIZES)
+    every = ("train", "val", "test")
+    sets = {"cal": _sel(data, (0, n), ("val",)), "cal_unseen": _sel(data, r["calib_unknown"], every),
+            "test": _sel(data, (0, n), ("test",)), "test_unseen": _sel(data, r["eval_unknown"], every)}
+    lg = {k: checkpoint_logits(ckpt, data["hands"][v]) for k, v in sets.items()}
+    t = float(cal["temperature"])
+    seen = listprior.fit(*_hint_clips(data, n, {k: sets[k] for k in ("cal", "cal_unseen")}, lg, t, rep), pool,
+                         sizes, seed=0, draws=draws)
+    test_p, test_y = _hint_clips(data, n, {k: sets[k] for k in ("test", "test_unseen")}, lg, t, rep)
+    rows = []
+    unseen_rows: list[dict[str, Any]] = []
+    fold_tests = []
+    if fold_models:
+        fold_cal = []
+        for fm in fold_models:
+            fcfg = json.loads((Path(fm) / "config.json").read_text())
+            idx = _fold_sets(data, fcfg, n)  # every trained gloss counts as "in vocabulary" here
+            flg = {k: checkpoint_logits(fm, data["hands"][v]) for k, v in idx.items()}
+            ft = _val_temperature(flg, idx, data["cls"].astype(int))
+            fold_cal.append(_hint_clips(data, n, {k: idx[k] for k in ("ood_in", "ood_unseen")}, flg, ft, rep))
+            fold_tests.append(_hint_clips(data, n, {k: idx[k] for k in ("test_in", "test_unseen")}, flg, ft, rep))
+        fp = np.concatenate([a for a, _ in fold_cal])
+        fy = np.concatenate([b for _, b in fold_cal])
+        unseen_rows = listprior.fit(fp, fy, pool, sizes, seed=1, draws=draws)
+    rng = np.random.default_rng(2)
+    by_unseen = {u["k"]: u for u in unseen_rows}
+    for s in seen:
+        u = by_unseen.get(s["k"])
+        th = {"shown": max(s["shown"], u["shown"]) if u else s["shown"],
+              "plain": max(s["plain"], u["plain"]) if u else s["plain"]}
+        row = {"k": s["k"], **th, "seen_signer_fit": {k: s[k] for k in ("shown", "plain")},
+               "test_seen_signers": listprior.report(listprior.simulate(test_p, test_y, pool, s["k"], rng, draws), th)}
+        if u:
+            row["unseen_signer_fit"] = {k: u[k] for k in ("shown", "plain")}
+            tp = np.concatenate([a for a, _ in fold_tests])
+            ty = np.concatenate([b for _, b in fold_tests])
+            row["test_unseen_signers"] = listprior.report(listprior.simulate(tp, ty, pool, s["k"], rng, draws), th)
+        rows.append(row)
+    doc = {"method": "list prior (listprior.posterior): listed glosses share 1 - rho of the prior, rho = "
+                     f"{listprior.OUT_OF_LIST}; cut-offs for shown precision {listprior.SHOWN_PRECISION_HINTED} "
+                     f"and plain precision {openset.PLAIN_PRECISION} (95 % lower bound), clips with the true sign "
+                     f"out of the list weighted {listprior.OUT_OF_LIST}",
+           "out_of_list_prior": listprior.OUT_OF_LIST, "draws_per_clip": draws,
+           "fitted_on": {"seen_signers": f"val clips of the {n} trained glosses: {len(sets['cal'])}; all clips of "
+                                         f"glosses never trained on {list(r['calib_unknown'])}: "
+                                         f"{len(sets['cal_unseen'])}",
+                         "unseen_signers": (f"{len(fold_models)} signer-disjoint fold models' clips of the signers "
+                                            "each never saw, and the unseen glosses" if fold_models else None),
+                         "rule": "each cut-off is the higher of the two fits" if fold_models else "seen signers only"},
+           "by_size": rows}
+    path = ckpt / openset.CALIBRATION_FILE  # added to the fitted file as it is: thresholds and groups unchanged
+    full = json.loads(path.read_text())
+    full["vocabulary_hints"] = doc
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(full, indent=1) + "\n")
+    tmp.replace(path)
+    return doc

@@ -95,8 +95,10 @@ def _find_in_s3(raw: str, settings: "Settings", buckets: dict, found: list, bad:
     exact = [o for o in objs if o.key == prefix]
     if exact:  # a single object, video or not: its stage names what is wrong with it
         o = exact[0]
+        stem_key = o.key.rsplit(".", 1)[0] if "." in PurePosixPath(o.key).name else o.key
+        keys = {x.key for x in root.list(stem_key)} if stem_key != o.key else {x.key for x in objs}
         found.append(InputVideo(f"s3://{bucket}/{o.key}", _stem(PurePosixPath(o.key).name), size=o.size,
-                                etag=o.etag, store=root, key=o.key))
+                                etag=o.etag, store=root, key=o.key, extra=_sidecars(o.key, keys, f"s3://{bucket}/")))
         return
     base = prefix.rstrip("/") + "/" if prefix else ""
     vids = sorted((o for o in objs if o.key.startswith(base) and is_video_name(o.key)), key=lambda o: o.key)
@@ -104,8 +106,9 @@ def _find_in_s3(raw: str, settings: "Settings", buckets: dict, found: list, bad:
         bad.append(BadInput(raw, _stem(prefix.rsplit("/", 1)[-1]) or bucket,
                             InputError("no video files under this prefix", source=raw,
                                        hint=f"extensions read: {', '.join(sorted(VIDEO_EXTENSIONS))}")))
+    keys = {o.key for o in objs}
     found += [InputVideo(f"s3://{bucket}/{o.key}", _stem(o.key[len(base):]), size=o.size, etag=o.etag,
-                         store=root, key=o.key) for o in vids]
+                         store=root, key=o.key, extra=_sidecars(o.key, keys, f"s3://{bucket}/")) for o in vids]
 
 
 def _find_local(raw: str, found: list, bad: list) -> None:
@@ -119,12 +122,39 @@ def _find_local(raw: str, found: list, bad: list) -> None:
         for f in files:
             r = f.resolve()
             found.append(InputVideo(str(r), _stem(f.relative_to(p).as_posix()), size=r.stat().st_size,
-                                    local_path=str(r)))
+                                    local_path=str(r), extra=_local_sidecars(r)))
         return
     # a missing or odd file is reported by the stage that reads it, with a specific reason
     uri = str(p.resolve()) if p.exists() else raw
     found.append(InputVideo(uri, _stem(p.name) or "input", size=p.stat().st_size if p.is_file() else None,
-                            local_path=uri))
+                            local_path=uri, extra=_local_sidecars(p) if p.is_file() else {}))
+
+
+def _sidecars(key: str, keys: set[str], root: str) -> dict:
+    """``{"sidecars": {"vocabulary": uri, "script": uri}}`` for the hint files stored beside a video."""
+    from signbridge.recognize.hints import SCRIPT_SIDECAR, VOCAB_SIDECAR, sidecar_names
+
+    folder, _, name = key.rpartition("/")
+    pre = folder + "/" if folder else ""
+    out = {}
+    for kind, suffix in (("vocabulary", VOCAB_SIDECAR), ("script", SCRIPT_SIDECAR)):
+        for cand in sidecar_names(name, suffix):
+            if pre + cand in keys:
+                out[kind] = root + pre + cand
+                break
+    return {"sidecars": out} if out else {}
+
+
+def _local_sidecars(path: Path) -> dict:
+    from signbridge.recognize.hints import SCRIPT_SIDECAR, VOCAB_SIDECAR, sidecar_names
+
+    out = {}
+    for kind, suffix in (("vocabulary", VOCAB_SIDECAR), ("script", SCRIPT_SIDECAR)):
+        for cand in sidecar_names(path.name, suffix):
+            if (path.parent / cand).is_file():
+                out[kind] = str((path.parent / cand).resolve())
+                break
+    return {"sidecars": out} if out else {}
 
 
 def _dedupe_names(videos: list[InputVideo]) -> None:

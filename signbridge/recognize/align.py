@@ -1,0 +1,181 @@
+"""Script alignment: place the words of a known script on the video's signing, in order.
+
+Forced alignment as speech tools do it (whisperX, aeneas), over sign spans instead of phonemes: a monotonic
+dynamic programme over the segmenter's pieces and the script's signs. A script sign may take one piece, the
+merge of up to ``MAX_MERGE`` neighbouring pieces (a sign the segmenter cut in two), or half of a long piece
+(two signs with no rest between them). Its cost is the classifier's surprise at that sign there
+(-log posterior under the script's words as a list prior, :mod:`listprior`); a piece left over is signing
+the script does not have (``INSERT`` cost), a script sign left over is reported as not placed (``SKIP``),
+never squeezed in. Words are only placed on pieces where hands sign, so nothing lands on a pause, and a
+script far longer than the signing leaves its surplus unplaced rather than stretched over the video.
+
+Each placed span carries its script word and an alignment confidence: how much more the classifier
+prefers this word on this span than its neighbours in the script (window of +-2 words), so a reviewer
+sees where the order alone, not the signs, decided the placement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from signbridge.recognize.hints import Script
+from signbridge.recognize.listprior import posterior
+from signbridge.recognize.segment import activity, pad_spans
+
+MAX_MERGE = 3
+MAX_UNIT_MS = 4500.0
+MAX_GAP_MS = 1200.0  # pieces further apart than this are never one sign
+SPLIT_MS = 1700.0  # pieces longer than this may hold two signs
+INSERT = 5.0  # cost of signing that is not in the script (about -log 0.007)
+SKIP = 5.0  # cost of a script sign that is not placed
+MERGE = 0.3  # cost per extra piece in a merged sign
+MAX_COST = 12.0
+WINDOW = 2
+
+
+@dataclass
+class Placement:
+    slot: int  # index into script.words
+    core_ms: tuple[float, float]
+    unit: int
+    cost: float
+    confidence: float
+
+
+@dataclass
+class Alignment:
+    placed: list[Placement]
+    unplaced: list[int]  # script.words indices
+    extra: list[tuple[float, float]]  # core spans of signing no script word took
+    unit_probs: np.ndarray  # (U, L) pooled class probabilities of every candidate unit
+    unit_core: np.ndarray  # (U, 2)
+    extra_units: list[int]
+
+
+def atoms(frames, core: np.ndarray, cfg, ref) -> np.ndarray:
+    """The segmenter's pieces, long ones cut once where the hands move slowest (two signs without a rest)."""
+    if len(core) == 0:
+        return np.zeros((0, 2))
+    _, speed, _ = activity(frames, cfg, ref)
+    t = frames.t_ms
+    out = []
+    for a, b in core:
+        if b - a > SPLIT_MS:
+            i0, i1 = np.searchsorted(t, [a + 0.3 * (b - a), a + 0.7 * (b - a)])
+            if i1 > i0:
+                j = i0 + int(np.argmin(speed[i0:i1]))
+                out += [(a, float(t[j])), (float(t[j]), b)]
+                continue
+        out.append((float(a), float(b)))
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
+def candidate_units(pieces: np.ndarray) -> tuple[np.ndarray, dict[tuple[int, int], int]]:
+    """(U, 2) spans of every run of 1..MAX_MERGE consecutive pieces that can be one sign, and their index."""
+    spans, index = [], {}
+    for i in range(len(pieces)):
+        for m in range(1, MAX_MERGE + 1):
+            j = i + m - 1
+            if j >= len(pieces):
+                break
+            if m > 1 and (pieces[j, 0] - pieces[j - 1, 1] > MAX_GAP_MS or pieces[j, 1] - pieces[i, 0] > MAX_UNIT_MS):
+                break
+            index[(i, m)] = len(spans)
+            spans.append((pieces[i, 0], pieces[j, 1]))
+    return np.array(spans, dtype=np.float64).reshape(-1, 2), index
+
+
+def emissions(probs: np.ndarray, script: Script) -> np.ndarray:
+    """(U, W) cost of each script sign on each unit: -log posterior under the script's glosses as the list prior;
+    a sign the model has no class for costs -log of the mass outside the script's known glosses."""
+    known = sorted({w.gloss for w in script.words if w.gloss is not None})
+    post = posterior(probs, known)
+    outside = 1.0 - post[:, known].sum(axis=1)
+    cols = [post[:, w.gloss] if w.gloss is not None else outside for w in script.words]
+    p = np.stack(cols, axis=1) if cols else np.zeros((len(probs), 0))
+    return np.minimum(-np.log(np.maximum(p, 1e-12)), MAX_COST), post
+
+
+def dp(cost: np.ndarray, index: dict[tuple[int, int], int], n_pieces: int) -> tuple[list[tuple[int, int, int]], float]:
+    """Monotonic alignment: list of (slot, first piece, pieces) and the total cost."""
+    n_words = cost.shape[1]
+    D = np.full((n_pieces + 1, n_words + 1), np.inf)
+    back: dict[tuple[int, int], tuple[int, int, int]] = {}
+    D[0, 0] = 0.0
+    for i in range(n_pieces + 1):
+        for j in range(n_words + 1):
+            d = D[i, j]
+            if not np.isfinite(d):
+                continue
+            if i < n_pieces and d + INSERT < D[i + 1, j]:
+                D[i + 1, j] = d + INSERT
+                back[(i + 1, j)] = (i, j, 0)
+            if j < n_words and d + SKIP < D[i, j + 1]:
+                D[i, j + 1] = d + SKIP
+                back[(i, j + 1)] = (i, j, -1)
+            if j < n_words:
+                for m in range(1, MAX_MERGE + 1):
+                    u = index.get((i, m))
+                    if u is None:
+                        break
+                    c = d + cost[u, j] + MERGE * (m - 1)
+                    if c < D[i + m, j + 1]:
+                        D[i + m, j + 1] = c
+                        back[(i + m, j + 1)] = (i, j, m)
+    path = []
+    i, j = n_pieces, n_words
+    while (i, j) != (0, 0):
+        pi, pj, m = back[(i, j)]
+        if m > 0:
+            path.append((pj, pi, m))
+        i, j = pi, pj
+    return path[::-1], float(D[n_pieces, n_words])
+
+
+def align(frames, core: np.ndarray, cfg, ref, script: Script, classify) -> Alignment:
+    """Place ``script`` on one video. ``classify(units_ms) -> (U, L) pooled probabilities``."""
+    pieces = atoms(frames, core, cfg, ref)
+    units, index = candidate_units(pieces)
+    probs = classify(units) if len(units) else np.zeros((0, 1))
+    if len(units) == 0 or not script.words:
+        return Alignment([], list(range(len(script.words))), [tuple(p) for p in pieces], probs, units,
+                         [index[(i, 1)] for i in range(len(pieces))] if len(units) else [])
+    cost, post = emissions(probs, script)
+    path, _ = dp(cost, index, len(pieces))
+    placed, used = [], set()
+    for slot, i, m in path:
+        u = index[(i, m)]
+        used.update(range(i, i + m))
+        placed.append(Placement(slot, (float(units[u, 0]), float(units[u, 1])), u, float(cost[u, slot]),
+                                _confidence(post, u, slot, script)))
+    unplaced = sorted(set(range(len(script.words))) - {p.slot for p in placed})
+    extra = [i for i in range(len(pieces)) if i not in used]
+    return Alignment(placed, unplaced, [tuple(pieces[i]) for i in extra], probs, units,
+                     [index[(i, 1)] for i in extra])
+
+
+def _confidence(post: np.ndarray, u: int, slot: int, script: Script) -> float:
+    """Share of this word among the script words around it, on this span (the outside mass stands for words
+    the model has no class for)."""
+    lo, hi = max(0, slot - WINDOW), min(len(script.words), slot + WINDOW + 1)
+    known = sorted({w.gloss for w in script.words if w.gloss is not None})
+    outside = max(0.0, 1.0 - float(post[u, known].sum()))
+    seen, total = set(), 0.0
+    for w in script.words[lo:hi]:
+        key = w.gloss if w.gloss is not None else -1
+        if key in seen:
+            continue
+        seen.add(key)
+        total += outside if key == -1 else float(post[u, key])
+    g = script.words[slot].gloss
+    mine = outside if g is None else float(post[u, g])
+    return round(mine / total, 6) if total > 0 else 0.0
+
+
+def report_spans(cores: list[tuple[float, float]], cfg, end_ms: float) -> np.ndarray:
+    """Reported spans for the final cores (time order), grown into rest time as the segmenter grows its own
+    (cores already carry the classifier's margin)."""
+    if not cores:
+        return np.zeros((0, 2))
+    return pad_spans(np.array(cores, dtype=np.float64), max(0.0, cfg.pad_ms - cfg.classify_pad_ms), 0.0, end_ms)
