@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from signbridge.review.cli import register_dataset_actions
 
     register_dataset_actions(dsub)
+    from signbridge.recognize.cli import register_dataset_segment
+
+    register_dataset_segment(dsub)
 
 
 def _extract(args) -> int:

@@ -90,6 +90,10 @@ def to_extract(st: VideoState, ctx: Context, d: Path) -> Path | None:
     if load_done(st, ctx):
         return None
     folder = ctx.folder(st)
+    if not folder.exists(LANDMARKS) and st.hints:  # landmarks do not depend on a word list or script
+        plain = ctx.out.child(folder_for(st.sha256, ctx.fp))
+        if plain.exists(LANDMARKS):
+            ctx.put(folder, LANDMARKS, plain.get_file(LANDMARKS, d / LANDMARKS))
     if folder.exists(LANDMARKS):  # an earlier run or try got this far
         use_existing_landmarks(st, ctx, folder, d)
         remember_sha(st, ctx)

@@ -29,6 +29,33 @@ def add_hint_flags(p: argparse.ArgumentParser) -> None:
                    "to the signing (SIGNBRIDGE_SCRIPT)")
 
 
+def register_dataset_segment(dsub) -> None:
+    p = dsub.add_parser("segment", help="a dictionary/lesson recording + its word list in order -> one landmarks "
+                                        "Parquet per word + labels.csv",
+                        description="Extract the recording, align the script (the words signed, in order) to its "
+                                    "signing and write OUT/<n>-<word>.parquet per placed word, OUT/labels.csv, "
+                                    "OUT/unplaced.csv (words that could not be placed) and OUT/segment.json.")
+    p.add_argument("video", help="the recording (a local video file)")
+    p.add_argument("--script", required=True, metavar="WORDS.txt", help="the words signed, in order, one per line")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--workers", type=int, help="extraction processes (SIGNBRIDGE_WORKERS)")
+    _model_flags(p)
+    add_common(p)
+    p.set_defaults(func=cmd_dataset_segment)
+
+
+def cmd_dataset_segment(args) -> int:
+    from signbridge.recognize.script_dataset import segment_recording
+
+    settings = settings_from_args(args)
+    s = segment_recording(args.video, args.script, args.output, settings, workers=args.workers)
+    print(f"{s['placed']} of {s['words']} words placed -> {s['output']} (labels.csv)")
+    if s["unplaced"]:
+        print(f"not placed ({len(s['unplaced'])}): {', '.join(s['unplaced'][:20])}"
+              f"{' ...' if len(s['unplaced']) > 20 else ''}", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
                        description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
