@@ -213,3 +213,24 @@ def test_dataset_segment_cuts_a_recording_into_labelled_landmarks(processed_clip
         assert t.num_rows == int(r["frames"]) > 5 and ts.min() >= float(r["start_ms"]) and ts.max() < float(r["end_ms"])
     assert [u["word"] for u in csv.DictReader((tmp_path / "ds" / "unplaced.csv").open())] == ["water"]
     assert "not placed (1): water" in res.stderr
+
+
+@pytest.mark.data
+def test_revise_recognises_a_folder_again_with_a_word_list(copy_results, tmp_path):
+    """Review's revise path: the stored landmarks, a word list, a new revision; nothing is extracted again."""
+    vocab = tmp_path / "lesson.vocab.txt"
+    vocab.write_text("go\neat\n")
+    env = {**os.environ, "SIGNBRIDGE_HOME": str(copy_results.home), "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "revise", str(copy_results.folder),
+                          "--vocabulary", str(vocab)], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    revisions = sorted((copy_results.folder / "review" / "revisions").glob("*.json"))
+    track = json.loads(revisions[-1].read_text())  # the gloss track the folder now renders
+    shown = [s["label"] for s in track["spans"] if s["kind"] != "unknown"]
+    assert shown and set(shown) <= {"go", "eat"} and track["hints"]["vocabulary"]["matched"] == 2
+    assert track["hints"]["vocabulary"]["source"] == str(vocab)
+    srt = (copy_results.folder / "captions.srt").read_text()
+    assert any(w in srt.lower() for w in ("go", "eat"))
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "revise", str(copy_results.folder)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "--gloss-track" in res.stderr + res.stdout and "Traceback" not in res.stderr

@@ -110,6 +110,13 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
     return tracks
 
 
+def _gloss_name(text: str) -> str:
+    """A script word the model has no class for, as a gloss name (lower case; letters, digits, spaces, - and ')."""
+    import re
+
+    return re.sub(r"[^a-z0-9 '\-]+", "", text.lower()).strip() or "unknown-word"
+
+
 def _aligned(plan: _Plan, rec, settings, hint: Hints) -> tuple[list[GlossSpan], dict]:
     """Spans of a video whose script is known: each placed script sign labelled with its script word."""
     script = hint.script
@@ -122,7 +129,7 @@ def _aligned(plan: _Plan, rec, settings, hint: Hints) -> tuple[list[GlossSpan], 
     items: list[tuple[tuple[float, float], GlossSpan]] = []
     for pl in al.placed:
         w = script.words[pl.slot]
-        label = rec.labels[w.gloss] if w.gloss is not None else w.text
+        label = rec.labels[w.gloss] if w.gloss is not None else _gloss_name(w.text)
         row = al.unit_probs[pl.unit]
         top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
         items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6), top, tier="plain",

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "revision; the outputs it replaces stay under review/renders/<revision>/.")
     add_common(r)
     r.add_argument("folder", help="one video's result folder (local or s3://)")
-    r.add_argument("--gloss-track", dest="gloss_track", required=True, help="the edited gloss track (JSON)")
+    r.add_argument("--gloss-track", dest="gloss_track", help="the edited gloss track (JSON); or give --vocabulary "
+                   "or --script to recognise the stored landmarks again with a word list or the script")
     r.add_argument("--reviewer", help="who made the edit (recorded in the revision; default: your user name)")
     add_stage_options(r)
     r.set_defaults(func=_revise)
@@ -75,7 +76,18 @@ def _revise(args) -> int:
     from signbridge.review.revise import revise_folder
 
     settings = settings_from_args(args)
-    out = revise_folder(args.folder, args.gloss_track, settings, reviewer=args.reviewer or getpass.getuser())
+    edited = args.gloss_track
+    if edited is None:
+        if not (settings.vocabulary or settings.script):
+            from signbridge.errors import ConfigError
+
+            raise ConfigError("revise needs --gloss-track EDITED.json, or --vocabulary/--script to recognise the "
+                              "folder again with a word list or the script")
+        from signbridge.review.rerecognize import rerecognized_track
+
+        edited = rerecognized_track(args.folder, settings)
+    out = revise_folder(args.folder, edited, settings, reviewer=args.reviewer or getpass.getuser(),
+                        source=None if args.gloss_track else "re-recognised track")
     print(f"revision {out['revision']} rendered ({len(out['kept_sentences'])} of {out['sentences']} sentences "
           f"unchanged; {out['narration']['synthesised']} narration clips synthesised, "
           f"{out['narration']['cached']} from the cache); previous outputs: review/renders/{out['previous']}/")
