@@ -23,7 +23,8 @@ from signbridge.recognize.hints import Script
 from signbridge.recognize.listprior import posterior
 from signbridge.recognize.segment import activity, pad_spans
 
-MAX_MERGE = 3
+MAX_MERGE = 4
+MIN_PIECE_MS = 450.0
 MAX_UNIT_MS = 4500.0
 MAX_GAP_MS = 1200.0  # pieces further apart than this are never one sign
 SPLIT_MS = 1700.0  # pieces longer than this may hold two signs
@@ -32,6 +33,7 @@ SKIP = 5.0  # cost of a script sign that is not placed
 MERGE = 0.3  # cost per extra piece in a merged sign
 MAX_COST = 12.0
 WINDOW = 2
+BOUNDARY = 0.65  # where in the rest between two signs one span ends and the next begins (fitted on the 28-sign bench video only; signs end with a longer return to rest than they start)
 
 
 @dataclass
@@ -54,20 +56,29 @@ class Alignment:
 
 
 def atoms(frames, core: np.ndarray, cfg, ref) -> np.ndarray:
-    """The segmenter's pieces, long ones cut once where the hands move slowest (two signs without a rest)."""
+    """The segmenter's pieces, long ones cut where the hands move slowest (signs with no rest between them).
+
+    Cutting too often costs little (the alignment merges pieces back); too seldom, two script words share one
+    span. So a piece longer than ``SPLIT_MS`` is cut at its slowest moments, at least ``MIN_PIECE_MS`` apart."""
     if len(core) == 0:
         return np.zeros((0, 2))
+    from signbridge.recognize.segment import _smooth
+
     _, speed, _ = activity(frames, cfg, ref)
     t = frames.t_ms
+    speed = _smooth(speed, t, 100.0) if len(t) > 2 else speed
     out = []
     for a, b in core:
+        cuts: list[float] = []
         if b - a > SPLIT_MS:
-            i0, i1 = np.searchsorted(t, [a + 0.3 * (b - a), a + 0.7 * (b - a)])
-            if i1 > i0:
-                j = i0 + int(np.argmin(speed[i0:i1]))
-                out += [(a, float(t[j])), (float(t[j]), b)]
-                continue
-        out.append((float(a), float(b)))
+            i0, i1 = np.searchsorted(t, [a + MIN_PIECE_MS, b - MIN_PIECE_MS])
+            for j in (i0 + np.argsort(speed[i0:i1], kind="stable")).tolist():
+                if len(cuts) >= int((b - a) // SPLIT_MS) * 2:
+                    break
+                if all(abs(t[j] - c) >= MIN_PIECE_MS for c in cuts):
+                    cuts.append(float(t[j]))
+        edges = [float(a), *sorted(cuts), float(b)]
+        out += list(zip(edges[:-1], edges[1:]))
     return np.array(out, dtype=np.float64).reshape(-1, 2)
 
 
@@ -173,9 +184,18 @@ def _confidence(post: np.ndarray, u: int, slot: int, script: Script) -> float:
     return round(mine / total, 6) if total > 0 else 0.0
 
 
-def report_spans(cores: list[tuple[float, float]], cfg, end_ms: float) -> np.ndarray:
+def report_spans(cores: list[tuple[float, float]], cfg, end_ms: float, boundary: float | None = None) -> np.ndarray:
     """Reported spans for the final cores (time order), grown into rest time as the segmenter grows its own
-    (cores already carry the classifier's margin)."""
+    (cores already carry the classifier's margin), meeting at ``BOUNDARY`` of the gap between two signs."""
     if not cores:
         return np.zeros((0, 2))
-    return pad_spans(np.array(cores, dtype=np.float64), max(0.0, cfg.pad_ms - cfg.classify_pad_ms), 0.0, end_ms)
+    frac = BOUNDARY if boundary is None else boundary
+    spans = np.array(cores, dtype=np.float64)
+    pad = max(0.0, cfg.pad_ms - cfg.classify_pad_ms)
+    out = spans.copy()
+    for i in range(len(spans)):
+        left = 0.0 if i == 0 else spans[i - 1, 1] + frac * (spans[i, 0] - spans[i - 1, 1])
+        right = end_ms if i == len(spans) - 1 else spans[i, 1] + frac * (spans[i + 1, 0] - spans[i, 1])
+        out[i, 0] = max(spans[i, 0] - pad, left, 0.0)
+        out[i, 1] = min(spans[i, 1] + pad, right, end_ms)
+    return out
