@@ -234,3 +234,17 @@ def test_revise_recognises_a_folder_again_with_a_word_list(copy_results, tmp_pat
     res = subprocess.run([sys.executable, "-m", "signbridge.cli", "revise", str(copy_results.folder)],
                          env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "--gloss-track" in res.stderr + res.stdout and "Traceback" not in res.stderr
+
+
+@pytest.mark.data
+def test_recognize_command_takes_a_word_list(processed_clip, tmp_path):
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("go\neat\nblorf\n")
+    env = {**os.environ, "SIGNBRIDGE_HOME": str(tmp_path / "h"), "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "recognize",
+                          str(processed_clip.folder / "landmarks.parquet"), "-o", str(tmp_path / "o"),
+                          "--vocabulary", str(vocab)], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "word list words.txt: 2 of 3 words matched (not known: blorf)" in res.stdout
+    track = json.loads(next((tmp_path / "o").glob("*.gloss_track.json")).read_text())
+    assert {s["label"] for s in track["spans"] if s["kind"] == "gloss"} <= {"go", "eat"}

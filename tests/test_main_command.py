@@ -80,6 +80,7 @@ def clips(shared_data, tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
     for c in CLIPS:
         shutil.copy(shared_data / c, d / Path(c).name)
+    (d / "62746.vocab.txt").write_text("# the signs of this clip's lesson\nweek\nmonth\nyear\n")  # a sidecar word list
     return d
 
 
@@ -165,6 +166,17 @@ def test_rerun_after_sigint_completes_and_results_match_the_store(cancelled_then
                            capture_output=True, text=True, timeout=300)
     assert "(0 copied, 14 already there)" in again.stdout  # resumable: nothing copied twice
     assert (to / "manifest.json").is_file() and (to / "report.html").is_file()
+
+
+def test_a_sidecar_word_list_travels_with_its_video_through_the_dag(cancelled_then_done):
+    """The local sidecar is uploaded beside its video; the DAG's discover finds it there and recognition uses it."""
+    doc = json.loads(cancelled_then_done["second"].stdout)
+    by = {Path(v["input_uri"]).name: v for v in doc["manifest"]["videos"]}
+    assert by["62746.mp4"]["detection"]["hints"] == "word list 62746.vocab.txt: 3 of 3 words matched"
+    assert "hints" not in by["01377.mp4"]["detection"]
+    track = json.loads(cancelled_then_done["out"].get_bytes(
+        by["62746.mp4"]["outputs"]["gloss_track"].split("/outputs/", 1)[1]))
+    assert all(s["label"] in ("week", "month", "year") for s in track["spans"] if s["kind"] == "gloss")
 
 
 def test_report_has_links_and_players_in_chromium(cancelled_then_done, tmp_path):
