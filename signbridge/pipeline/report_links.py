@@ -15,12 +15,15 @@ import os
 import re
 from pathlib import PurePosixPath
 from typing import Callable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 log = logging.getLogger(__name__)
 
 OUTPUT_ORDER = ("video", "srt", "vtt", "narration", "transcript", "gloss_track", "landmarks")
 _LINK = re.compile(r'(href|src)="[^"]*" data-uri="([^"]*)"')
+_ANCHOR = re.compile(r'(<a href="[^"]*" data-uri="([^"]*)">)([^<]*)</a>')
+_TRACK = re.compile(r'(<track [^>]*?data-uri="([^"]*)"[^>]*?)>')
+_VTT_ATTR = re.compile(r' data-vtt="[^"]*"')
 TRACK_SCRIPT = """<script>
 document.querySelectorAll('track[data-vtt]').forEach(function (t) {
   t.src = URL.createObjectURL(new Blob([t.dataset.vtt], {type: 'text/vtt'}));
@@ -87,12 +90,29 @@ def results_section(videos: list[dict], vtts: Mapping[str, str], link: Callable[
     return "<h2>Results</h2>" + "".join(items) + more + TRACK_SCRIPT
 
 
-def relink(report_html: str, local: Mapping[str, str]) -> str:
-    """The report with every link whose ``data-uri`` is in ``local`` (uri -> relative path) pointing there."""
+def relink(report_html: str, local: Mapping[str, str], captions: Mapping[str, str] | None = None) -> str:
+    """The report with every link whose ``data-uri`` is in ``local`` (uri -> relative path) pointing there.
+
+    A link that showed its URI as its text shows the local path instead, and each caption track whose URI
+    is in ``captions`` (uri -> WebVTT text) carries that text (the local file's, which a review render may
+    have replaced since the run)."""
     def sub(m: re.Match) -> str:
         uri = html.unescape(m.group(2))
         if uri not in local:
             return m.group(0)
         return f'{m.group(1)}="{_e(local[uri])}" data-uri="{m.group(2)}"'
 
-    return _LINK.sub(sub, report_html)
+    def text(m: re.Match) -> str:
+        uri = html.unescape(m.group(2))
+        if uri not in local or html.unescape(m.group(3)) != uri:
+            return m.group(0)
+        return f"{m.group(1)}{_e(unquote(local[uri]))}</a>"
+
+    def track(m: re.Match) -> str:
+        uri = html.unescape(m.group(2))
+        if uri not in (captions or {}):
+            return m.group(0)
+        return f'{_VTT_ATTR.sub("", m.group(1))} data-vtt="{_e(captions[uri])}">'
+
+    out = _ANCHOR.sub(text, _LINK.sub(sub, report_html))
+    return _TRACK.sub(track, out) if captions else out
