@@ -472,6 +472,6 @@ def test_revise_a_folder_of_the_local_results_revises_the_store(process_results,
     for results, hint in ((tmp_path / "none-here", f"`signbridge review` with no argument opens the store's "
                                                    f"results in {r.env['SIGNBRIDGE_OUTPUT']}"),
                           (r.local, f"its local results are opened with `signbridge review {r.local}`")):
-        res = subprocess.run(SB + ["review", str(tmp_path / "empty")], env={**r.env, "SIGNBRIDGE_RESULTS": str(results)},
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        res = subprocess.run(SB + ["review", str(tmp_path / "empty")], capture_output=True, text=True, timeout=60,
+                             env={**r.env, "SIGNBRIDGE_RESULTS": str(results)}, cwd=tmp_path)
         assert res.returncode == 1 and res.stderr.strip().endswith(f"({hint})"), res.stderr

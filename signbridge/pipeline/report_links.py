@@ -3,9 +3,10 @@
 Links carry the output's URI in ``data-uri`` beside a usable ``href``/``src``: a presigned URL for
 S3 outputs (7 days, the most S3 allows), a path relative to the report for a local output folder.
 A local copy of the run (``signbridge results``) rewrites them to its own relative paths from the
-``data-uri`` alone. Caption tracks also carry their WebVTT text: browsers refuse a ``<track>`` from
-another origin (every ``file://`` page is its own origin), so a few lines of script hand the track a
-same-origin blob of that text.
+``data-uri`` alone (a link whose text was its URI then shows the local path). Caption tracks also carry
+their WebVTT text: browsers refuse a ``<track>`` from another origin (every ``file://`` page is its own
+origin), so a few lines of script hand the track a same-origin blob of that text; a local copy puts its
+own file's text there (a review render may have replaced the captions since the run).
 """
 from __future__ import annotations
 

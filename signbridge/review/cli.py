@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "correct its signs, save revisions and render corrected captions and voice. Open "
                                    "the printed URL: it carries the access token. Stop with Ctrl-C.")
     add_common(p)
-    p.add_argument("target", nargs="?", metavar="RESULTS", help="a run's local results (e.g. ./signbridge-results), or an output folder "
-                                              "or s3://bucket/prefix (default SIGNBRIDGE_OUTPUT)")
+    p.add_argument("target", nargs="?", metavar="RESULTS",
+                   help="a run's local results (e.g. ./signbridge-results), or an output folder or s3://bucket/prefix "
+                        "(default SIGNBRIDGE_OUTPUT)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
     add_stage_options(p)
