@@ -2,8 +2,8 @@
 
 The results are an output root (a folder or ``s3://`` prefix holding result folders), or one run: its
 ``runs/<id>`` folder or its local copy (:mod:`signbridge.review.runs`), which stand for that run's
-result folders in the store. Everything is looked up from a video id, which must be the name of a result folder
-(``<sha256[:16]>-<settings hash>``) under the results root: a request can never name
+result folders in the store. Everything is looked up from a video id, which must be the name of a
+result folder (``<sha256[:16]>-<settings hash>``) under the results root: a request can never name
 a key or path of its own, so nothing outside the results (or the one source video
 each folder records) is ever read. Source videos are streamed by byte range straight
 from the store or file; no frame or copy is written anywhere.
