@@ -74,22 +74,30 @@ def s3_bucket(s3_server):
 
 
 @pytest.fixture(scope="session")
-def processed_clip(shared_data, tmp_path_factory):
-    """A real run's results for a two-sentence clip: two WLASL signs of one signer (GO, EAT) with 2.5 s of
-    black between them, through `signbridge run`. Tests that change the results work on a copy
-    (``copy_results``)."""
+def go_eat_video(shared_data, tmp_path_factory):
+    """A two-sentence clip: two WLASL signs of one signer (GO, EAT) with 2.5 s of black between them."""
     import subprocess
-    import sys
-    from types import SimpleNamespace
 
-    root = tmp_path_factory.mktemp("processed")
-    video = root / "go_eat.mp4"
+    video = tmp_path_factory.mktemp("clip") / "go_eat.mp4"
     w = shared_data / "wlasl_clips"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(w / "69345_reenc640.mp4"), "-i", str(w / "69307_reenc640.mp4"),
                     "-filter_complex", "[0:v]tpad=stop_mode=add:stop_duration=2.5:color=black,setsar=1,fps=30[a];"
                     "[1:v]setsar=1,fps=30[b];[a][b]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(video)],
                    check=True)
+    return video
+
+
+@pytest.fixture(scope="session")
+def processed_clip(go_eat_video, tmp_path_factory):
+    """A real run's results for the two-sentence clip (``go_eat_video``), through `signbridge run`. Tests
+    that change the results work on a copy (``copy_results``)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    root = tmp_path_factory.mktemp("processed")
+    video = go_eat_video
     home, out = root / "home", root / "out"
     env = {**os.environ, "SIGNBRIDGE_HOME": str(home), "PYTHONPATH": str(REPO)}
     res = subprocess.run([sys.executable, "-m", "signbridge.cli", "run", str(video), "-o", str(out), "--workers", "1"],

@@ -2,6 +2,7 @@
 plus its access rules and concurrent saves, against the real server process (`signbridge review`)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -20,25 +21,24 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
-@pytest.fixture
-def server(copy_results, tmp_path):
-    """`signbridge review OUT --port 0` in its own process, with its own empty TMPDIR; stopped by PID."""
-    tmp = tmp_path / "server-tmp"
-    tmp.mkdir()
-    env = {**os.environ, "SIGNBRIDGE_HOME": str(copy_results.home), "TMPDIR": str(tmp),
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "review", str(copy_results.out), "--port", "0"],
+@contextlib.contextmanager
+def review_server(results: Path, env: dict[str, str], tmp: Path):
+    """`signbridge review RESULTS --port 0` in its own process, with its own empty TMPDIR; stopped by PID."""
+    tmp.mkdir(exist_ok=True)
+    env = {**env, "TMPDIR": str(tmp), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "signbridge.cli", "review", str(results), "--port", "0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
     try:
-        url = None
+        url, said = None, []
         while url is None:
             line = lines.get(timeout=60)
+            said.append(line)
             url = line.strip() if line.strip().startswith("http://") else None
         base, token = url.split("/?token=")
         yield type("Server", (), {"base": base, "token": token, "url": url, "pid": proc.pid, "tmp": tmp,
-                                  "results": copy_results})
+                                  "said": "".join(said)})
     finally:
         proc.terminate()
         try:
@@ -46,6 +46,15 @@ def server(copy_results, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def server(copy_results, tmp_path):
+    """The review server over a private copy of the processed clip's results."""
+    with review_server(copy_results.out, {**os.environ, "SIGNBRIDGE_HOME": str(copy_results.home)},
+                       tmp_path / "server-tmp") as srv:
+        srv.results = copy_results
+        yield srv
 
 
 def call(srv, path, body=None, token=True, headers=None):
@@ -290,3 +299,179 @@ def test_two_saves_at_once_keep_both_revisions_in_order(server):
     detail = json.loads(body)
     assert [r["id"] for r in detail["revisions"]] == stored and detail["revision"] == stored[-1]
     assert json.loads(call(server, "/api/videos")[1])["videos"][0]["queued"] is True
+
+
+SB = [sys.executable, "-m", "signbridge.cli"]
+
+
+def _store_env(s3, home: Path, bucket: str) -> dict[str, str]:
+    """What a user's shell holds for a run in this store: nothing else of this machine's SignBridge set-up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
+    env.update({"SIGNBRIDGE_HOME": str(home), "AWS_ENDPOINT_URL": s3.s3_endpoint, "AWS_ACCESS_KEY_ID": s3.s3_access_key,
+                "AWS_SECRET_ACCESS_KEY": s3.s3_secret_key, "SIGNBRIDGE_UPLOADS": f"{bucket}/uploads",
+                "SIGNBRIDGE_OUTPUT": f"{bucket}/outputs", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return env
+
+
+@pytest.fixture(scope="module")
+def process_results(go_eat_video, s3_server, tmp_path_factory):
+    """The clip as `signbridge process` leaves it, without Airflow's start-up: uploaded by process's upload
+    step, its results written to S3 by the pipeline's steps (`signbridge run`), and the run's local results
+    folder written by the code `process` writes ./signbridge-results with (`signbridge results --to`).
+    Shared by this module's tests, which each count the revisions they add."""
+    import uuid
+    from types import SimpleNamespace
+
+    from signbridge.orchestrate.embedded import upload_inputs
+    from signbridge.storage import open_store
+
+    base = tmp_path_factory.mktemp("process-results")
+    bucket = f"s3://t-{uuid.uuid4().hex[:12]}"
+    open_store(bucket, s3_server, create=True)
+    env = _store_env(s3_server, base / "home", bucket)
+    (uri,), bad = upload_inputs([str(go_eat_video)], s3_server.replace(uploads=env["SIGNBRIDGE_UPLOADS"]),
+                                lambda _: None)
+    assert bad == []
+    run = subprocess.run(SB + ["run", uri, "-o", env["SIGNBRIDGE_OUTPUT"], "--workers", "1"], env=env,
+                         capture_output=True, text=True, timeout=600, cwd=base)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    local = base / "signbridge-results"
+    got = subprocess.run(SB + ["results", "latest", "--to", str(local)], env=env, capture_output=True, text=True,
+                         timeout=300, cwd=base)
+    assert got.returncode == 0, got.stderr
+    manifest = json.loads((local / "manifest.json").read_text())
+    out = open_store(env["SIGNBRIDGE_OUTPUT"], s3_server)
+    (video,) = manifest["videos"]
+    vid = video["outputs"]["video"][len(out.root_uri) + 1:].split("/")[0]
+    return SimpleNamespace(env=env, base=base, local=local, manifest=manifest, out=out, vid=vid,
+                           folder=out.child(vid), settings=s3_server)
+
+
+def _revisions(folder) -> list[str]:
+    return sorted(o.key for o in folder.list("review/revisions/"))
+
+
+def _same_files(local: Path, folder) -> None:
+    """The local copy's video folder holds the store folder's current outputs, byte for byte."""
+    import hashlib
+
+    for name in ("captions.srt", "captions.vtt", "transcript.json", "narration.wav", "video.mp4", "gloss_track.json"):
+        assert hashlib.sha256((local / name).read_bytes()).digest() == \
+            hashlib.sha256(folder.get_bytes(name)).digest(), name
+    assert not (local / "review").exists()  # never edited in place
+
+
+def test_review_a_process_run_through_its_local_results(process_results, browser):
+    """`signbridge review ./signbridge-results` lists the run's videos; a correction saved and rendered
+    there lands in the store's result folder and is copied into the local results, whose report then
+    plays and links the local files (the store's report is left as it was)."""
+    import re
+    from urllib.parse import unquote, urlparse
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    r = process_results
+    out, folder, run_id = r.out, r.folder, r.manifest["run_id"]
+    store_report = out.get_bytes(f"runs/{run_id}/report.html")
+    before = _revisions(folder)
+    wait = WebDriverWait(browser, 60)
+    js = browser.execute_script
+    with review_server(r.local, r.env, r.base / "server-tmp") as srv:
+        assert f"results in {out.root_uri}" in srv.said and str(r.local) in srv.said
+        browser.get(srv.url)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#videos tbody a"))
+        assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#videos tbody a")] == ["go_eat.mp4"]
+        header = browser.find_element(By.ID, "results").text
+        assert f"run {run_id}" in header and str(r.local) in header and out.root_uri in header
+        browser.find_element(By.CSS_SELECTOR, "#videos tbody a").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline .span")) == 2)
+        wait.until(lambda d: js("return document.getElementById('player').readyState") >= 2)  # read from S3
+        browser.find_element(By.CSS_SELECTOR, '#timeline .span[data-index="1"]').click()
+        gloss = browser.find_element(By.ID, "gloss")
+        gloss.clear()
+        gloss.send_keys("drink")
+        browser.find_element(By.ID, "apply").click()
+        wait.until(lambda d: "4.2 s Drink." in d.find_element(By.ID, "preview").text)
+        browser.find_element(By.ID, "reviewer").send_keys("Local Reviewer")
+        browser.find_element(By.ID, "save").click()
+        wait.until(lambda d: "saved revision" in d.find_element(By.ID, "message").text)
+        browser.find_element(By.ID, "render").click()
+        WebDriverWait(browser, 180).until(lambda d: "rendered revision" in d.find_element(By.ID, "message").text)
+        assert f"local copy {r.local} updated" in browser.find_element(By.ID, "message").text
+
+    # the store holds the revision and the render (the source of truth); the local copy has the new files
+    (rev,) = set(_revisions(folder)) - set(before)
+    assert json.loads(folder.get_bytes(rev))["review"]["reviewer"] == "Local Reviewer"
+    assert json.loads(folder.get_bytes("review/current.json"))["revision"] == Path(rev).stem
+    assert "Drink." in folder.get_bytes("captions.srt").decode()
+    _same_files(r.local / "go_eat", folder)
+
+    # the local report links and plays the local files; its captions track is the rendered one
+    report = (r.local / "report.html").read_text()
+    targets = re.findall(r'<(?:a|source|track) [^>]*?(?:href|src)="([^"]*)"', report)
+    assert targets and not [t for t in targets if "://" in t or not (r.local / unquote(t)).is_file()]
+    assert '">go_eat/video.mp4</a>' in report and "NOTE signbridge revision" in report
+    assert out.get_bytes(f"runs/{run_id}/report.html") == store_report  # the store's report stays as it was
+    assert re.search(r'href="http://[^"]+" data-uri="s3://', store_report.decode())
+    browser.get((r.local / "report.html").as_uri())
+    wait.until(lambda d: js("return document.querySelector('video').readyState") >= 1)  # the local video.mp4
+    wait.until(lambda d: js("return document.querySelector('track').readyState") == 2)
+    cues = js("return Array.from(document.querySelector('track').track.cues).map(c => c.text)")
+    assert cues[-1] == "Drink."
+    for href in [a.get_attribute("href") for a in browser.find_elements(By.TAG_NAME, "a")]:
+        assert href.startswith("file://") and Path(unquote(urlparse(href).path)).is_file(), href
+
+
+def test_review_of_a_folder_without_results_is_one_clear_error(tmp_path):
+    """An empty folder, a folder of videos, a missing folder: one line naming what was expected and the
+    command that works, before any server starts."""
+    home = tmp_path / "home"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes(b"\x00" * 64)
+    (tmp_path / "empty").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
+    env.update({"SIGNBRIDGE_HOME": str(home), "SIGNBRIDGE_OUTPUT": str(tmp_path / "output"),
+                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    for target, what in ((videos, "holds no results to review"), (tmp_path / "empty", "holds no results to review"),
+                         (tmp_path / "missing", "does not exist")):
+        res = subprocess.run(SB + ["review", str(target), "--port", "0"], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+        assert res.returncode == 1 and res.stdout == "", (res.stdout, res.stderr)
+        (line,) = res.stderr.splitlines()
+        assert line.startswith(f"signbridge review: error: {target}: {what}: expected a run's local results"), line
+        assert "`signbridge process VIDEOS` writes ./signbridge-results, then `signbridge review " \
+               "./signbridge-results`" in line
+
+
+def test_revise_a_folder_of_the_local_results_revises_the_store(process_results, tmp_path):
+    """`signbridge revise signbridge-results/<video>` does what the review page does: the revision and the
+    render go to the run's result folder in the store, the local copy gets the new files. A folder with no
+    results names the command that would open them."""
+    r = process_results
+    before = _revisions(r.folder)
+    doc = json.loads((r.local / "go_eat" / "gloss_track.json").read_text())
+    doc["spans"][0].update(label="drink", kind="gloss", confidence=1.0)  # the reviewer's word, as the page sends it
+    doc["spans"][0].pop("tier", None)
+    doc["review"] = {"sources": ["reviewer", "model"]}
+    edit = tmp_path / "edit.json"
+    edit.write_text(json.dumps(doc))
+    res = subprocess.run(SB + ["revise", str(r.local / "go_eat"), "--gloss-track", str(edit), "--reviewer", "cli"],
+                         env=r.env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"video.mp4        {r.folder.uri('video.mp4')}" in res.stdout
+    assert f"local copy updated: 7 file(s) in {r.local / 'go_eat'}" in res.stdout
+    (rev,) = set(_revisions(r.folder)) - set(before)
+    assert json.loads(r.folder.get_bytes("review/current.json"))["revision"] == Path(rev).stem
+    assert json.loads(r.folder.get_bytes(rev))["spans"][0]["label"] == "drink"
+    _same_files(r.local / "go_eat", r.folder)
+    assert (r.local / "go_eat" / "captions.srt").read_text().split("\n")[2] == "Drink."
+
+    (tmp_path / "empty").mkdir()
+    for results, hint in ((tmp_path / "none-here", f"`signbridge review` with no argument opens the store's "
+                                                   f"results in {r.env['SIGNBRIDGE_OUTPUT']}"),
+                          (r.local, f"its local results are opened with `signbridge review {r.local}`")):
+        res = subprocess.run(SB + ["review", str(tmp_path / "empty")], capture_output=True, text=True, timeout=60,
+                             env={**r.env, "SIGNBRIDGE_RESULTS": str(results)}, cwd=tmp_path)
+        assert res.returncode == 1 and res.stderr.strip().endswith(f"({hint})"), res.stderr

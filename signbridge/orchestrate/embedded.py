@@ -314,3 +314,4 @@ def print_result(res: ProcessResult, out: Callable[[str], None] = print) -> None
     if res.local_results:
         out(f"results:  {res.local_results}  (a folder per video with video.mp4, captions, narration, "
             f"landmarks; open {Path(res.local_results).name}/report.html)")
+        out(f"review:   signbridge review {res.local_results}  (check and correct the recognised signs)")

@@ -2,9 +2,10 @@
 
 Layout of DIR: ``report.html`` and ``manifest.json`` of the run side by side, and one folder per
 video named after the video (``DIR/<video name>/video.mp4``, ``captions.srt``, ...). The copy is
-parallel, resumable and checksum-verified (:mod:`signbridge.storage.download`); the report's links
-and players are rewritten to the local files. ``signbridge process`` uses the same code to mirror
-the results of local inputs into ``signbridge-results/``.
+parallel, resumable and checksum-verified (:mod:`signbridge.storage.download`); the report's links,
+players and caption tracks are rewritten to the local files. ``signbridge process`` uses the same code
+to mirror the results of local inputs into ``signbridge-results/``, and the review page to refresh one
+video of the copy after a render (the store stays the source of truth).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote
+from typing import Collection
+from urllib.parse import quote, unquote
 
 from signbridge.errors import StorageError
 
@@ -83,7 +85,7 @@ def _run_store(ref: str, settings):
     return run, ref
 
 
-def _folder_names(videos: list[dict]) -> dict[str, str]:
+def folder_names(videos: list[dict]) -> dict[str, str]:
     """input uri -> a local folder name: the video's file name, made unique with its sha256."""
     names: dict[str, str] = {}
     taken: set[str] = set()
@@ -95,7 +97,11 @@ def _folder_names(videos: list[dict]) -> dict[str, str]:
     return names
 
 
-def fetch_results(ref: str, settings, dest: Path, *, threads: int = 8) -> LocalResults:
+def fetch_results(ref: str, settings, dest: Path, *, threads: int = 8, only: Collection[str] | None = None
+                  ) -> LocalResults:
+    """Copy the run (or prefix) ``ref`` into ``dest``; ``only``: the input URIs whose files are copied
+    (the report and manifest are always rewritten, for every video)."""
+    from signbridge.review.revise import CURRENT as REVIEW_CURRENT
     from signbridge.storage import open_store
     from signbridge.storage.download import copy_objects, copy_prefix
 
@@ -108,23 +114,30 @@ def fetch_results(ref: str, settings, dest: Path, *, threads: int = 8) -> LocalR
     root = manifest.get("settings", {}).get("output") or settings.output
     out = open_store(root, settings)
     prefix = out.root_uri.rstrip("/") + "/"
-    names = _folder_names([v for v in manifest["videos"] if v.get("outputs")])
+    names = folder_names([v for v in manifest["videos"] if v.get("outputs")])
     jobs, local, res = [], {}, LocalResults(str(dest), run_id)
     listed: dict[str, dict] = {}
+    vtts: list[str] = []
     for v in manifest["videos"]:
         for name, uri in (v.get("outputs") or {}).items():
             if not uri.startswith(prefix):
                 continue
             key = uri[len(prefix):]
+            rel = f"{names[v['input_uri']]}/{PurePosixPath(key).name}"
+            local[uri] = quote(rel)
+            vtts += [uri] if name == "vtt" else []
+            if only is not None and v["input_uri"] not in only:
+                continue
             folder = key.rsplit("/", 1)[0]
             if folder not in listed:
                 listed[folder] = {o.key: o for o in out.list(folder + "/")}
             info = listed[folder].get(key)
+            if info is None and f"{folder}/{REVIEW_CURRENT}" in listed[folder]:
+                (dest / rel).unlink(missing_ok=True)  # a reviewed render with no signing left removed it
+                continue
             if info is None:
                 raise StorageError(f"the run's manifest names {uri}, but it is not in the store")
-            rel = f"{names[v['input_uri']]}/{PurePosixPath(key).name}"
             jobs.append((out, info, dest / rel))
-            local[uri] = quote(rel)
             res.videos.setdefault(v["input_uri"], {})[name] = str(dest / rel)
     copied = copy_objects(jobs, threads)
     res.files, res.fresh = len(copied), sum(c.fresh for c in copied)
@@ -134,7 +147,9 @@ def fetch_results(ref: str, settings, dest: Path, *, threads: int = 8) -> LocalR
     if store.exists("report.html"):
         from signbridge.pipeline.report_links import relink
 
-        html = relink(store.get_bytes("report.html").decode("utf-8"), local)
+        captions = {u: (dest / unquote(local[u])).read_text(encoding="utf-8") for u in vtts
+                    if (dest / unquote(local[u])).is_file()}
+        html = relink(store.get_bytes("report.html").decode("utf-8"), local, captions)
         (dest / "report.html").write_text(html, encoding="utf-8")
         res.report = str(dest / "report.html")
     return res

@@ -3,9 +3,10 @@
 Links carry the output's URI in ``data-uri`` beside a usable ``href``/``src``: a presigned URL for
 S3 outputs (7 days, the most S3 allows), a path relative to the report for a local output folder.
 A local copy of the run (``signbridge results``) rewrites them to its own relative paths from the
-``data-uri`` alone. Caption tracks also carry their WebVTT text: browsers refuse a ``<track>`` from
-another origin (every ``file://`` page is its own origin), so a few lines of script hand the track a
-same-origin blob of that text.
+``data-uri`` alone (a link whose text was its URI then shows the local path). Caption tracks also carry
+their WebVTT text: browsers refuse a ``<track>`` from another origin (every ``file://`` page is its own
+origin), so a few lines of script hand the track a same-origin blob of that text; a local copy puts its
+own file's text there (a review render may have replaced the captions since the run).
 """
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import os
 import re
 from pathlib import PurePosixPath
 from typing import Callable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 log = logging.getLogger(__name__)
 
 OUTPUT_ORDER = ("video", "srt", "vtt", "narration", "transcript", "gloss_track", "landmarks")
 _LINK = re.compile(r'(href|src)="[^"]*" data-uri="([^"]*)"')
+_ANCHOR = re.compile(r'(<a href="[^"]*" data-uri="([^"]*)">)([^<]*)</a>')
+_TRACK = re.compile(r'(<track [^>]*?data-uri="([^"]*)"[^>]*?)>')
+_VTT_ATTR = re.compile(r' data-vtt="[^"]*"')
 TRACK_SCRIPT = """<script>
 document.querySelectorAll('track[data-vtt]').forEach(function (t) {
   t.src = URL.createObjectURL(new Blob([t.dataset.vtt], {type: 'text/vtt'}));
@@ -87,12 +91,29 @@ def results_section(videos: list[dict], vtts: Mapping[str, str], link: Callable[
     return "<h2>Results</h2>" + "".join(items) + more + TRACK_SCRIPT
 
 
-def relink(report_html: str, local: Mapping[str, str]) -> str:
-    """The report with every link whose ``data-uri`` is in ``local`` (uri -> relative path) pointing there."""
+def relink(report_html: str, local: Mapping[str, str], captions: Mapping[str, str] | None = None) -> str:
+    """The report with every link whose ``data-uri`` is in ``local`` (uri -> relative path) pointing there.
+
+    A link that showed its URI as its text shows the local path instead, and each caption track whose URI
+    is in ``captions`` (uri -> WebVTT text) carries that text (the local file's, which a review render may
+    have replaced since the run)."""
     def sub(m: re.Match) -> str:
         uri = html.unescape(m.group(2))
         if uri not in local:
             return m.group(0)
         return f'{m.group(1)}="{_e(local[uri])}" data-uri="{m.group(2)}"'
 
-    return _LINK.sub(sub, report_html)
+    def text(m: re.Match) -> str:
+        uri = html.unescape(m.group(2))
+        if uri not in local or html.unescape(m.group(3)) != uri:
+            return m.group(0)
+        return f"{m.group(1)}{_e(unquote(local[uri]))}</a>"
+
+    def track(m: re.Match) -> str:
+        uri = html.unescape(m.group(2))
+        if uri not in (captions or {}):
+            return m.group(0)
+        return f'{_VTT_ATTR.sub("", m.group(1))} data-vtt="{_e(captions[uri])}">'
+
+    out = _ANCHOR.sub(text, _LINK.sub(sub, report_html))
+    return _TRACK.sub(track, out) if captions else out

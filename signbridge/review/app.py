@@ -86,7 +86,7 @@ class Handlers:
                         headers={"cache-control": "no-store"})
 
     async def list_videos(self, request):
-        return {"results": self.results.uri, "videos": await _threaded(self.results.videos)}
+        return {"results": self.results.label, "videos": await _threaded(self.results.videos)}
 
     async def video(self, request):
         return await _threaded(_detail, self.results, request.path_params["vid"], self.vocab)
@@ -246,7 +246,8 @@ def _save(results: Results, vid: str, body: dict[str, Any], vocab: list[str]) ->
 
 
 def _render(results: Results, vid: str, lock: threading.Lock) -> dict[str, Any]:
-    """Render the newest revision now (one render of a video at a time), as the DAG would."""
+    """Render the newest revision now (one render of a video at a time), as the DAG would; a local copy
+    being reviewed gets the new files."""
     folder = results.folder(vid)
     with lock:
         rid, doc = rv.latest(folder)
@@ -254,7 +255,7 @@ def _render(results: Results, vid: str, lock: threading.Lock) -> dict[str, Any]:
             raise InputError("this video has no reviewed revision to render yet")
         out = rz.revise_folder(folder.uri(), doc, results.settings, source=folder.uri(f"{rv.REVISIONS}/{rid}.json"))
         results.dequeue(vid, rid)
-        return out
+        return {**out, **results.refresh_local(vid)}
 
 
 def _ranged(src, header: str | None):

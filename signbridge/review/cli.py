@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,12 +12,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     from signbridge.orchestrate.options import add_stage_options
 
     p = sub.add_parser("review", help="browser page to check and correct a run's recognised signs",
-                       description="Serve a local web page over a run's results (a folder or s3:// prefix; default "
-                                   "SIGNBRIDGE_OUTPUT): play each video with its captions, correct its signs, save "
-                                   "revisions and render corrected captions and voice. Open the printed URL: it "
-                                   "carries the access token. Stop with Ctrl-C.")
+                       description="Serve a local web page over a run's results: its local results folder (as "
+                                   "`process` and `results --to` write it; revisions and renders then go to the "
+                                   "store the run wrote to, and the folder is updated), or an output folder or "
+                                   "s3:// prefix (default SIGNBRIDGE_OUTPUT). Play each video with its captions, "
+                                   "correct its signs, save revisions and render corrected captions and voice. Open "
+                                   "the printed URL: it carries the access token. Stop with Ctrl-C.")
     add_common(p)
-    p.add_argument("results", nargs="?", help="results folder or s3://bucket/prefix (SIGNBRIDGE_OUTPUT)")
+    p.add_argument("target", nargs="?", metavar="RESULTS",
+                   help="a run's local results (e.g. ./signbridge-results), or an output folder or s3://bucket/prefix "
+                        "(default SIGNBRIDGE_OUTPUT)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
     add_stage_options(p)
@@ -27,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "gloss track, redoing only the sentences that changed. The edit is stored as a "
                                    "revision; the outputs it replaces stay under review/renders/<revision>/.")
     add_common(r)
-    r.add_argument("folder", help="one video's result folder (local or s3://)")
+    r.add_argument("folder", help="one video's result folder (local or s3://), or its folder in a run's local "
+                                  "results (then the store's folder is revised and the local copy updated)")
     r.add_argument("--gloss-track", dest="gloss_track", help="the edited gloss track (JSON); or give --vocabulary "
                    "or --script to recognise the stored landmarks again with a word list or the script")
     r.add_argument("--reviewer", help="who made the edit (recorded in the revision; default: your user name)")
@@ -65,8 +71,21 @@ def _review(args) -> int:
     from signbridge.review.serve import serve
 
     settings = settings_from_args(args)
-    serve(args.results or settings.output, settings, host=args.host, port=args.port)
+    results = args.target or settings.output  # (not `results`: that names the SIGNBRIDGE_RESULTS setting)
+    serve(results, _with_store(results, settings), host=args.host, port=args.port)
     return 0
+
+
+def _with_store(results: str, settings):
+    """Settings that reach the store holding ``results`` (for a local copy: the store its run wrote to);
+    the embedded store is started when that is S3 and no endpoint is configured, as `process` does."""
+    from signbridge.orchestrate.embedded import ensure_store
+    from signbridge.review.runs import store_of
+
+    store = store_of(results)
+    if not store.startswith("s3://"):
+        return settings
+    return ensure_store(settings, [store], lambda line: print(line, file=sys.stderr, flush=True))[0]
 
 
 def _revise(args) -> int:
@@ -74,8 +93,12 @@ def _revise(args) -> int:
 
     from signbridge.cli import settings_from_args
     from signbridge.review.revise import revise_folder
+    from signbridge.review.runs import local_video, refresh
 
     settings = settings_from_args(args)
+    copy = local_video(args.folder, settings)  # a local copy's folder: the store's folder is revised, then copied
+    folder = f"{copy[0].root}/{copy[1]}" if copy else args.folder
+    settings = _with_store(folder, settings) if copy else settings
     edited = args.gloss_track
     if edited is None:
         if not (settings.vocabulary or settings.script):
@@ -85,14 +108,17 @@ def _revise(args) -> int:
                               "folder again with a word list or the script")
         from signbridge.review.rerecognize import rerecognized_track
 
-        edited = rerecognized_track(args.folder, settings)
-    out = revise_folder(args.folder, edited, settings, reviewer=args.reviewer or getpass.getuser(),
+        edited = rerecognized_track(folder, settings)
+    out = revise_folder(folder, edited, settings, reviewer=args.reviewer or getpass.getuser(),
                         source=None if args.gloss_track else "re-recognised track")
     print(f"revision {out['revision']} rendered ({len(out['kept_sentences'])} of {out['sentences']} sentences "
           f"unchanged; {out['narration']['synthesised']} narration clips synthesised, "
           f"{out['narration']['cached']} from the cache); previous outputs: review/renders/{out['previous']}/")
     for name, uri in out["outputs"].items():
         print(f"    {name:<16} {uri}")
+    if copy:
+        files = refresh(copy[0], copy[1], settings)
+        print(f"local copy updated: {len(files)} file(s) in {Path(args.folder).resolve()}")
     return 0
 
 

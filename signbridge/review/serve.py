@@ -32,11 +32,15 @@ def serve(results_uri: str, settings: Settings, *, host: str = "127.0.0.1", port
     from signbridge.review.results import Results
 
     results = Results(results_uri, settings)
+    results.require_videos()
     token = token or secrets.token_urlsafe(24)
     app = create_app(results, token)
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
-    print(f"SignBridge review of {results.uri}", flush=True)
+    print(f"SignBridge review of {results.label}", flush=True)
+    if results.run is not None and results.run.local is not None:
+        print(f"    revisions and renders are saved in {results.uri}; each render also updates {results.run.local}",
+              flush=True)
     print(f"    http://{shown}:{sock.getsockname()[1]}/?token={token}", flush=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {host}: anyone who can reach it and has the URL can edit these results",

@@ -21,6 +21,7 @@ const SB = (() => {
   async function index() {
     const data = await api("/api/videos");
     $("results").textContent = data.results;
+    if (!data.videos.length) $("empty").textContent = `No videos with results in ${data.results}.`;
     const rows = data.videos.map((v) => {
       const link = v.status === "failed" ? v.name : el("a", {href: "/v/" + v.id, textContent: v.name});
       const tr = el("tr", {className: v.status},
@@ -198,7 +199,9 @@ const SB = (() => {
       message("rendering captions and voice ...");
       try {
         const r = await api(`/api/videos/${S.vid}/render`, {});
-        message(`rendered revision ${r.revision}: ${r.kept_sentences.length} of ${r.sentences} sentences unchanged`);
+        const local = r.local_copy ? `; local copy ${r.local_copy.folder} updated` : "";
+        message(`rendered revision ${r.revision}: ${r.kept_sentences.length} of ${r.sentences} sentences unchanged` +
+                (r.local_copy_error ? `; ${r.local_copy_error}` : local), Boolean(r.local_copy_error));
         $("captions").src = `/media/${S.vid}/captions.vtt?t=${Date.now()}`;
         await loadRevisions();
       } catch (e) { message(e.message, true); }
