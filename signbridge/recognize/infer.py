@@ -96,7 +96,8 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
             if settings.min_confidence is not None:
                 th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
             allowed = set(listed.tolist())
-            spans = _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed)
+            short = {w.upper() for w in hint.vocabulary.words if 0 < len(w) <= 2 and w.isalpha()}
+            spans = _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed, short)
         else:
             spans = _decide(plan, p, rec, thresholds, rec.shown)
         track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
@@ -161,7 +162,10 @@ def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
     return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
 
 
-def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown) -> list[GlossSpan]:
+def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown,
+            short_words: set[str] | None = None) -> list[GlossSpan]:
+    """Spans with their tiers. ``short_words``: the one- and two-letter spellings that may be shown (default: the
+    calibration's words; with a word list, only those on the list)."""
     f = plan.frames
     labels = rec.labels
     if len(plan.spans) == 0:
@@ -189,7 +193,7 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], s
             span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
     spell = rec.calibration.get("fingerspelling", {})
-    words = set(spell.get("single_letter_words", ["A", "I"])) | \
+    words = short_words if short_words is not None else set(spell.get("single_letter_words", ["A", "I"])) | \
         set(spell.get("two_letter_words", TWO_LETTER_WORDS))  # older calibration files have no list
     return [_short_spelling(s, words) for s in _merge_spelling(result)]
 
