@@ -56,7 +56,7 @@ def cmd_dataset_segment(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def _register_recognize(sub) -> None:
     p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
                        description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
                                    "All spans of all inputs are classified in shared batches.")
@@ -69,6 +69,10 @@ def register(sub) -> None:
     _model_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_recognize)
+
+
+def register(sub) -> None:
+    _register_recognize(sub)
 
     p = sub.add_parser("train", help="train the sign + letter classifiers and write a checkpoint",
                        description="Train with a fixed seed on WLASL .npy, Kaggle ISLR or our Parquet datasets.")
