@@ -15,31 +15,19 @@ threshold, uncertain below it. A track with no word shown says
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from signbridge.errors import SchemaError
-from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
+from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
-from signbridge.recognize.frames import Frames, body_reference, frames_from_table
+from signbridge.recognize.frames import Frames, frames_from_table
 from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
-from signbridge.recognize.segment import segment_runs
+from signbridge.recognize.plans import Plan, plan_frames, status_of
 
 log = logging.getLogger(__name__)
 TOP_K = 5
-
-
-@dataclass
-class _Plan:
-    frames: Frames
-    spans: np.ndarray
-    core: np.ndarray
-    runs: np.ndarray
-    ref: tuple[float, float, float, float]
-    source: str
-    sha256: str
 
 
 def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) -> list[tuple[Frames, str, str]]:
@@ -57,23 +45,41 @@ def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) ->
 
 
 def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) -> list[GlossTrack]:
-    """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video)."""
-    plans: list[_Plan] = []
-    feats = []
-    for frames, uri, sha in items:
-        if not frames.any_hand.any():
-            log.warning("%s: no hands detected in any frame; %s", uri, NO_SIGNING)
-        ref = body_reference(frames)
-        spans, core, runs = segment_runs(frames, rec.segment_cfg, ref)
-        plans.append(_Plan(frames, spans, core, runs, ref, uri, sha))
-        feats.append(rec.features(frames, core, ref))
-    x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
-                                                      np.float32)
-    probs, _ = rec.classify(x, settings.batch_size)
+    """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video).
+
+    ``settings.recognizer``: the classifier decides (default), or a vision-language model decides every span
+    (``vlm``) or the spans the classifier leaves unclear (``hybrid``); see :mod:`signbridge.recognize.vlm`.
+    """
+    mode = getattr(settings, "recognizer", "classifier")
+    if mode == "vlm":
+        from signbridge.recognize.vlm import recognize_with_vlm
+
+        return recognize_with_vlm(plan_frames(items, rec), rec, settings)
+    if mode == "hybrid":
+        from signbridge.recognize.vlm import decide_unclear
+
+        return decide_unclear(*classify_frames(items, rec, settings), rec, settings)
+    return classify_frames(items, rec, settings)[0]
+
+
+def shown_thresholds(rec, settings) -> dict[str, float]:
+    """The checkpoint's calibrated tier cut-offs, or ``settings.min_confidence`` as the shown cut-off."""
     thresholds = dict(rec.thresholds)
     if settings.min_confidence is not None:  # an explicit setting overrides the calibrated cut-off
         thresholds["shown"] = float(settings.min_confidence)
         thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
+    return thresholds
+
+
+def classify_frames(items: Sequence[tuple[Frames, str, str]], rec, settings
+                    ) -> tuple[list[GlossTrack], list[Plan]]:
+    """Gloss tracks decided by the landmark classifier, and the plans (spans) they came from."""
+    plans = plan_frames(items, rec)
+    feats = [rec.features(p.frames, p.core, p.ref) for p in plans]
+    x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
+                                                      np.float32)
+    probs, _ = rec.classify(x, settings.batch_size)
+    thresholds = shown_thresholds(rec, settings)
     tracks, k = [], 0
     for plan in plans:
         p = probs[k:k + len(plan.spans)]
@@ -83,23 +89,12 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings) ->
                            model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
                            vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence,
                            thresholds=thresholds)
-        track.status, track.status_reason = _status(track, plan.frames)
+        track.status, track.status_reason = status_of(track, plan.frames)
         tracks.append(track)
-    return tracks
+    return tracks, plans
 
 
-def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
-    """(status, reason): whether any word is shown, and if not, why (for the run summary)."""
-    if not track.no_signing_recognised:
-        return "signing_recognised", ""
-    if not frames.any_hand.any():
-        return NO_SIGNING, "no hands detected in any frame"
-    if not track.spans:
-        return NO_SIGNING, "hands seen but no sign span found"
-    return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
-
-
-def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -> list[GlossSpan]:
+def _decide(plan: Plan, probs: np.ndarray, rec, thresholds: dict[str, float]) -> list[GlossSpan]:
     f = plan.frames
     labels = rec.labels
     if len(plan.spans) == 0:
