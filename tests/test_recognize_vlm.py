@@ -8,6 +8,7 @@ frames decoded from the real clip in memory, the tiers, and ``signbridge run --r
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from signbridge.settings import load_settings
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
 CLIP = "wlasl_clips/01377.mp4"  # 0.77 s, 288x192, one sign
-OTHER = "wlasl_clips/00338.mp4"
+OTHER = "wlasl_clips/01065.mp4"  # 1.1 s, one span
 GLOSSES = ["book", "drink", "computer", "before", "thanksgiving", "a lot", "no", "nothing", "go"]
 
 
@@ -245,6 +246,8 @@ def test_vlm_tracks_show_words_marked_never_plain(clips, tiny_models, home):
 def test_hybrid_keeps_the_classifiers_words_and_decides_its_unclear_spans(clips, tiny_models, home):
     from signbridge.recognize.checkpoint import load_recognizer
     from signbridge.recognize.infer import recognize_frames
+    from signbridge.recognize.plans import plan_frames
+    from signbridge.recognize.vlm import decide_unclear
 
     video, table = clips["01377.mp4"]
     items = _items(table, str(video))
@@ -257,11 +260,11 @@ def test_hybrid_keeps_the_classifiers_words_and_decides_its_unclear_spans(clips,
     assert (hyb.spans[0].start_ms, hyb.spans[0].end_ms) == (clf.spans[0].start_ms, clf.spans[0].end_ms)
     assert hyb.model_name == "asl-wlasl1750-hands+vlm:qwen3_vl"
     assert hyb.thresholds == {**clf.thresholds, "vlm_shown": 0.0}
-    # a span the classifier shows is kept as it is
-    low = base.replace(min_confidence=0.3)
-    (clf_low,) = recognize_frames(items, rec, low)
-    (hyb_low,) = recognize_frames(items, rec, low.replace(recognizer="hybrid"))
-    assert clf_low.spans[0].tier == "uncertain" and hyb_low.spans == clf_low.spans
+    # a span the classifier shows is kept as it is (here: the same span, as if it had been shown)
+    shown = dataclasses.replace(clf.spans[0], label="book", kind="gloss", tier="uncertain")
+    clf.spans = [shown, clf.spans[0]]
+    (mixed,) = decide_unclear([clf], plan_frames(items, rec), rec, base)
+    assert mixed.spans[0] == shown and mixed.spans[1] == hyb.spans[0]
 
 
 # --------------------------------------------------------------------------- the video is gone or changed
@@ -276,7 +279,7 @@ def test_a_video_gone_or_changed_is_named(clips, tiny_models, home, tmp_path):
     table = extract_video(video, load_settings(env={}, home=str(home), workers=1, face="none")).table
     s = _settings(home, tiny_models["qwen3_vl"], recognizer="vlm")
     rec = load_recognizer(s)
-    shutil.copy(clips["00338.mp4"][0], video)  # another video at the same path
+    shutil.copy(clips["01065.mp4"][0], video)  # another video at the same path
     with pytest.raises(InputError, match="not the one its landmarks were extracted from") as e:
         recognize_frames(_items(table, str(video)), rec, s)
     assert str(video) in str(e.value)
@@ -294,7 +297,7 @@ def test_recognize_command_skips_a_video_that_is_gone(clips, tiny_models, tmp_pa
 
     kept, gone = tmp_path / "kept.mp4", tmp_path / "gone.mp4"
     shutil.copy(clips["01377.mp4"][0], kept)
-    shutil.copy(clips["00338.mp4"][0], gone)
+    shutil.copy(clips["01065.mp4"][0], gone)
     home = tmp_path / "home"
     for v in (kept, gone):
         pq.write_table(extract_video(v, load_settings(env={}, home=str(home), workers=1, face="none")).table,

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 QUESTION = ("These {n} pictures are frames, in time order, from a video of one sign in American Sign Language. "
             "Which English word or phrase does the sign mean? Answer with the word only, in lower case.")
 END_TOKEN = "<|im_end|>"
+IMAGE_TOKEN = "<|image_pad|>"
 EXAMPLE_ID = "Qwen/Qwen3-VL-8B-Instruct"
 
 
@@ -62,6 +63,17 @@ def _chat_template(folder: Path, tokenizer) -> str:
         return tokenizer.chat_template
     raise ModelError("has no chat template (chat_template.jinja, chat_template.json or the tokenizer's)",
                      source=str(folder), hint="copy the model's files from its Hugging Face repo")
+
+
+def _check_tokenizer(tokenizer, folder: Path, source: str) -> None:
+    """The tokenizer must be the model's: it maps Qwen's image token to the id config.json names (transformers
+    builds an empty tokenizer from a folder without tokenizer files instead of failing)."""
+    want = json.loads((folder / "config.json").read_text()).get("image_token_id")
+    got = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    if want is None or got != want:
+        raise ModelError(f"its tokenizer does not map the image token {IMAGE_TOKEN} to id {want} as config.json "
+                         "says: the tokenizer files are missing or belong to another model", source=source,
+                         hint="the folder needs tokenizer.json and tokenizer_config.json from the model's repo")
 
 
 @dataclass
@@ -188,6 +200,7 @@ def load_vlm_recognizer(settings) -> VLMRecognizer:
         raise ModelError(f"its image processor or tokenizer cannot be loaded: {str(e).splitlines()[0][:300]}",
                          source=str(settings.vlm_model),
                          hint="the folder needs preprocessor_config.json and the tokenizer files of the model's repo") from None
+    _check_tokenizer(tokenizer, folder, str(settings.vlm_model))
     template = _chat_template(folder, tokenizer)
     model, _ = load_model_weights(folder, device, "auto", attn_implementation="sdpa")
     rec = VLMRecognizer(model=model, image_processor=image_processor, tokenizer=tokenizer, template=template,
