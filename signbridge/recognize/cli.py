@@ -21,13 +21,7 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads, 0 = torch default (SIGNBRIDGE_RECOGNIZE_THREADS)")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
-                       description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
-                                   "All spans of all inputs are classified in shared batches.")
-    p.add_argument("inputs", nargs="+", metavar="LANDMARKS",
-                   help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
-    p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
+def _recognizer_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-confidence", dest="min_confidence", type=float,
                    help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
     p.add_argument("--recognizer", choices=("classifier", "vlm", "hybrid"),
@@ -35,6 +29,16 @@ def register(sub) -> None:
                         "landmarks file's source video)")
     p.add_argument("--vlm-model", dest="vlm_model",
                    help="vision-language model folder or hub id for vlm/hybrid (SIGNBRIDGE_VLM_MODEL)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
+                       description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
+                                   "All spans of all inputs are classified in shared batches.")
+    p.add_argument("inputs", nargs="+", metavar="LANDMARKS",
+                   help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
+    p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
+    _recognizer_flags(p)
     _model_flags(p)
     add_common(p)
     p.set_defaults(func=cmd_recognize)
