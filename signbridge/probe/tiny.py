@@ -140,7 +140,7 @@ def build_tiny_qwen_vl(out_dir: str | Path, family: str = "qwen3_vl", *, hidden:
     """
     import torch
     from transformers import AutoModelForImageTextToText
-    from transformers.models.qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

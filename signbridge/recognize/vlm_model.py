@@ -65,6 +65,18 @@ def _chat_template(folder: Path, tokenizer) -> str:
                      source=str(folder), hint="copy the model's files from its Hugging Face repo")
 
 
+def _image_processor(folder: Path):
+    """The model's image processor; Qwen's PIL one where transformers' auto class needs torchvision (5.17 does)."""
+    try:
+        from transformers import AutoImageProcessor
+
+        return AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
+    except ImportError:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        return Qwen2VLImageProcessorPil.from_pretrained(str(folder), local_files_only=True)
+
+
 def _check_tokenizer(tokenizer, folder: Path, source: str) -> None:
     """The tokenizer must be the model's: it maps Qwen's image token to the id config.json names (transformers
     builds an empty tokenizer from a folder without tokenizer files instead of failing)."""
@@ -191,10 +203,10 @@ def load_vlm_recognizer(settings) -> VLMRecognizer:
     key = (str(folder.resolve()), device, model_identity(folder))
     if key in _CACHE:
         return _CACHE[key]
-    from transformers import AutoImageProcessor, AutoTokenizer
+    from transformers import AutoTokenizer
 
     try:
-        image_processor = AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
+        image_processor = _image_processor(folder)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"its image processor or tokenizer cannot be loaded: {str(e).splitlines()[0][:300]}",
