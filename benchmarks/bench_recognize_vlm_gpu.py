@@ -101,11 +101,15 @@ def build_model(args, device):
     t0 = time.perf_counter()
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(cfg, dtype=dtype, attn_implementation="sdpa")
+    moved = next(model.parameters()).device.type != device.type
+    if moved:  # a transformers version that ignored the device context: correct, only slower to build
+        model = model.to(device)
     model.eval()
     if device.type == "cuda":
         torch.cuda.synchronize()
     n = sum(p.numel() for p in model.parameters())
     return model, {"built_s": round(time.perf_counter() - t0, 1), "parameters": n, "dtype": str(dtype),
+                   "built_on": "cpu, then moved" if moved else device.type,
                    "config": "tiny Qwen3-VL (--quick)" if args.quick else "Qwen3-VL-8B-Instruct (public config.json)"}
 
 
@@ -147,7 +151,7 @@ def make_inputs(model, batch: int, frames: int, size: tuple[int, int], device, s
 
 def candidates(seed: int = 1) -> list[list[int]]:
     """300 answers with the shown glosses' token lengths; distinct random tokens (no shared prefixes: the trie
-    is at its largest, 389 nodes against 367 for the real glosses under SmolLM2's BPE)."""
+    is at its largest, about 389 nodes against 367 for the real glosses under SmolLM2's BPE)."""
     rng = np.random.default_rng(seed)
     out = []
     for length, count in sorted(CANDIDATE_LENGTHS.items()):
