@@ -9,12 +9,12 @@ probability as in the classifier.
 
 Tiers: the VLM is not calibrated on held-out data, so it never shows a plain word. A span whose top
 candidate has at least ``settings.vlm_min_confidence`` (a fixed value, fitted on nothing) is shown with the
-uncertainty marker; below it the span is ``[unclear sign]`` with its top-k kept. ``hybrid`` keeps every span the classifier decided and lets the VLM decide only the spans the
-classifier left unclear; a span the VLM cannot decide either stays as the classifier left it.
+uncertainty marker; below it the span is ``[unclear sign]`` with its top-k kept. ``hybrid`` keeps every
+span the classifier decided and lets the VLM decide only the spans the classifier left unclear; a span the
+VLM cannot decide either stays as the classifier left it.
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -25,8 +25,6 @@ from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.checkpoint import vocabulary_sha256
 from signbridge.recognize.same_signs import pool, representatives
 from signbridge.recognize.vlm_score import candidate_probs
-
-log = logging.getLogger(__name__)
 
 TOP_K = 5
 

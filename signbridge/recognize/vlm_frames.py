@@ -11,11 +11,11 @@ import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
-from signbridge.errors import InputError, SignBridgeError
+from signbridge.errors import InputError
 
 
 def frame_times(core_ms: np.ndarray, n: int) -> np.ndarray:
@@ -112,12 +112,8 @@ def span_frames(path: str | Path, times_ms: np.ndarray, side: int, source: str |
         prev = (t, rgb)
     if prev is None:
         raise InputError("no frame could be decoded for the vlm recogniser", source=src,
-                         hint="is the video complete? `signbridge probe` says what ffmpeg reads")
+                         hint="is the video complete? `ffprobe` on it says what ffmpeg reads")
     while k < flat.size:  # spans ending after the last decoded frame
         yield from assign(k, prev[1])
         k += 1
 
-
-def check_frames(spans: Sequence[Sequence[np.ndarray]]) -> None:
-    if any(len(f) == 0 for f in spans):
-        raise SignBridgeError("internal: a sign span got no frames for the vlm recogniser")

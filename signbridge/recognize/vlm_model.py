@@ -58,7 +58,10 @@ def _chat_template(folder: Path, tokenizer) -> str:
     if (folder / "chat_template.jinja").is_file():
         return (folder / "chat_template.jinja").read_text()
     if (folder / "chat_template.json").is_file():
-        return json.loads((folder / "chat_template.json").read_text())["chat_template"]
+        try:
+            return str(json.loads((folder / "chat_template.json").read_text())["chat_template"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ModelError("chat_template.json holds no chat template", source=str(folder)) from None
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.chat_template
     raise ModelError("has no chat template (chat_template.jinja, chat_template.json or the tokenizer's)",
@@ -125,7 +128,7 @@ class VLMRecognizer:
     def end_token_id(self) -> int:
         tok = self.tokenizer
         i = tok.convert_tokens_to_ids(END_TOKEN)
-        if isinstance(i, int) and i != tok.unk_token_id and i is not None:
+        if isinstance(i, int) and i != tok.unk_token_id:
             return i
         if tok.eos_token_id is None:
             raise ModelError("its tokenizer names no end-of-turn token", source=self.name)
@@ -211,7 +214,8 @@ def load_vlm_recognizer(settings) -> VLMRecognizer:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"its image processor or tokenizer cannot be loaded: {str(e).splitlines()[0][:300]}",
                          source=str(settings.vlm_model),
-                         hint="the folder needs preprocessor_config.json and the tokenizer files of the model's repo") from None
+                         hint="the folder needs preprocessor_config.json and the tokenizer files of the model's "
+                              "repo") from None
     _check_tokenizer(tokenizer, folder, str(settings.vlm_model))
     template = _chat_template(folder, tokenizer)
     model, _ = load_model_weights(folder, device, "auto", attn_implementation="sdpa")
