@@ -23,6 +23,9 @@ In the same run: the shipped classifier's GPU throughput (``signbridge/models/as
 
 Needs only torch, transformers and numpy (and this checkout, for the scoring code and the shipped model).
 Runs on CUDA or ROCm (the torch.cuda API); ``--quick`` runs a tiny Qwen3-VL on the CPU to test the script.
+Made for one unattended GPU call: the classifier runs first, the JSON is rewritten after every part, a part
+that fails is recorded under ``errors`` (exit status 1) without losing the others, and no new VLM point starts
+after ``--budget-s`` seconds, so the whole run stays under about six minutes on an H100.
 """
 from __future__ import annotations
 
@@ -201,6 +204,9 @@ def sweep(model, packed, device, args, batches, frames_list) -> list[dict]:
     rows = []
     for frames in frames_list:
         for b in batches:
+            if time.perf_counter() - args.t0 > args.budget_s:
+                rows.append({"batch": b, "frames": frames, "skipped": f"time budget ({args.budget_s:g} s) spent"})
+                continue
             try:
                 rows.append(run_point(model, packed, b, frames, args.size, device, args))
             except torch.cuda.OutOfMemoryError as e:
@@ -226,12 +232,17 @@ def prefill_share(model, packed, batch, device, args) -> dict:
     return {"batch": batch, "prefill_ms": pre * 1000, "total_ms": full * 1000, "prefill_share": pre / full}
 
 
-def preprocessing(args) -> dict | None:
+def preprocessing(args) -> dict:
     """CPU time of Qwen's image processor (PIL backend) per span, for frames of ``--frame-size``."""
     try:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-    except ImportError as e:
-        return {"skipped": f"no PIL image processor here ({e})"}
+        return _preprocessing(args)
+    except Exception as e:  # noqa: BLE001 - optional (needs Pillow); never lose the GPU numbers over it
+        return {"skipped": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
+
+
+def _preprocessing(args) -> dict:
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
     ip = Qwen2VLImageProcessorPil(patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=[0.5] * 3,
                                   image_std=[0.5] * 3, min_pixels=65536, max_pixels=16777216)
     rng = np.random.default_rng(0)
@@ -280,11 +291,7 @@ def classifier_throughput(device, args) -> dict:
     return info
 
 
-def main(argv=None) -> int:
-    import torch
-
-    from signbridge.recognize.vlm_score import pack_candidates
-
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "recognize_vlm-gpu.json"))
     ap.add_argument("--quick", action="store_true", help="tiny Qwen3-VL on the CPU (tests this script)")
@@ -294,66 +301,102 @@ def main(argv=None) -> int:
     ap.add_argument("--frames-sweep", default="1,2,8", help="other frame counts, at --frames-batch")
     ap.add_argument("--frames-batch", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=3.0, help="time each point at least this long")
+    ap.add_argument("--budget-s", type=float, default=270.0,
+                    help="no new VLM point starts after this many seconds (the rest is recorded as skipped)")
     args = ap.parse_args(argv)
     args.size = tuple(int(v) for v in args.frame_size.lower().split("x"))
+    args.batch_list = [int(b) for b in args.batches.split(",")]
+    args.frames_list = [int(f) for f in args.frames_sweep.split(",") if f]
+    args.classifier_batches = [1, 16, 256, 1024, 4096]
+    if args.quick:
+        args.batch_list, args.frames_list, args.seconds, args.classifier_batches = [1, 2, 4], [2], 0.2, [1, 16]
+    return args
+
+
+def section(report: dict, name: str, out: Path, fn):
+    """Run one part; a failure is recorded (never loses the parts before it) and the JSON is written."""
+    import traceback
+
+    try:
+        report[name] = fn()
+    except Exception as e:  # noqa: BLE001 - one GPU call: keep whatever else ran
+        report.setdefault("errors", {})[name] = traceback.format_exc(limit=6)[-3000:]
+        print(f"{name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+    report["seconds"] = round(time.perf_counter() - report["_t0"], 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({k: v for k, v in report.items() if k != "_t0"}, indent=2, default=str) + "\n")
+    return report.get(name)
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from signbridge.recognize.vlm_score import pack_candidates
+
+    args = parse_args(argv)
     device = torch.device("cpu" if args.quick else "cuda")
     if not args.quick and not torch.cuda.is_available():
         print("no CUDA/ROCm GPU visible to torch; use --quick for the CPU smoke run", file=sys.stderr)
         return 2
-    batches = [int(b) for b in args.batches.split(",")]
-    args.classifier_batches = [1, 16, 256, 1024, 4096]
-    if args.quick:
-        batches, args.seconds, args.classifier_batches = [1, 2, 4], 0.2, [1, 16]
-    t_start = time.perf_counter()
+    out = Path(args.out)
     report = {"benchmark": "bench_recognize_vlm_gpu", "date": time.strftime("%Y-%m-%d %H:%M"),
               "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-              "versions": versions(), "quick": args.quick}
+              "versions": versions(), "quick": args.quick, "_t0": time.perf_counter()}
+    args.t0 = report["_t0"]
     print(json.dumps(report["versions"]), flush=True)
-    model, report["vlm_model"] = build_model(args, device)
-    if device.type == "cuda":
-        report["vlm_model"]["weights_gib"] = torch.cuda.memory_allocated() / 2**30
-    packed = pack_candidates(candidates())
-    gh, gw, per = frame_grid(model, args.size)
-    report["workload"] = {"candidates": sum(CANDIDATE_LENGTHS.values()), "candidate_lengths": CANDIDATE_LENGTHS,
-                          "trie_nodes": packed.n_nodes, "frames_per_span": args.frames, "frame_size": args.size,
-                          "patch_grid": [gh, gw], "image_tokens_per_frame": per,
-                          "question_tokens": QUESTION_TOKENS, "excluded": "frame decoding (ffmpeg), model loading"}
-    print(f"{report['vlm_model']['config']}: {report['vlm_model']['parameters'] / 1e9:.2f} B parameters, built in "
-          f"{report['vlm_model']['built_s']} s; {per} image tokens per frame, {packed.n_nodes} trie nodes", flush=True)
-    report["vlm_batches"] = sweep(model, packed, device, args, batches, [args.frames])
-    fs = [int(f) for f in args.frames_sweep.split(",") if f] if not args.quick else [2]
-    report["vlm_frames"] = sweep(model, packed, device, args, [min(args.frames_batch, max(batches))], fs)
-    report["prefill"] = prefill_share(model, packed, min(16, max(batches)), device, args)
-    report["preprocessing_cpu"] = preprocessing(args)
-    del model
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    report["classifier"] = classifier_throughput(device, args)
-    report["seconds"] = round(time.perf_counter() - t_start, 1)
+    section(report, "classifier", out, lambda: classifier_throughput(device, args))  # cheap, and first: kept
+    held: dict = {}
+
+    def build() -> dict:
+        held["model"], info = build_model(args, device)
+        return info
+
+    if section(report, "vlm_model", out, build) is not None:
+        model = held["model"]
+        if device.type == "cuda":
+            report["vlm_model"]["weights_gib"] = torch.cuda.memory_allocated() / 2**30
+        packed = pack_candidates(candidates())
+        gh, gw, per = frame_grid(model, args.size)
+        report["workload"] = {"candidates": sum(CANDIDATE_LENGTHS.values()), "candidate_lengths": CANDIDATE_LENGTHS,
+                              "trie_nodes": packed.n_nodes, "frames_per_span": args.frames,
+                              "frame_size": args.size, "patch_grid": [gh, gw], "image_tokens_per_frame": per,
+                              "question_tokens": QUESTION_TOKENS,
+                              "excluded": "frame decoding (ffmpeg), model loading"}
+        print(f"{report['vlm_model']['config']}: {report['vlm_model']['parameters'] / 1e9:.2f} B parameters, "
+              f"built in {report['vlm_model']['built_s']} s; {per} image tokens per frame, {packed.n_nodes} trie "
+              "nodes", flush=True)
+        section(report, "vlm_batches", out,
+                lambda: sweep(model, packed, device, args, args.batch_list, [args.frames]))
+        fb = min(args.frames_batch, max(args.batch_list))
+        section(report, "vlm_frames", out, lambda: sweep(model, packed, device, args, [fb], args.frames_list))
+        section(report, "prefill", out, lambda: prefill_share(model, packed, fb, device, args))
+    section(report, "preprocessing_cpu", out, lambda: preprocessing(args))
     print_table(report)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"written: {out} ({report['seconds']} s)")
-    return 0
+    return 1 if report.get("errors") else 0
 
 
 def print_table(report: dict) -> None:
     v = report["versions"]
     print(f"\n{v.get('gpu', 'CPU')} | torch {v['torch']} | transformers {v['transformers']}")
     print(f"{'VLM batch':>9} {'frames':>6} {'tokens':>6} {'spans/s':>9} {'ms/batch':>9} {'peak GiB':>8}")
-    for r in report["vlm_batches"] + report["vlm_frames"]:
-        if "oom" in r:
-            print(f"{r['batch']:>9} {r['frames']:>6}  out of memory")
+    for r in (report.get("vlm_batches") or []) + (report.get("vlm_frames") or []):
+        if "spans_per_s" not in r:
+            print(f"{r['batch']:>9} {r['frames']:>6}  {r.get('oom') and 'out of memory' or r.get('skipped')}")
             continue
         print(f"{r['batch']:>9} {r['frames']:>6} {r['prompt_tokens']:>6} {r['spans_per_s']:>9.2f} "
               f"{r['ms_per_batch']:>9.1f} {r.get('peak_gib', float('nan')):>8.1f}")
-    p = report["prefill"]
-    print(f"prefill share at batch {p['batch']}: {p['prefill_share']:.0%}")
-    c = report["classifier"]
-    print(f"classifier ({c['ran'][:40]}), model.ts sha256 {c['weights_sha256_of_model_ts'][:12]}:")
-    for r in c["model_only"]:
-        print(f"{r['batch']:>9} {r['spans_per_s_fp32']:>14,.0f} spans/s fp32 {r['spans_per_s_bf16']:>14,.0f} bf16")
+    p = report.get("prefill")
+    if p:
+        print(f"prefill share at batch {p['batch']}: {p['prefill_share']:.0%}")
+    c = report.get("classifier")
+    if c:
+        print(f"classifier ({c['ran'][:40]}), model.ts sha256 {c['weights_sha256_of_model_ts'][:12]}:")
+        for r in c["model_only"]:
+            print(f"{r['batch']:>9} {r['spans_per_s_fp32']:>14,.0f} spans/s fp32 "
+                  f"{r['spans_per_s_bf16']:>14,.0f} bf16")
+    for name, err in (report.get("errors") or {}).items():
+        print(f"ERROR in {name}: {err.strip().splitlines()[-1]}")
 
 
 if __name__ == "__main__":
