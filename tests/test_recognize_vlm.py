@@ -210,6 +210,33 @@ def test_span_frames_are_the_decoded_frames_nearest_each_time(clips, home):
     assert not any(Path(home).rglob("*.png")) and not any(Path(home).rglob("*.jpg"))
 
 
+def test_spans_of_a_video_score_alike_in_any_batch_size(clips, tiny_models, home):
+    """Several spans of one video, streamed from one decoding pass and scored in batches of 1, 2 or all:
+    the same probabilities, each row a distribution over the candidates."""
+    from signbridge.recognize.vlm import span_probs
+    from signbridge.recognize.vlm_model import load_vlm_recognizer
+
+    video, _ = clips["01377.mp4"]
+    windows = np.array([[0.0, 250.0], [250.0, 500.0], [500.0, 760.0]])
+    rep = np.arange(len(GLOSSES))
+    got = []
+    for bs in (1, 2, 3):
+        s = _settings(home, tiny_models["qwen3_vl"], vlm_batch_size=bs, vlm_frames=2)
+        got.append(span_probs(load_vlm_recognizer(s), str(video), "", windows, GLOSSES, rep, s))
+    assert got[0].shape == (3, len(GLOSSES))
+    np.testing.assert_allclose(got[0].sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(got[1], got[0], atol=1e-5)
+    np.testing.assert_allclose(got[2], got[0], atol=1e-5)
+    assert not np.allclose(got[0][0], got[0][2])  # different frames, different scores
+    # glosses that are one sign pool their probability into the first (as in the classifier)
+    same = rep.copy()
+    same[GLOSSES.index("nothing")] = GLOSSES.index("no")
+    pooled = span_probs(load_vlm_recognizer(s), str(video), "", windows, GLOSSES, same, s)
+    no, nothing = GLOSSES.index("no"), GLOSSES.index("nothing")
+    np.testing.assert_allclose(pooled[:, no], got[2][:, no] + got[2][:, nothing], atol=1e-6)
+    assert (pooled[:, nothing] == 0).all()
+
+
 # --------------------------------------------------------------------------- tracks and tiers
 
 def test_vlm_tracks_show_words_marked_never_plain(clips, tiny_models, home):
