@@ -126,6 +126,31 @@ _TABLE: list[Setting] = [
             "Script: the words signed in order (one per line) or the English sentences; it is aligned to the signing "
             "and the captions show its text, timed to the signs. A sidecar <video>.script.txt beside a video wins.",
             stage="recognize", option=True),
+    Setting("recognizer", "SIGNBRIDGE_RECOGNIZER", "classifier", str,
+            "What decides each sign span: classifier (the shipped landmark model), vlm (a vision-language model "
+            "scores the candidate words on a few frames of the span, read again from the video) or hybrid (the "
+            "classifier, and the VLM for the spans the classifier leaves unclear). vlm and hybrid need "
+            "SIGNBRIDGE_VLM_MODEL; their words are never shown plain (not calibrated).",
+            stage="recognize", output=True, option=True, choices=("classifier", "vlm", "hybrid")),
+    Setting("vlm_model", "SIGNBRIDGE_VLM_MODEL", None, str,
+            "Vision-language model for --recognizer vlm/hybrid: a local folder or a Hugging Face hub id "
+            "(Qwen2-VL, Qwen2.5-VL or Qwen3-VL, e.g. Qwen/Qwen3-VL-8B-Instruct; an id not in the HF cache is "
+            "downloaded unless HF_HUB_OFFLINE is set).",
+            stage="recognize", output=True, option=True),
+    Setting("vlm_frames", "SIGNBRIDGE_VLM_FRAMES", 4, int,
+            "Frames of each sign span the VLM sees (evenly spread over the span).",
+            stage="recognize", output=True, minimum=1, maximum=32),
+    Setting("vlm_image_side", "SIGNBRIDGE_VLM_IMAGE_SIDE", 448, int,
+            "Longer side in pixels of the frames given to the VLM (never upscaled here; the model's image "
+            "processor may still resize to its own limits).",
+            stage="recognize", output=True, minimum=32),
+    Setting("vlm_min_confidence", "SIGNBRIDGE_VLM_MIN_CONFIDENCE", 0.5, float,
+            "Shown cut-off of the VLM recogniser: a span whose top candidate has at least this probability (over "
+            "the candidates) is shown with the uncertainty marker, else it is [unclear sign]. A fixed value, not "
+            "fitted on any data: the VLM is not calibrated, so it never shows a plain word.",
+            stage="recognize", output=True, minimum=0, maximum=1),
+    Setting("vlm_batch_size", "SIGNBRIDGE_VLM_BATCH_SIZE", 8, int,
+            "Sign spans per VLM forward pass (GPU memory grows with it; see docs/model_card.md).", minimum=1),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
             stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
     Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
@@ -226,6 +251,12 @@ class Settings:
     min_confidence: float | None = None
     vocabulary: str | None = None
     script: str | None = None
+    recognizer: str = "classifier"
+    vlm_model: str | None = None
+    vlm_frames: int = 4
+    vlm_image_side: int = 448
+    vlm_min_confidence: float = 0.5
+    vlm_batch_size: int = 8
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None

@@ -56,6 +56,16 @@ def cmd_dataset_segment(args) -> int:
     return 0
 
 
+def _recognizer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-confidence", dest="min_confidence", type=float,
+                   help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
+    p.add_argument("--recognizer", choices=("classifier", "vlm", "hybrid"),
+                   help="what decides each span (SIGNBRIDGE_RECOGNIZER; vlm/hybrid read frames from each "
+                        "landmarks file's source video)")
+    p.add_argument("--vlm-model", dest="vlm_model",
+                   help="vision-language model folder or hub id for vlm/hybrid (SIGNBRIDGE_VLM_MODEL)")
+
+
 def _register_recognize(sub) -> None:
     p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
                        description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
@@ -63,8 +73,7 @@ def _register_recognize(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="LANDMARKS",
                    help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
     p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
-    p.add_argument("--min-confidence", dest="min_confidence", type=float,
-                   help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
+    _recognizer_flags(p)
     add_hint_flags(p)
     _model_flags(p)
     add_common(p)
@@ -168,7 +177,7 @@ def cmd_recognize(args) -> int:
     from signbridge.errors import SignBridgeError
     from signbridge.recognize.checkpoint import load_recognizer
     from signbridge.recognize.frames import read_landmarks_file
-    from signbridge.recognize.infer import frames_for_tables, recognize_frames
+    from signbridge.recognize.infer import frames_for_tables
     from signbridge.storage import open_store
 
     settings = settings_from_args(args)
@@ -188,7 +197,9 @@ def cmd_recognize(args) -> int:
         from signbridge.recognize.hints import hint_texts, lexicon_for
 
         hints = [hint_texts(settings.vocabulary, settings.script, settings).resolve(lexicon_for(rec))] * len(items)
-    tracks = recognize_frames(items, rec, settings, hints) if items else []
+    tracks = _recognize_items(items, names, rec, settings, hints)
+    failed += len(items) - len(tracks)
+    names = [n for n in names if n is not None]
     used: set[str] = set()
     for name, track in zip(names, tracks):
         key = f"{name}.gloss_track.json"
@@ -207,6 +218,29 @@ def cmd_recognize(args) -> int:
     if failed:
         print(f"signbridge recognize: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _recognize_items(items: list, names: list, rec, settings, hints: list | None = None) -> list:
+    """All items in shared batches; with a VLM (which reads each source video) one video at a time, so a
+    video gone from its URI is reported and skipped (its name in ``names`` set to None)."""
+    from signbridge.errors import SignBridgeError
+    from signbridge.recognize.infer import recognize_frames
+
+    if not items:
+        return []
+    if settings.recognizer == "classifier":
+        return recognize_frames(items, rec, settings, hints)
+    from signbridge.recognize.vlm_model import load_vlm_recognizer
+
+    load_vlm_recognizer(settings)  # a bad model setting fails once, before any video is read
+    tracks = []
+    for i, item in enumerate(items):
+        try:
+            tracks += recognize_frames([item], rec, settings, [hints[i]] if hints else None)
+        except SignBridgeError as e:
+            print(f"signbridge recognize: skipped: {e}", file=sys.stderr)
+            names[i] = None
+    return tracks
 
 
 def _train_command(args) -> str:

@@ -15,34 +15,21 @@ threshold, uncertain below it. A track with no word shown says
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from signbridge.errors import SchemaError
-from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
-from signbridge.recognize.align import align, report_spans
+from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
-from signbridge.recognize.frames import Frames, body_reference, frames_from_table
+from signbridge.recognize.frames import Frames, frames_from_table
 from signbridge.recognize.hints import Hints
 from signbridge.recognize.listprior import posterior, thresholds_for
 from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
-from signbridge.recognize.segment import segment_runs
+from signbridge.recognize.plans import Plan, plan_frames, status_of
 
 log = logging.getLogger(__name__)
 TOP_K = 5
-
-
-@dataclass
-class _Plan:
-    frames: Frames
-    spans: np.ndarray
-    core: np.ndarray
-    runs: np.ndarray
-    ref: tuple[float, float, float, float]
-    source: str
-    sha256: str
 
 
 def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) -> list[tuple[Frames, str, str]]:
@@ -63,25 +50,45 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
                      hints: Sequence[Hints | None] | None = None) -> list[GlossTrack]:
     """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video).
 
+    ``settings.recognizer``: the classifier decides (default), or a vision-language model decides every span
+    (``vlm``) or the spans the classifier leaves unclear (``hybrid``); see :mod:`signbridge.recognize.vlm`.
     ``hints`` (one per video, or None): a word list restricts what may be shown to its glosses, through the
     list prior and the cut-offs fitted for lists of its size (:mod:`listprior`); a script is aligned to the
-    signing instead (:mod:`align`)."""
-    plans: list[_Plan] = []
-    feats = []
-    for frames, uri, sha in items:
-        if not frames.any_hand.any():
-            log.warning("%s: no hands detected in any frame; %s", uri, NO_SIGNING)
-        ref = body_reference(frames)
-        spans, core, runs = segment_runs(frames, rec.segment_cfg, ref)
-        plans.append(_Plan(frames, spans, core, runs, ref, uri, sha))
-        feats.append(rec.features(frames, core, ref))
-    x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
-                                                      np.float32)
-    probs, _ = rec.classify(x, settings.batch_size)
+    signing instead (:mod:`scripted`). The VLM takes a word list as its candidates (one list per call).
+    """
+    mode = getattr(settings, "recognizer", "classifier")
+    if mode in ("vlm", "hybrid"):
+        lists = {tuple(h.vocabulary.words) for h in hints or [] if h is not None and h.vocabulary is not None}
+        vocab = [rec.labels[g] for h in hints or [] if h is not None and h.vocabulary is not None
+                 for g in h.vocabulary.glosses] if len(lists) == 1 else None
+        if mode == "vlm":
+            from signbridge.recognize.vlm import recognize_with_vlm
+
+            return recognize_with_vlm(plan_frames(items, rec), rec, settings, vocabulary=vocab)
+        from signbridge.recognize.vlm import decide_unclear
+
+        return decide_unclear(*classify_frames(items, rec, settings, hints), rec, settings, vocabulary=vocab)
+    return classify_frames(items, rec, settings, hints)[0]
+
+
+def shown_thresholds(rec, settings) -> dict[str, float]:
+    """The checkpoint's calibrated tier cut-offs, or ``settings.min_confidence`` as the shown cut-off."""
     thresholds = dict(rec.thresholds)
     if settings.min_confidence is not None:  # an explicit setting overrides the calibrated cut-off
         thresholds["shown"] = float(settings.min_confidence)
         thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
+    return thresholds
+
+
+def classify_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
+                    hints: Sequence[Hints | None] | None = None) -> tuple[list[GlossTrack], list[Plan]]:
+    """Gloss tracks decided by the landmark classifier, and the plans (spans) they came from."""
+    plans = plan_frames(items, rec)
+    feats = [rec.features(p.frames, p.core, p.ref) for p in plans]
+    x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
+                                                      np.float32)
+    probs, _ = rec.classify(x, settings.batch_size)
+    thresholds = shown_thresholds(rec, settings)
     tracks, k = [], 0
     for n, plan in enumerate(plans):
         p = probs[k:k + len(plan.spans)]
@@ -89,7 +96,9 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
         hint = hints[n] if hints and n < len(hints) else None
         th, info = thresholds, None
         if hint is not None and hint.script is not None:
-            spans, info = _aligned(plan, rec, settings, hint)
+            from signbridge.recognize.scripted import aligned_spans
+
+            spans, info = aligned_spans(plan, rec, settings, hint.script)
         elif hint is not None and hint.vocabulary is not None:
             listed = np.asarray(hint.vocabulary.glosses, dtype=int)
             th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
@@ -106,66 +115,15 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
                            thresholds=th)
         if hint is not None:
             track.hints = {**hint.summary(), **({"alignment": info} if info else {})}
-        track.status, track.status_reason = _status(track, plan.frames)
+        track.status, track.status_reason = status_of(track, plan.frames)
         tracks.append(track)
-    return tracks
+    return tracks, plans
 
 
-def _gloss_name(text: str) -> str:
-    """A script word the model has no class for, as a gloss name (lower case; letters, digits, spaces, - and ')."""
-    import re
-
-    return re.sub(r"[^a-z0-9 '\-]+", "", text.lower()).strip() or "unknown-word"
-
-
-def _aligned(plan: _Plan, rec, settings, hint: Hints) -> tuple[list[GlossSpan], dict]:
-    """Spans of a video whose script is known: each placed script sign labelled with its script word."""
-    script = hint.script
-    f = plan.frames
-
-    def classify(units):
-        return rec.classify(rec.features(f, units, plan.ref), settings.batch_size)[0]
-
-    al = align(f, plan.core, rec.segment_cfg, plan.ref, script, classify)
-    items: list[tuple[tuple[float, float], GlossSpan]] = []
-    for pl in al.placed:
-        w = script.words[pl.slot]
-        label = rec.labels[w.gloss] if w.gloss is not None else _gloss_name(w.text)
-        row = al.unit_probs[pl.unit]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6), top, tier="plain",
-                                            script_word=w.text, script_index=pl.slot,
-                                            alignment_confidence=round(pl.confidence, 6))))
-    for core, u in zip(al.extra, al.extra_units):
-        row = al.unit_probs[u]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((core, GlossSpan(0.0, 0.0, UNKNOWN, "unknown", round(float(row.max()), 6), top, tier="unclear")))
-    items.sort(key=lambda it: it[0])
-    rep = report_spans([c for c, _ in items], rec.segment_cfg, f.duration_ms or float(f.t_ms[-1]) if len(f) else 0.0)
-    for (_, span), (a, b) in zip(items, rep):
-        span.start_ms, span.end_ms = float(a), float(b)
-    info = {"placed": len(al.placed), "unplaced": [{"index": i, "word": script.words[i].text,
-                                                    "sentence": script.words[i].sentence} for i in al.unplaced],
-            "signing_not_in_script": len(al.extra), "sentences": list(script.sentences), "mode": script.mode,
-            "words": [{"text": w.text, "sentence": w.sentence} for w in script.words]}
-    return [s for _, s in items], info
-
-
-def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
-    """(status, reason): whether any word is shown, and if not, why (for the run summary)."""
-    if not track.no_signing_recognised:
-        return "signing_recognised", ""
-    if not frames.any_hand.any():
-        return NO_SIGNING, "no hands detected in any frame"
-    if not track.spans:
-        return NO_SIGNING, "hands seen but no sign span found"
-    return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
-
-
-def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown,
+def _decide(plan: Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown,
             short_words: set[str] | None = None) -> list[GlossSpan]:
-    """Spans with their tiers. ``short_words``: the one- and two-letter spellings that may be shown (default: the
-    calibration's words; with a word list, only those on the list)."""
+    """Spans with their tiers. ``shown(index)``: whether a gloss may be shown; ``short_words``: the one- and
+    two-letter spellings that may be shown (default: the calibration's words; with a word list, the list's)."""
     f = plan.frames
     labels = rec.labels
     if len(plan.spans) == 0:
