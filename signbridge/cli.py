@@ -49,6 +49,17 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--s3-endpoint", dest="s3_endpoint", help="S3 endpoint URL (AWS_ENDPOINT_URL)")
 
 
+def add_setting_flags(g, rows, prefix_stage: bool = False) -> None:
+    """One flag per settings-table row (its ``cli_flag``, dest = the setting's name, unset = the environment
+    decides); a bool setting switches both ways (``--x/--no-x``)."""
+    for s in rows:
+        help_ = (f"{s.stage}: " if prefix_stage and s.stage else "") + f"{s.help} ({s.env})"
+        if s.type is bool:
+            g.add_argument(s.cli_flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            g.add_argument(s.cli_flag, dest=s.name, type=s.type, choices=s.choices, help=help_)
+
+
 def settings_from_args(args: argparse.Namespace, **extra):
     """Settings from env, overridden by any flag whose dest names a setting."""
     from signbridge.settings import SETTINGS_TABLE, load_settings

@@ -19,7 +19,10 @@ def _extraction_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_setting_flags
+    from signbridge.extract.dataset import FILE_COLUMNS, LABEL_COLUMNS
+    from signbridge.extract.splits import SIGNER_COLUMNS
+    from signbridge.settings import DATASET_OPTIONS
 
     p = sub.add_parser("extract", help="videos → MediaPipe Holistic landmarks (Parquet), Kaggle/pose exports",
                        description="Extract landmarks from video files, folders (recursive) and s3:// prefixes. "
@@ -36,18 +39,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("dataset", help="labelled videos → partitioned Parquet dataset with a card; exports",
                        description="Build landmark datasets and export landmark files.")
     dsub = d.add_subparsers(dest="action", metavar="ACTION", required=True)
-    b = dsub.add_parser("build", help="videos + labels CSV → hive-partitioned Parquet dataset + card",
-                        description="Extract every video listed in a labels CSV and write OUT/data/label=<label>/"
-                                    "<video_id>.parquet, OUT/videos.parquet, OUT/dataset.json and OUT/README.md.")
+    b = dsub.add_parser("build", help="videos + labels CSV → Parquet dataset with splits + card",
+                        description="Extract every video listed in a labels CSV and write OUT/data/<split>/"
+                                    "<video_id>.parquet (frames with video_id, label, split), OUT/videos/<split>"
+                                    ".parquet, OUT/dataset.json and OUT/README.md (a Hugging Face dataset card). "
+                                    "Splits are signer-disjoint when the CSV has a signer column; a split column "
+                                    "is used as given.")
     b.add_argument("--labels", required=True, help="CSV with a file column and a label column (local or s3://)")
     b.add_argument("--videos", help="folder or s3:// prefix the file column is relative to (default: the CSV's folder)")
     b.add_argument("-o", "--output", required=True, help="dataset folder or s3://bucket/prefix")
-    b.add_argument("--file-column", help=f"default: the first of {', '.join(('file', 'path', 'video', 'filename'))}")
-    b.add_argument("--label-column", help="default: the first of label, gloss, sign, class")
+    b.add_argument("--file-column", help=f"default: the first of {', '.join(FILE_COLUMNS)}")
+    b.add_argument("--label-column", help=f"default: the first of {', '.join(LABEL_COLUMNS)}")
+    b.add_argument("--signer-column", help=f"default: the first of {', '.join(SIGNER_COLUMNS)}, if any")
     b.add_argument("--name", help="dataset name for the card (default: output folder name)")
-    _extraction_flags(b)
+    g = b.add_argument_group("extraction and splits (each overrides its SIGNBRIDGE_* variable)")
+    add_setting_flags(g, DATASET_OPTIONS)
+    g.add_argument("--no-face", dest="face", action="store_const", const="none", help=argparse.SUPPRESS)
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bar on a terminal (default: on)")
     add_common(b)
-    b.set_defaults(func=_dataset_build, progress=True)
+    b.set_defaults(func=_dataset_build)
 
     e = dsub.add_parser("export", help="landmarks Parquet → Kaggle ISLR long format or pose-format .pose")
     e.add_argument("landmarks", help="a <name>.landmarks.parquet file")
@@ -88,11 +99,12 @@ def _dataset_build(args) -> int:
     settings = settings_from_args(args)
     card = build_dataset(args.labels, args.output, settings, videos_root=args.videos, workers=args.workers,
                          progress=args.progress and sys.stderr.isatty(), file_column=args.file_column,
-                         label_column=args.label_column, name=args.name)
+                         label_column=args.label_column, signer_column=args.signer_column, name=args.name)
     for f in card["failures"]:
         print(f"{'NO SIGNER' if f['status'] == 'no_signer' else 'FAILED'} {f['error']}", file=sys.stderr)
     c = card["counts"]
-    print(f"dataset {card['name']}: {c['videos']} videos, {c['frames']} frames, {c['labels']} labels, "
+    splits = ", ".join(f"{k} {v['videos']}" for k, v in card["splits"]["counts"].items())
+    print(f"dataset {card['name']}: {c['videos']} videos ({splits}), {c['frames']} frames, {c['labels']} labels, "
           f"{c['failed']} not included → {args.output}")
     return 1 if any(f["status"] == "failed" for f in card["failures"]) else 0
 
