@@ -129,6 +129,9 @@ def test_batch_runs_on_both_workers_with_the_embedded_outputs(cluster, s3_server
     assert hosts["discover"] == "worker1" and hosts["recognize"] == "worker2"  # by their queues
     assert {t["hostname"].split("@")[0] for t in tasks} == {"worker1", "worker2"}
     assert len([t for t in tasks if t["task_id"] == "extract"]) == 3  # one per clip; the broken file fails its probe
+    # publish told the cluster's Airflow about the new results (what downstream DAGs schedule on)
+    assert [(e["asset"], e["task_id"]) for e in doc["asset_events"]] == [("signbridge_results", "publish")]
+    assert doc["asset_events"][0]["extra"]["manifest"] == doc["manifest_uri"]
 
     # the embedded run (dag.test in one process) of the same clips, into another prefix
     emb = _cli(["process", "--json", "--batch-seconds", "0.5", "-o", f"{bucket}/embedded", *clips], env)

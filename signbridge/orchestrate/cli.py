@@ -56,7 +56,7 @@ def _process(args) -> int:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
                           "local_report": res.local_report, "local_results": res.local_results,
                           "log": res.log_path, "dag_state": res.dag_state,
-                          "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
+                          "tasks": res.tasks, "asset_events": res.asset_events, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:
         print_result(res)
