@@ -232,7 +232,9 @@ def test_scratch_of_a_dead_process_is_removed(tmp_path):
     assert not (tmp_path / "old").exists() and (tmp_path / "live").exists()
     ctx = Context(load_settings(env={}, home=str(tmp_path / "home")), str(tmp_path / "out"))
     d = ctx.scratch
-    assert d.is_dir() and (d / ".pid").read_text() == str(os.getpid())
+    from signbridge.processes import create_time
+
+    assert d.is_dir() and (d / ".pid").read_text() == f"{os.getpid()} {create_time(os.getpid())}"  # PID + who
     ctx.close()
     assert not d.exists()
 

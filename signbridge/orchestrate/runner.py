@@ -77,11 +77,10 @@ def _state(state) -> str | None:
 def asset_events(session, dag_id: str, run_id: str) -> list[dict]:
     """The asset events a run emitted (what schedules downstream DAGs), from the ORM."""
     from airflow.models.asset import AssetEvent, AssetModel
-    from sqlalchemy import select
 
-    rows = session.execute(select(AssetEvent, AssetModel).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-                           .where(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
-                           .order_by(AssetEvent.id)).all()
+    rows = (session.query(AssetEvent, AssetModel).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+            .order_by(AssetEvent.id).all())
     return [{"asset": a.name, "uri": a.uri, "task_id": e.source_task_id, "extra": e.extra,
              "timestamp": e.timestamp.timestamp()} for e, a in rows]
 
