@@ -78,10 +78,11 @@ _TABLE: list[Setting] = [
     Setting("s3_multipart_mb", "SIGNBRIDGE_S3_MULTIPART_MB", 16, int,
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
-    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only).",
+            flag="--port"),
     Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
             "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
-            "its PostgreSQL and Redis use the next two ports."),
+            "its PostgreSQL and Redis use the next two ports.", flag="--port"),
     Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
             "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
     Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
@@ -119,7 +120,8 @@ _TABLE: list[Setting] = [
             "Recogniser model directory. Unset: the checkpoint shipped inside the package.",
             stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
-            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
+            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs.",
+            flag="--threads"),
     Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
             "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
             "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",

@@ -70,10 +70,15 @@ def test_rerun_skips_finished_video(first_run):
     out, home, _ = first_run
     (folder,) = _folders(out)
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    res = _cli(["run", str(Path(json.loads((folder / "result.json").read_text())["input_uri"])), "-o", str(out)],
-               home)
+    src = str(Path(json.loads((folder / "result.json").read_text())["input_uri"]))
+    res = _cli(["run", src, "-o", str(out)], home)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[skipped]" in res.stdout
+    res = _cli(["run", "--json", src, "-o", str(out)], home)  # the same, as one JSON document on stdout
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "skipped" and [v["status"] for v in doc["manifest"]["videos"]] == ["skipped"]
+    assert doc["uris"]["manifest"].endswith("manifest.json")
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # nothing rewritten
     assert len(_folders(out)) == 1
 

@@ -141,7 +141,7 @@ def test_a_new_sign_needs_declaring_and_feeds_vocabulary_and_dataset(env_home, t
     assert (tmp_path / "ds" / "README.md").read_text().startswith("---\npretty_name: ")
     assert "salary" not in vocabulary(load_settings())
     capsys.readouterr()
-    assert main(["vocab", "add-from-reviews", str(res.out)]) == 0
+    assert main(["vocab", "add-from-reviews", "--json", str(res.out)]) == 0
     added = json.loads(capsys.readouterr().out)["added"]
     assert [a["gloss"] for a in added] == ["salary"] and added[0]["clips"] == 1
     assert "salary" in vocabulary(load_settings())

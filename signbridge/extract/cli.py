@@ -14,12 +14,18 @@ def _extraction_flags(p: argparse.ArgumentParser) -> None:
                    help="worker processes, one MediaPipe graph each; 0 = CPU cores (SIGNBRIDGE_WORKERS)")
     g.add_argument("--face", choices=("full", "reduced", "none"),
                    help="face landmarks: full mesh, reduced (mouth + eyebrows) or none (SIGNBRIDGE_FACE)")
-    g.add_argument("--no-face", dest="face", action="store_const", const="none", help="same as --face none")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _progress_flags(g)
+
+
+def _progress_flags(g) -> None:
+    # deprecated spelling of --face none
+    g.add_argument("--no-face", dest="face", action="store_const", const="none", help=argparse.SUPPRESS)
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bar on a terminal (default: on)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common, add_setting_flags
+    from signbridge.cli import add_common, add_json, add_setting_flags
     from signbridge.extract.dataset import FILE_COLUMNS, LABEL_COLUMNS
     from signbridge.extract.splits import SIGNER_COLUMNS
     from signbridge.settings import DATASET_OPTIONS
@@ -33,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export", action="append", choices=("kaggle", "pose"), default=[],
                    help="also write <name>.kaggle.parquet (Kaggle ISLR long format) and/or <name>.pose (pose-format)")
     _extraction_flags(p)
+    add_json(p, "the run's extraction manifest")
     add_common(p)
-    p.set_defaults(func=_extract, progress=True)
+    p.set_defaults(func=_extract)
 
     d = sub.add_parser("dataset", help="labelled videos → partitioned Parquet dataset with a card; exports",
                        description="Build landmark datasets and export landmark files.")
@@ -54,9 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--name", help="dataset name for the card (default: output folder name)")
     g = b.add_argument_group("extraction and splits (each overrides its SIGNBRIDGE_* variable)")
     add_setting_flags(g, DATASET_OPTIONS)
-    g.add_argument("--no-face", dest="face", action="store_const", const="none", help=argparse.SUPPRESS)
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bar on a terminal (default: on)")
+    _progress_flags(g)
+    add_json(b, "the dataset card")
     add_common(b)
     b.set_defaults(func=_dataset_build)
 
@@ -64,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("landmarks", help="a <name>.landmarks.parquet file")
     e.add_argument("--format", required=True, choices=("kaggle", "pose"))
     e.add_argument("-o", "--output", required=True, help="output file")
+    add_json(e, "where the file was written")
     add_common(e)
     e.set_defaults(func=_dataset_export)
     from signbridge.review.cli import register_dataset_actions
@@ -72,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _extract(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.extract.outputs import MANIFEST_KEY, extract_inputs
 
     settings = settings_from_args(args)
@@ -87,13 +94,15 @@ def _extract(args) -> int:
     for v in nosigner:
         print(f"NO SIGNER {v.error}", file=sys.stderr)
     out = m.settings.get("output", args.output)
-    print(f"{ok} extracted, {len(nosigner)} without a signer, {len(failed)} failed → {out} "
-          f"(manifest: {MANIFEST_KEY})")
+    if not emit(args, {"output": out, "manifest": MANIFEST_KEY, "extracted": ok, "no_signer": len(nosigner),
+                       "failed": len(failed), "run": m.to_dict()}):
+        print(f"{ok} extracted, {len(nosigner)} without a signer, {len(failed)} failed → {out} "
+              f"(manifest: {MANIFEST_KEY})")
     return 1 if failed else 0
 
 
 def _dataset_build(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.extract.dataset import build_dataset
 
     settings = settings_from_args(args)
@@ -104,16 +113,19 @@ def _dataset_build(args) -> int:
         print(f"{'NO SIGNER' if f['status'] == 'no_signer' else 'FAILED'} {f['error']}", file=sys.stderr)
     c = card["counts"]
     splits = ", ".join(f"{k} {v['videos']}" for k, v in card["splits"]["counts"].items())
-    print(f"dataset {card['name']}: {c['videos']} videos ({splits}), {c['frames']} frames, {c['labels']} labels, "
-          f"{c['failed']} not included → {args.output}")
+    if not emit(args, {"output": args.output, "card": card}):
+        print(f"dataset {card['name']}: {c['videos']} videos ({splits}), {c['frames']} frames, {c['labels']} "
+              f"labels, {c['failed']} not included → {args.output}")
     return 1 if any(f["status"] == "failed" for f in card["failures"]) else 0
 
 
 def _dataset_export(args) -> int:
+    from signbridge.cli import emit
     from signbridge.extract.exports import write_kaggle, write_pose
     from signbridge.extract.io import read_landmarks
 
     table = read_landmarks(args.landmarks)
     out = (write_kaggle if args.format == "kaggle" else write_pose)(table, args.output)
-    print(f"wrote {out}")
+    if not emit(args, {"output": str(out), "format": args.format}):
+        print(f"wrote {out}")
     return 0

@@ -151,7 +151,8 @@ def main(argv=None) -> int:
     ap.add_argument("dag_id")
     ap.add_argument("--conf", required=True, help="JSON file with the run conf (DAG params)")
     ap.add_argument("--result", required=True, help="where to write the JSON result")
-    ap.add_argument("--use-executor", action="store_true", help="send tasks to the configured executor")
+    ap.add_argument("--use-executor", action=argparse.BooleanOptionalAction, default=False,
+                    help="send tasks to the configured executor")
     ap.add_argument("--gpu-slots", type=int, default=1)
     ap.add_argument("--progress", help="write the run's task states here every few seconds (JSON)")
     args = ap.parse_args(argv)
