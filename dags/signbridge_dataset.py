@@ -17,7 +17,7 @@ from airflow.sdk import Asset, Param, dag, task
 from signbridge.settings import DATASET_OPTIONS, param_schema
 
 DEFAULT_OUTPUT = "s3://signbridge/datasets/out"
-DATASETS = Asset(name="signbridge_datasets", uri=DEFAULT_OUTPUT)
+DATASETS = Asset(name="signbridge_datasets")  # where each dataset is: its event's extra (`output`, `card`)
 
 
 @dag(

@@ -21,7 +21,9 @@ from signbridge.settings import STAGE_OPTIONS, load_settings, param_schema
 
 _S = load_settings()  # only for defaults shown in the UI and the asset URI; tasks read their own environment
 UPLOADS = Asset(name="signbridge_uploads", uri=_S.uploads if "://" in _S.uploads else f"file://{_S.uploads}")
-RESULTS = Asset(name="signbridge_results", uri=_S.output if "://" in _S.output else f"file://{_S.output}")
+# named, not located: the results' place varies by run (-o, SIGNBRIDGE_OUTPUT) and is in each event's extra; a URI
+# from this parse's settings would make another asset of the same name whenever that setting differs
+RESULTS = Asset(name="signbridge_results")
 
 DEFAULT_ARGS = {
     "owner": "signbridge",

@@ -33,6 +33,9 @@ def built(shared_data, tmp_path_factory):
         w.writerow(["missing.mp4", "yes/no", "s4", "CC0"])
         w.writerow(["broken.mp4", "thank you", "s4", "CC0"])
     out = tmp_path_factory.mktemp("ds")
+    for stale in ("data/label=old/x.parquet", "data/test/52349.parquet", "videos.parquet"):  # an earlier build's
+        (out / stale).parent.mkdir(parents=True, exist_ok=True)
+        (out / stale).write_bytes(b"stale")
     home = tmp_path_factory.mktemp("home")
     rc = main(["dataset", "build", "--labels", str(labels), "-o", str(out), "--workers", "2", "--home", str(home),
                "--name", "tiny-asl", "--no-progress"])
@@ -63,7 +66,7 @@ def test_signer_disjoint_splits_and_layout(built):
     assert files == sorted(f"data/{split_of[v]}/{v}.parquet" for v in split_of)
     assert sorted(p.name for p in (out / "videos").iterdir()) == ["test.parquet", "train.parquet",
                                                                   "validation.parquet"]
-    assert not (out / "videos.parquet").exists()
+    assert not (out / "videos.parquet").exists()  # what an earlier build left is gone (files == this build's)
     assert pq.ParquetFile(out / files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
     sp = card["splits"]
     assert sp["method"] == "signer" and sp["column"] == "signer" and sp["counts"]["train"]["videos"] == 2

@@ -187,9 +187,19 @@ def _split_counts(videos: list[dict[str, Any]], plan: dict[str, Any]) -> dict[st
             "labels_not_in_train": sorted(held_out - train)}
 
 
-def _write_videos_tables(store, videos: list[dict[str, Any]], labels: LabelsFile) -> None:
+def drop_stale(store, written: set[str]) -> int:
+    """Remove what an earlier build left in ``data/`` and ``videos/`` (a video now in another split, a label
+    renamed, the older ``label=<label>/`` layout and its ``videos.parquet``): the folder holds this build only."""
+    stale = [o.key for prefix in ("data/", "videos/") for o in store.list(prefix) if o.key not in written]
+    stale += [k for k in ("videos.parquet",) if store.exists(k)]
+    for key in stale:
+        store.delete(key)
+    return len(stale)
+
+
+def _write_videos_tables(store, videos: list[dict[str, Any]], labels: LabelsFile) -> set[str]:
     """``videos/<split>.parquet``: one row per video, the same schema in every split; the labels file's other
-    columns are carried over as strings."""
+    columns are carried over as strings. Returns the keys written."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -206,6 +216,7 @@ def _write_videos_tables(store, videos: list[dict[str, Any]], labels: LabelsFile
             p = Path(tmp) / f"{split}.parquet"
             pq.write_table(table.filter(pc.equal(table.column("split"), split)), p, compression="zstd")
             store.put_file(f"videos/{split}.parquet", p, PARQUET)
+    return {f"videos/{split}.parquet" for split in set(vt["split"])}
 
 
 def build_dataset(labels_path: str, output: str, settings, *, videos_root: str | None = None,
@@ -270,7 +281,7 @@ def build_dataset(labels_path: str, output: str, settings, *, videos_root: str |
                          source=labels.path)
     order = {r.name: i for i, r in enumerate(refs)}
     videos.sort(key=lambda v: order.get(v["video_id"], 0))
-    _write_videos_tables(store, videos, labels)
+    drop_stale(store, {v["path"] for v in videos} | _write_videos_tables(store, videos, labels))
 
     n_frames = sum(v["frames"] for v in videos)
     per_label: dict[str, dict[str, int]] = {}
@@ -323,4 +334,4 @@ def _bucket(n: int) -> str:
     return "1000+"
 
 
-__all__ = ["build_dataset", "frames_table", "load_labels"]
+__all__ = ["build_dataset", "drop_stale", "frames_table", "load_labels"]

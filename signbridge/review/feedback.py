@@ -105,7 +105,7 @@ def export_reviews(results_uri: str, output: str, settings: Settings, *, name: s
     import pyarrow.parquet as pq
 
     from signbridge import __version__
-    from signbridge.extract.dataset import PARQUET, frames_table
+    from signbridge.extract.dataset import PARQUET, drop_stale, frames_table
     from signbridge.storage import open_store
 
     results = Results(results_uri, settings)
@@ -128,6 +128,7 @@ def export_reviews(results_uri: str, output: str, settings: Settings, *, name: s
             raise InputError("the reviewed spans hold no landmark frames", source=results.uri)
         pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), Path(tmp) / "videos.parquet")
         store.put_file("videos/train.parquet", Path(tmp) / "videos.parquet", PARQUET)
+    drop_stale(store, {r["path"] for r in rows} | {"videos/train.parquet"})
     per_label: dict[str, int] = {}
     for r in rows:
         per_label[r["label"]] = per_label.get(r["label"], 0) + 1
