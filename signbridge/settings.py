@@ -48,6 +48,7 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     flag: str | None = None  # CLI flag when it is not --name-with-dashes
+    dataset: bool = False  # a flag of `dataset build` and a param of the signbridge_dataset DAG
 
     @property
     def cli_flag(self) -> str:
@@ -77,10 +78,11 @@ _TABLE: list[Setting] = [
     Setting("s3_multipart_mb", "SIGNBRIDGE_S3_MULTIPART_MB", 16, int,
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
-    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only).",
+            flag="--port"),
     Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
             "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
-            "its PostgreSQL and Redis use the next two ports."),
+            "its PostgreSQL and Redis use the next two ports.", flag="--port"),
     Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
             "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
     Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
@@ -89,12 +91,12 @@ _TABLE: list[Setting] = [
             "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
-            stage="extract", output=True, option=True, minimum=0),
+            stage="extract", output=True, option=True, minimum=0, dataset=True),
     Setting("max_side", "SIGNBRIDGE_MAX_SIDE", 640, int,
             "Frames are downscaled so the longer side is at most this many pixels before MediaPipe.",
-            stage="extract", output=True, option=True, minimum=64),
+            stage="extract", output=True, option=True, minimum=64, dataset=True),
     Setting("workers", "SIGNBRIDGE_WORKERS", 0, int,
-            "Parallel worker processes for extraction (0 = number of CPU cores)."),
+            "Parallel worker processes for extraction (0 = number of CPU cores).", minimum=0, dataset=True),
     Setting("chunk_seconds", "SIGNBRIDGE_CHUNK_SECONDS", 60.0, float,
             "Videos longer than this are extracted in chunks of this many seconds (one Airflow task each).",
             stage="extract", output=True, option=True, minimum=5),
@@ -103,7 +105,13 @@ _TABLE: list[Setting] = [
             stage="extract"),
     Setting("face", "SIGNBRIDGE_FACE", "full", str,
             "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none (the face model is not run).",
-            stage="extract", output=True, option=True, choices=("full", "reduced", "none")),
+            stage="extract", output=True, option=True, choices=("full", "reduced", "none"), dataset=True),
+    Setting("dataset_validation", "SIGNBRIDGE_DATASET_VALIDATION", 0.1, float,
+            "`dataset build`: share of videos aimed at for the validation split when the labels file names signers "
+            "(splits are signer-disjoint).", minimum=0, maximum=0.5, flag="--validation-share", dataset=True),
+    Setting("dataset_test", "SIGNBRIDGE_DATASET_TEST", 0.1, float,
+            "`dataset build`: share of videos aimed at for the test split when the labels file names signers.",
+            minimum=0, maximum=0.5, flag="--test-share", dataset=True),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
             "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N.",
             stage="recognize", option=True),
@@ -112,7 +120,8 @@ _TABLE: list[Setting] = [
             "Recogniser model directory. Unset: the checkpoint shipped inside the package.",
             stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
-            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
+            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs.",
+            flag="--threads"),
     Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
             "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
             "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",
@@ -185,6 +194,7 @@ _TABLE: list[Setting] = [
 
 SETTINGS_TABLE: tuple[Setting, ...] = tuple(_TABLE)
 STAGE_OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS_TABLE if s.option)
+DATASET_OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS_TABLE if s.dataset)
 
 
 _JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean"}
@@ -196,7 +206,8 @@ def setting(name: str) -> Setting:
 
 def param_schema(s: Setting) -> dict[str, Any]:
     """The JSON-schema keywords of a stage option's DAG param (empty = the workers' environment decides)."""
-    out: dict[str, Any] = {"type": ["null", _JSON_TYPES[s.type]], "description": f"{s.stage}: {s.help}"}
+    out: dict[str, Any] = {"type": ["null", _JSON_TYPES[s.type]],
+                           "description": f"{s.stage}: {s.help}" if s.stage else s.help}
     if s.choices:
         out["enum"] = [None, *s.choices]
     if s.minimum is not None:
@@ -244,6 +255,8 @@ class Settings:
     chunk_seconds: float = 60.0
     batch_seconds: float = 120.0
     face: str = "full"
+    dataset_validation: float = 0.1
+    dataset_test: float = 0.1
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None
@@ -289,6 +302,9 @@ class Settings:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
             if s.maximum is not None and getattr(self, s.name) > s.maximum:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be <= {s.maximum:g}")
+        if self.dataset_validation + self.dataset_test >= 1:
+            raise ConfigError(f"SIGNBRIDGE_DATASET_VALIDATION + SIGNBRIDGE_DATASET_TEST = "
+                              f"{self.dataset_validation + self.dataset_test:g} leaves nothing to train on")
         if self.batch_seconds <= 0:
             raise ConfigError(f"SIGNBRIDGE_BATCH_SECONDS={self.batch_seconds} must be > 0")
         return self

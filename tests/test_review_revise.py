@@ -134,11 +134,14 @@ def test_a_new_sign_needs_declaring_and_feeds_vocabulary_and_dataset(env_home, t
     assert main(["dataset", "export-reviews", str(res.out), "-o", str(tmp_path / "ds")]) == 0
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["counts"]["clips"] == 1 and card["per_label"] == {"salary": 1} and card["counts"]["corrected"] == 1
-    table = ds.dataset(tmp_path / "ds" / "data", partitioning="hive").to_table()
+    table = ds.dataset(tmp_path / "ds" / "data").to_table()  # the label is a column, as in `dataset build`
     assert set(table.column("label").to_pylist()) == {"salary"} and table.num_rows > 10
+    assert table.schema.field("right_hand").metadata[b"points"] == b"21"
+    assert ds.dataset(tmp_path / "ds" / "videos" / "train.parquet").to_table().column("label").to_pylist() == ["salary"]
+    assert (tmp_path / "ds" / "README.md").read_text().startswith("---\npretty_name: ")
     assert "salary" not in vocabulary(load_settings())
     capsys.readouterr()
-    assert main(["vocab", "add-from-reviews", str(res.out)]) == 0
+    assert main(["vocab", "add-from-reviews", "--json", str(res.out)]) == 0
     added = json.loads(capsys.readouterr().out)["added"]
     assert [a["gloss"] for a in added] == ["salary"] and added[0]["clips"] == 1
     assert "salary" in vocabulary(load_settings())

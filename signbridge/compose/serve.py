@@ -128,7 +128,8 @@ class ChatServer:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--rules", action="store_true", help="answer with the rules grammar instead of SmolLM2")
+    ap.add_argument("--rules", action=argparse.BooleanOptionalAction, default=False,
+                    help="answer with the rules grammar instead of SmolLM2")
     args = ap.parse_args(argv)
     responder = rules_responder if args.rules else smollm_responder()
     srv = ChatServer(responder, model="signbridge-rules" if args.rules else "smollm2-135m-instruct", port=args.port)

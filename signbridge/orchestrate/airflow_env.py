@@ -168,18 +168,10 @@ class ApiServer:
         p, self.proc = self.proc, None
         if p is None or p.poll() is not None:
             return
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=5)
+        from signbridge.processes import stop
+
+        stop(p.pid, sig=signal.SIGTERM, grace=15, group=True)  # it runs in its own session
+        p.wait(timeout=5)
 
     def __enter__(self) -> "ApiServer":
         return self.start()

@@ -37,6 +37,7 @@ class ProcessResult:
     dag_state: str
     log_path: str
     tasks: list[dict] = field(default_factory=list)
+    asset_events: list[dict] = field(default_factory=list)  # what the run told Airflow (signbridge_results)
     not_uploaded: list[VideoState] = field(default_factory=list)
     started_store: bool = False
     seconds: float = 0.0
@@ -148,14 +149,16 @@ def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", paralle
     work.mkdir(parents=True, exist_ok=True)
     conf_file = work / f"{conf['run_id']}.conf.json"
     result_file = work / f"{conf['run_id']}.result.json"
+    tasks_file = work / f"{conf['run_id']}.tasks.json"
     conf_file.write_text(json.dumps(conf))
     result_file.unlink(missing_ok=True)
+    tasks_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "signbridge.orchestrate.runner", DAG_ID, "--conf", str(conf_file),
-           "--result", str(result_file)]
+           "--result", str(result_file), "--progress", str(tasks_file)]
     if executor == "local":
         cmd.append("--use-executor")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    watch = RunWatch(run_store, conf["run_id"], Path(env["AIRFLOW_HOME"]) / "airflow.db", DAG_ID) \
+    watch = RunWatch(run_store, conf["run_id"], tasks_file) \
         if run_store is not None and progress is not None else None
     api = ApiServer(env, port, log_path.with_suffix(".api.log")).start() if port else None
     proc = None
@@ -268,7 +271,8 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     local_report = local.report if local else (report_uri if report_uri and "://" not in report_uri else None)
     return ProcessResult(run_id=run_id, manifest=manifest, manifest_uri=run.uri("manifest.json"),
                          report_uri=report_uri, local_report=local_report, dag_state=result.get("state", "?"),
-                         log_path=str(log_path), tasks=result.get("tasks", []), not_uploaded=bad,
+                         log_path=str(log_path), tasks=result.get("tasks", []),
+                         asset_events=result.get("asset_events", []), not_uploaded=bad,
                          started_store=started, seconds=time.perf_counter() - t0,
                          local_results=local.folder if local else None, local_files=local.videos if local else {})
 

@@ -11,14 +11,14 @@ import os
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
 
     p = sub.add_parser("info", help="print where the home, store, credentials, Airflow state and results are",
                        description="Print the resolved settings that say where things are: SIGNBRIDGE_HOME (and "
                                    "where its value came from), the object store and its credentials, the "
                                    "Airflow home and logs, the output and uploads prefixes.")
     add_common(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(p, "the locations")
     p.set_defaults(func=_info)
 
 
