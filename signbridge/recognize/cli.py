@@ -40,6 +40,7 @@ def register_dataset_segment(dsub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--workers", type=int, help="extraction processes (SIGNBRIDGE_WORKERS)")
     _model_flags(p)
+    add_json(p, "the words placed, not placed and the output folder")
     add_common(p)
     p.set_defaults(func=cmd_dataset_segment)
 
@@ -49,6 +50,8 @@ def cmd_dataset_segment(args) -> int:
 
     settings = settings_from_args(args)
     s = segment_recording(args.video, args.script, args.output, settings, workers=args.workers)
+    if emit(args, s):
+        return 0
     print(f"{s['placed']} of {s['words']} words placed -> {s['output']} (labels.csv)")
     if s["unplaced"]:
         print(f"not placed ({len(s['unplaced'])}): {', '.join(s['unplaced'][:20])}"
