@@ -10,12 +10,16 @@ from signbridge.settings import SETTINGS_TABLE, STAGES, Settings
 
 
 def model_identity(settings: Settings) -> str:
-    """What names the recogniser's behaviour: weights hash (+ few-shot additions), not its path."""
+    """What names the recogniser's behaviour: weights hash, its calibration (the cut-offs decide what is shown;
+    a recalibrated model must not reuse earlier results) and few-shot additions, not its path."""
     try:
         from signbridge.recognize.checkpoint import checkpoint_dir, fewshot_path
 
         cfg = json.loads((checkpoint_dir(settings) / "config.json").read_text())
         ident = str(cfg.get("weights_sha256") or cfg.get("version") or "")
+        cal = checkpoint_dir(settings) / "calibration.json"
+        if cal.is_file():
+            ident += "+cal:" + hashlib.sha256(cal.read_bytes()).hexdigest()[:12]
         fs = fewshot_path(settings)
         if fs.is_file():
             ident += "+fewshot:" + hashlib.sha256(fs.read_bytes()).hexdigest()[:12]
