@@ -27,12 +27,15 @@ EXECUTORS = ("inline", "local")
 
 
 def dags_folder() -> Path:
-    """``dags/`` beside the package (a source checkout or an editable install)."""
+    """The DAG files: ``signbridge/_dags`` inside the package. In a checkout it is a link to the top-level
+    ``dags/`` (the one copy, resolved here so Airflow sees ``dags/``); in a wheel it holds copies of those
+    files, so an installed package runs ``process`` without a checkout. ``SIGNBRIDGE_DAGS_FOLDER`` overrides."""
     env = os.environ.get("SIGNBRIDGE_DAGS_FOLDER")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "dags"
+    d = Path(env) if env else (Path(__file__).resolve().parents[1] / "_dags").resolve()
     if not (d / "signbridge_videos.py").is_file():
         raise ConfigError(f"the DAG folder {d} has no signbridge_videos.py",
-                          hint="run from a SignBridge checkout, or set SIGNBRIDGE_DAGS_FOLDER to its dags/ folder")
+                          hint="reinstall SignBridge (its package carries the DAGs in signbridge/_dags), or set "
+                               "SIGNBRIDGE_DAGS_FOLDER to a folder holding its DAG files")
     return d
 
 
