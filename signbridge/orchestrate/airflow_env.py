@@ -73,11 +73,18 @@ def airflow_env(settings: Settings, *, executor: str = "inline", parallelism: in
     })
     if api_port:
         env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{api_port}/execution/"
-    for name, var in (("s3_endpoint", "AWS_ENDPOINT_URL"), ("s3_access_key", "AWS_ACCESS_KEY_ID"),
-                      ("s3_secret_key", "AWS_SECRET_ACCESS_KEY"), ("s3_region", "AWS_DEFAULT_REGION")):
+    # the tasks choose the same store (storage/target.py): the same choice, endpoint and keys; a region
+    # only when one is set, so an AWS profile's region holds there too
+    env["SIGNBRIDGE_STORE"] = settings.store
+    for name, vars_ in (("s3_endpoint", ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")),
+                        ("s3_access_key", ("AWS_ACCESS_KEY_ID",)), ("s3_secret_key", ("AWS_SECRET_ACCESS_KEY",)),
+                        ("s3_region", ("AWS_DEFAULT_REGION",))):
         v = getattr(settings, name)
-        if v:
-            env[var] = str(v)
+        for var in vars_:
+            if v:
+                env[var] = str(v)
+    if settings.s3_path_style is not None:
+        env["SIGNBRIDGE_S3_PATH_STYLE"] = str(settings.s3_path_style).lower()
     return env
 
 

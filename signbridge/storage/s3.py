@@ -6,6 +6,8 @@ a DAG file) stays cheap.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -34,19 +36,41 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout: float = 120):
+def _session():
+    """A boto3 session for the current AWS_* environment. ``boto3.client`` keeps one default session for the
+    life of the process, so a profile, config file or region changed later (a long-lived process, the tests)
+    was never seen; one session per distinct AWS environment keeps boto3's caches and sees every change."""
+    return _session_for(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _session_for(_aws_env: tuple) -> Any:
     import boto3
+
+    return boto3.session.Session()
+
+
+def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout: float = 120):
+    """A boto3 S3 client for resolved settings (:func:`signbridge.storage.resolve_s3_settings`).
+
+    The region is passed only when set, so a profile's region holds; without an endpoint boto3 resolves
+    AWS's own, with its credential chain (profile, SSO, instance role). Addressing: path-style for an
+    endpoint, virtual-hosted on AWS (:func:`signbridge.storage.target.addressing_style`)."""
     from botocore.config import Config
 
+    from signbridge.storage.target import addressing_style
+
+    aws = not settings.s3_endpoint
     cfg = Config(
-        region_name=settings.s3_region,
+        region_name=settings.s3_region or None,
         retries={"max_attempts": max(1, settings.s3_retries), "mode": "standard"},  # exponential backoff + jitter
-        s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+        s3={"addressing_style": addressing_style(settings)},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        # SeaweedFS/MinIO/Ceph may not support the CRC64 default of newer botocore.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+        # AWS: uploads carry a CRC32 flexible checksum that downloads verify (storage/integrity.py);
+        # SeaweedFS/MinIO/Ceph may not support botocore's default checksum trailers, so only when required.
+        request_checksum_calculation="when_supported" if aws else "when_required",
+        response_checksum_validation="when_required",  # downloads are verified whole, by storage/integrity.py
     )
     kwargs: dict[str, Any] = {"config": cfg}
     if settings.s3_endpoint:
@@ -54,7 +78,7 @@ def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout:
     if settings.s3_access_key:
         kwargs["aws_access_key_id"] = settings.s3_access_key
         kwargs["aws_secret_access_key"] = settings.s3_secret_key
-    return boto3.client("s3", **kwargs)
+    return _session().client("s3", **kwargs)
 
 
 @contextlib.contextmanager
@@ -65,8 +89,9 @@ def _s3_errors(what: str, endpoint: str | None):
         yield
     except NoCredentialsError:
         raise StorageError(f"{what}: no S3 credentials", permanent=True,
-                           hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or unset AWS_ENDPOINT_URL to use "
-                                "the embedded store (`signbridge info` shows where its keys are)") from None
+                           hint="give boto3 credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                                "SSO, an instance role), or SIGNBRIDGE_STORE=embedded for the embedded store "
+                                "(`signbridge info` says which store is used and why)") from None
     except EndpointConnectionError:
         raise StorageError(f"{what}: cannot reach S3 endpoint {endpoint or '(AWS default)'}",
                            hint="is the store running? `signbridge storage status`") from None
