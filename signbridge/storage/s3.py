@@ -207,6 +207,50 @@ class S3Store(Store):
                         out.append(ObjectInfo(key=k, size=obj["Size"], etag=obj.get("ETag", "").strip('"')))
         return iter(out)
 
+    def integrity(self, info: ObjectInfo):
+        """One HEAD (with ``ChecksumMode``): size, ETag, flexible checksum and encryption; a multipart object's
+        part sizes are asked for only when a check needs them."""
+        from signbridge.storage.integrity import Integrity, hasher
+
+        with self._err(f"stat {self.uri(info.key)}"):
+            head = self.client.head_object(Bucket=self.bucket, Key=self._k(info.key), ChecksumMode="ENABLED")
+        found = [(alg.lower(), head[f"Checksum{alg}"]) for alg in ("CRC32", "SHA256", "SHA1", "CRC32C", "CRC64NVME")
+                 if head.get(f"Checksum{alg}")]
+        checksum = next((c for c in found if hasher(c[0])), found[0] if found else None)
+        etag = (head.get("ETag") or "").strip('"')
+        parts = next((int(v.rsplit("-", 1)[1]) for v in (etag, checksum[1] if checksum else "")
+                      if "-" in v and v.rsplit("-", 1)[1].isdigit()), 0)
+        return Integrity(size=int(head["ContentLength"]), etag=etag or None, checksum=checksum,
+                         encryption="SSE-C" if head.get("SSECustomerAlgorithm") else head.get("ServerSideEncryption"),
+                         part_sizes=lambda: self._part_sizes(info.key, parts) if parts else None)
+
+    def _part_sizes(self, key: str, n: int) -> list[int] | None:
+        """The sizes of a multipart object's ``n`` parts: GetObjectAttributes (one call per 1,000 parts), else
+        a HEAD per part (GetObjectAttributes needs its own permission and AWS lists parts only for objects
+        uploaded with checksums). None when the store gives neither."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sizes: list[int] = []
+        try:
+            marker = 0
+            while True:
+                doc = self.client.get_object_attributes(Bucket=self.bucket, Key=self._k(key), MaxParts=1000,
+                                                        PartNumberMarker=marker, ObjectAttributes=["ObjectParts"])
+                parts = doc.get("ObjectParts") or {}
+                sizes += [int(p["Size"]) for p in parts.get("Parts") or [] if "Size" in p]
+                if not parts.get("IsTruncated"):
+                    break
+                marker = int(parts["NextPartNumberMarker"])
+            if len(sizes) == n:
+                return sizes
+        except (ClientError, BotoCoreError):
+            pass
+        try:
+            return [int(self.client.head_object(Bucket=self.bucket, Key=self._k(key), PartNumber=i)["ContentLength"])
+                    for i in range(1, n + 1)]
+        except (ClientError, BotoCoreError):
+            return None
+
     def _presigned_url(self, key: str, expires_s: int) -> str:
         with self._err(f"presign {self.uri(key)}"):
             return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
