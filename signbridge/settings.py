@@ -49,6 +49,7 @@ class Setting:
     maximum: float | None = None
     flag: str | None = None  # CLI flag when it is not --name-with-dashes
     env_before: tuple[str, ...] = ()  # variables read before ``env`` (boto3's AWS_ENDPOINT_URL_S3 beats AWS_ENDPOINT_URL)
+    env_fallback: tuple[str, ...] = ()  # variables read when ``env`` is unset (OPENAI_API_KEY for the LLM key)
 
     @property
     def cli_flag(self) -> str:
@@ -57,7 +58,7 @@ class Setting:
     @property
     def envs(self) -> tuple[str, ...]:
         """Every variable of the setting, the one that wins first."""
-        return (*self.env_before, self.env)
+        return (*self.env_before, self.env, *self.env_fallback)
 
 
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
@@ -141,6 +142,9 @@ _TABLE: list[Setting] = [
             stage="compose", output=True, option=True),
     Setting("llm_url", "SIGNBRIDGE_LLM_URL", None, str,
             "OpenAI-compatible endpoint (vllm serve). Set: the vllm backend calls it instead of loading the model in process."),
+    Setting("llm_api_key", "SIGNBRIDGE_LLM_API_KEY", None, str,
+            "API key for SIGNBRIDGE_LLM_URL, sent as `Authorization: Bearer KEY` (`vllm serve --api-key KEY`); "
+            "OPENAI_API_KEY when unset. Never written to outputs or logs.", env_fallback=("OPENAI_API_KEY",)),
     Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts.",
             stage="speak", output=True, option=True, choices=("piper", "espeak", "xtts")),
     Setting("tts_voice", "SIGNBRIDGE_TTS_VOICE", None, str,
@@ -236,6 +240,7 @@ class Settings:
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # a secret: kept out of reprs and logs
     tts: str = "piper"
     tts_voice: str | None = None
     xtts_model_dir: str | None = None
