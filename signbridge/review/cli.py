@@ -81,6 +81,8 @@ def _revise(args) -> int:
           f"{out['narration']['cached']} from the cache); previous outputs: review/renders/{out['previous']}/")
     for name, uri in out["outputs"].items():
         print(f"    {name:<16} {uri}")
+    for note in out.get("notes", []):  # labels changed by hand: the model's fields they still carried were replaced
+        print(f"note: {note}")
     return 0
 
 
