@@ -152,6 +152,7 @@ def test_info_says_which_store_and_why(aws_env, tmp_path):
     text = subprocess.run(SB + ["info"], env={k: v for k, v in env.items() if k != "AWS_PROFILE"}, capture_output=True,
                           text=True, timeout=60, cwd=tmp_path).stdout
     assert "embedded SeaweedFS at http://127.0.0.1:" in text and "why" in text and "no AWS identity" in text
+    assert not os.path.exists(os.path.join(aws_env["SIGNBRIDGE_HOME"], "s3"))  # `info` creates nothing
 
 
 def test_transfers_through_an_endpoint_named_by_aws_endpoint_url_s3(s3_server, s3_bucket, tmp_path):

@@ -92,11 +92,16 @@ def describe_store(settings, env: Mapping[str, str] | None = None) -> dict[str, 
     (endpoint, region, addressing: read from the client, no request is made)."""
     from signbridge.storage import resolve_s3_settings
     from signbridge.storage.s3 import make_client
-    from signbridge.storage.target import ADDRESSING, AWS, addressing_style, choose_store
+    from signbridge.storage.embedded import EmbeddedStore
+    from signbridge.storage.target import ADDRESSING, AWS, EMBEDDED, addressing_style, choose_store
 
     choice = choose_store(settings, env)
     out: dict[str, object] = {"kind": choice.label, "why": choice.reason}
-    resolved = resolve_s3_settings(settings, choice)
+    if choice.kind == EMBEDDED:  # its endpoint without its keys: `info` creates nothing
+        resolved = settings.replace(s3_endpoint=EmbeddedStore(settings).endpoint, s3_path_style=True,
+                                    s3_region="us-east-1")
+    else:
+        resolved = resolve_s3_settings(settings, choice)
     try:
         client = make_client(resolved)
         out.update(endpoint=client.meta.endpoint_url, region=client.meta.region_name,
