@@ -76,8 +76,9 @@ def test_dags_folder_is_the_one_copy(repo_root):
     link = repo_root / "signbridge" / "_dags"
     assert link.is_symlink() and os.readlink(link) == "../dags"
     assert dags_folder() == (repo_root / "dags").resolve()
-    assert not [p for p in repo_root.rglob("signbridge_videos.py") if p.parent.resolve() != (repo_root / "dags").resolve()
-                and ".venv" not in p.parts and "build" not in p.parts]
+    dag_files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.py"], cwd=repo_root,
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert [f for f in dag_files if f.endswith("signbridge_videos.py")] == ["dags/signbridge_videos.py"]
 
 
 def test_wheel_carries_dags_types_and_version(wheel, repo_root):
