@@ -49,10 +49,17 @@ class Setting:
     maximum: float | None = None
     flag: str | None = None  # CLI flag when it is not --name-with-dashes
     dataset: bool = False  # a flag of `dataset build` and a param of the signbridge_dataset DAG
+    env_before: tuple[str, ...] = ()  # variables read before ``env`` (boto3's AWS_ENDPOINT_URL_S3 beats AWS_ENDPOINT_URL)
+    env_fallback: tuple[str, ...] = ()  # variables read when ``env`` is unset (OPENAI_API_KEY for the LLM key)
 
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every variable of the setting, the one that wins first."""
+        return (*self.env_before, self.env, *self.env_fallback)
 
 
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
@@ -67,14 +74,25 @@ _TABLE: list[Setting] = [
     Setting("results", "SIGNBRIDGE_RESULTS", "signbridge-results", str,
             "Local folder `signbridge process` copies a run's results into when its inputs were local files "
             "(relative to the current directory; `none`: no copy)."),
+    Setting("store", "SIGNBRIDGE_STORE", "auto", str,
+            "Which object store s3:// URIs mean: auto (an endpoint when one is set, else AWS S3 when the environment "
+            "names an AWS identity: AWS_PROFILE, AWS_ACCESS_KEY_ID, a web-identity token or container credentials; "
+            "else the embedded SeaweedFS, started when needed), s3 (the endpoint when set, else AWS S3 through "
+            "boto3's credential chain: profile, SSO, instance role), embedded (always the embedded store). "
+            "`signbridge info` says which one a run uses and why.",
+            choices=("auto", "s3", "embedded")),
     Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
-            "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
-    Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
+            "S3 endpoint (MinIO, Ceph, SeaweedFS, or an AWS endpoint); AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL, "
+            "as in boto3. Unset: AWS S3 or the embedded store (see SIGNBRIDGE_STORE).",
+            env_before=("AWS_ENDPOINT_URL_S3",)),
+    Setting("s3_region", "AWS_DEFAULT_REGION", None, str,
+            "S3 region. Unset: boto3's (the profile's region); us-east-1 for the embedded store."),
     Setting("s3_access_key", "AWS_ACCESS_KEY_ID", None, str,
             "S3 access key. Unset with the embedded store: the generated key in $SIGNBRIDGE_HOME/s3/credentials.json."),
     Setting("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None, str, "S3 secret key (see AWS_ACCESS_KEY_ID)."),
-    Setting("s3_path_style", "SIGNBRIDGE_S3_PATH_STYLE", True, bool,
-            "Path-style addressing (http://host/bucket/key). Needed for SeaweedFS/MinIO; set false for virtual-host AWS buckets."),
+    Setting("s3_path_style", "SIGNBRIDGE_S3_PATH_STYLE", None, bool,
+            "Path-style addressing (http://host/bucket/key). Unset: path-style for an endpoint (SeaweedFS, MinIO, "
+            "Ceph), virtual-hosted (https://bucket.s3.REGION.amazonaws.com/key) on AWS."),
     Setting("s3_multipart_mb", "SIGNBRIDGE_S3_MULTIPART_MB", 16, int,
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
@@ -167,6 +185,9 @@ _TABLE: list[Setting] = [
             stage="compose", output=True, option=True),
     Setting("llm_url", "SIGNBRIDGE_LLM_URL", None, str,
             "OpenAI-compatible endpoint (vllm serve). Set: the vllm backend calls it instead of loading the model in process."),
+    Setting("llm_api_key", "SIGNBRIDGE_LLM_API_KEY", None, str,
+            "API key for SIGNBRIDGE_LLM_URL, sent as `Authorization: Bearer KEY` (`vllm serve --api-key KEY`); "
+            "OPENAI_API_KEY when unset. Never written to outputs or logs.", env_fallback=("OPENAI_API_KEY",)),
     Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts.",
             stage="speak", output=True, option=True, choices=("piper", "espeak", "xtts")),
     Setting("tts_voice", "SIGNBRIDGE_TTS_VOICE", None, str,
@@ -237,11 +258,12 @@ class Settings:
     output: str = "s3://signbridge/outputs"
     uploads: str = "s3://signbridge/uploads"
     results: str = "signbridge-results"
+    store: str = "auto"
     s3_endpoint: str | None = None
-    s3_region: str = "us-east-1"
+    s3_region: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
-    s3_path_style: bool = True
+    s3_path_style: bool | None = None
     s3_multipart_mb: int = 16
     s3_retries: int = 5
     s3_port: int = 8333
@@ -273,6 +295,7 @@ class Settings:
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # a secret: kept out of reprs and logs
     tts: str = "piper"
     tts_voice: str | None = None
     xtts_model_dir: str | None = None
@@ -315,9 +338,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for s in SETTINGS_TABLE:
-        raw = env.get(s.env)
+        var = next((v for v in s.envs if env.get(v)), s.env)
+        raw = env.get(var)
         if raw is not None and raw != "":
-            values[s.name] = _parse(s, raw)
+            values[s.name] = _parse(s if var == s.env else dataclasses.replace(s, env=var), raw)
         elif s.default is not None:
             values[s.name] = s.default
     values.update({k: v for k, v in overrides.items() if v is not None})

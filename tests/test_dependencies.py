@@ -14,7 +14,9 @@ from importlib import metadata
 from pathlib import Path
 
 # imported only inside ``try: ... except ImportError`` with a fallback: not needed to run
-OPTIONAL_IMPORTS = {"umap": "signbridge/probe/report.py falls back to PCA without umap-learn"}
+OPTIONAL_IMPORTS = {"umap": "signbridge/probe/report.py falls back to PCA without umap-learn",
+                    "awscrt": "signbridge/storage/integrity.py: CRC32C/CRC64NVME checksums only with boto3's CRT "
+                              "extra; without it such objects are checked by size and say so"}
 # import name -> distribution, for extras not installed here (packages_distributions only knows installed ones)
 EXTRA_IMPORTS = {"vllm": "vllm", "TTS": "coqui-tts"}
 # pinned by the set-up script instead of constraints.txt (installed with --no-deps): file, version pattern

@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "process", help="process videos end to end through the Airflow DAG (the main command)",
         description="Upload videos (files, folders) or take an s3:// prefix, run the signbridge_videos DAG "
                     "(embedded Airflow with a SQLite DB under $SIGNBRIDGE_HOME/airflow; the embedded S3 store "
-                    "when AWS_ENDPOINT_URL is unset), print where each output is and a per-video summary. "
+                    "when no other S3 is configured: `signbridge info` says which store), print where each output is and a per-video summary. "
                     "Exits 1 if any video failed. Finished videos are skipped on a rerun.")
     add_common(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")

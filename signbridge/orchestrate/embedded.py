@@ -1,6 +1,7 @@
 """``signbridge process``: the whole batch through the Airflow DAG on this machine.
 
-Starts the embedded SeaweedFS when S3 is needed and no endpoint is configured, uploads local
+Starts the embedded SeaweedFS when S3 is needed and no other S3 is configured (:mod:`signbridge.storage.target`),
+uploads local
 videos to the uploads prefix (content-addressed keys, so uploading again writes nothing new),
 prepares ``AIRFLOW_HOME`` under ``$SIGNBRIDGE_HOME/airflow`` (SQLite, migrated once), runs the
 ``signbridge_videos`` DAG in a child process (``dag.test``: one process; or LocalExecutor workers
@@ -55,8 +56,14 @@ def _needs_s3(settings: Settings, inputs: Sequence[str]) -> bool:
 
 
 def ensure_store(settings: Settings, inputs: Sequence[str], say: Callable[[str], None]) -> tuple[Settings, bool]:
-    """The embedded SeaweedFS when S3 is used and no endpoint is set. Returns (settings, started)."""
-    if settings.s3_endpoint or not _needs_s3(settings, inputs):
+    """The embedded SeaweedFS when S3 is used and no other S3 is configured. Returns (settings, started)."""
+    if not _needs_s3(settings, inputs):
+        return settings, False
+    from signbridge.storage.target import EMBEDDED, choose_store
+
+    choice = choose_store(settings)
+    if choice.kind != EMBEDDED:
+        say(f"object store: {choice.label} ({choice.reason})")
         return settings, False
     from signbridge.storage.embedded import EmbeddedStore
 

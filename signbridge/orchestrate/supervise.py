@@ -48,7 +48,8 @@ def store_problem(settings: Settings, uri: str) -> str | None:
     try:
         make_client(s, connect_timeout=3, read_timeout=5).head_bucket(Bucket=bucket)
     except NoCredentialsError:
-        return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        return ("no S3 credentials: give boto3 some (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, SSO, "
+                "an instance role), or SIGNBRIDGE_STORE=embedded for the embedded store")
     except ClientError as e:
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if status == 403:

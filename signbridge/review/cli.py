@@ -124,6 +124,8 @@ def _revise(args) -> int:
           f"{out['narration']['cached']} from the cache); previous outputs: review/renders/{out['previous']}/")
     for name, uri in out["outputs"].items():
         print(f"    {name:<16} {uri}")
+    for note in out.get("notes", []):  # labels changed by hand: the model's fields they still carried were replaced
+        print(f"note: {note}")
     if files is not None:
         print(f"local copy updated: {len(files)} file(s) in {Path(args.folder).resolve()}")
     return 0

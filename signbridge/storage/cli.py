@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "prefix that is not an object) every object under it into the folder PATH, "
                                     "keeping the keys' folders. Parallel; files already there with the right "
                                     "checksum are kept, so an interrupted copy resumes; every copy is checked "
-                                    "against the store's checksum.")
+                                    "against the object: its size, and its content by the store's "
+                                    "checksum (a flexible checksum, else the ETag as an MD5 with the real part "
+                                    "sizes; an ETag that is no MD5, as for SSE-KMS, is warned about).")
     add_common(q)
     q.add_argument("uri")
     q.add_argument("path", nargs="?", help="destination file or folder (default: the object's name, or '.')")
@@ -140,10 +142,11 @@ def _get(args) -> int:
     dest = Path(args.path or ".")
     copied = copy_prefix(store, dest, key + "/" if key else "", threads=args.jobs)
     fresh = sum(c.fresh for c in copied)
-    if not emit(args, {"files": [{"uri": c.uri, "path": c.path, "copied": c.fresh} for c in copied],
-                       "folder": str(dest)}):
+    unchecked = sum(1 for c in copied if c.warning)
+    if not emit(args, {"files": [{"uri": c.uri, "path": c.path, "copied": c.fresh, "warning": c.warning}
+                                 for c in copied], "folder": str(dest)}):
         for c in copied:
             print(c.path)
-    print(f"{len(copied)} file(s) under {dest} ({fresh} copied, {len(copied) - fresh} already there)",
-          file=sys.stderr)
+    print(f"{len(copied)} file(s) under {dest} ({fresh} copied, {len(copied) - fresh} already there)"
+          + (f"; {unchecked} checked by size only (see the warnings)" if unchecked else ""), file=sys.stderr)
     return 0

@@ -103,7 +103,7 @@ class EmbeddedStore:
     def client_settings(self) -> Settings:
         c = self.credentials()
         return self.settings.replace(s3_endpoint=self.endpoint, s3_access_key=c["access_key"],
-                                     s3_secret_key=c["secret_key"], s3_path_style=True)
+                                     s3_secret_key=c["secret_key"], s3_path_style=True, s3_region="us-east-1")
 
     # ----------------------------------------------------------------- status
     def _read_pid(self) -> int | None:
