@@ -21,7 +21,6 @@ Prints a table and writes benchmarks/results/location_channel.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -60,8 +59,9 @@ def ensure_calibrated(ckpts: list[Path], data) -> None:
             calibrate_checkpoint(c, data, SHOWN)
 
 
-def heldout_logits(ckpts: list[Path], data) -> dict[str, np.ndarray]:
-    """Per held-out clip (pooled over the folds): index, fold, logits of the model that never saw its signer."""
+def heldout_logits(ckpts: list[Path], data, seen: bool = False) -> dict[str, np.ndarray]:
+    """Per held-out clip (pooled over the folds): index, fold, logits of the model that never saw its signer.
+    With ``seen``: the val and test clips of the other signers (or none known), which no model trained on."""
     from signbridge.recognize.signer_folds import fold_of
     from signbridge.recognize.wlasl_eval import checkpoint_logits
 
@@ -70,7 +70,9 @@ def heldout_logits(ckpts: list[Path], data) -> dict[str, np.ndarray]:
     for c in ckpts:
         cfg = json.loads((c / "config.json").read_text())
         i, k = cfg["train"]["signer_fold"]
-        sel = np.flatnonzero((fold_of(data["signer"], k) == i) & (cls < len(cfg["labels"])))
+        out = fold_of(data["signer"], k) == i
+        keep = (~out & np.isin(data["split"], ("val", "test"))) if seen else out
+        sel = np.flatnonzero(keep & (cls < len(cfg["labels"])))
         idx.append(sel)
         fold.append(np.full(len(sel), i))
         logits.append(checkpoint_logits(c, data["hands"][sel]))
@@ -105,11 +107,15 @@ def signer_bootstrap(base: np.ndarray, new: np.ndarray, signers: np.ndarray, rep
     return [float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))]
 
 
-def compare(name: str, base: np.ndarray, new: np.ndarray, signers: np.ndarray) -> dict:
-    return {"measure": name, "n": int(len(base)), "base": float(base.mean()), "loc": float(new.mean()),
-            "diff": float(new.mean() - base.mean()), "ci95_signer_bootstrap": signer_bootstrap(base, new, signers),
-            "base_only_right": int((base & ~new).sum()), "loc_only_right": int((~base & new).sum()),
-            "mcnemar_p": mcnemar_p(base, new), "signers": int(len(np.unique(signers)))}
+def compare(name: str, base: np.ndarray, new: np.ndarray, signers: np.ndarray,
+            fold: np.ndarray | None = None) -> dict:
+    out = {"measure": name, "n": int(len(base)), "base": float(base.mean()), "loc": float(new.mean()),
+           "diff": float(new.mean() - base.mean()), "ci95_signer_bootstrap": signer_bootstrap(base, new, signers),
+           "base_only_right": int((base & ~new).sum()), "loc_only_right": int((~base & new).sum()),
+           "mcnemar_p": mcnemar_p(base, new), "signers": int(len(np.unique(signers)))}
+    if fold is not None:  # one training run per fold and variant: does each fold agree?
+        out["diff_per_fold"] = [float(new[fold == f].mean() - base[fold == f].mean()) for f in np.unique(fold)]
+    return out
 
 
 def location_groups(labels: list[str], y: np.ndarray, preds: dict[str, np.ndarray]) -> list[dict]:
@@ -125,7 +131,9 @@ def location_groups(labels: list[str], y: np.ndarray, preds: dict[str, np.ndarra
         for k, p in preds.items():
             row[f"{k}_right"] = int((p[m] == y[m]).sum())
             row[f"{k}_within_group_errors"] = int((np.isin(p[m], ids) & (p[m] != y[m])).sum())
-        rows.append(row)
+        if row["clips"]:
+            rows.append(row)
+    rows.append({"glosses": ["all groups"], **{k: sum(r[k] for r in rows) for k in rows[0] if k != "glosses"}})
     return rows
 
 
@@ -142,12 +150,22 @@ def part_signers(args, data, base: list[Path], loc: list[Path], out: dict) -> li
     for scope, m, lg in (("1750", np.ones(len(y), bool), slice(None)), ("WLASL-300", in300, slice(0, SHOWN))):
         b1, b5 = topk_hits(b["logits"][m][:, lg], y[m])
         l1, l5 = topk_hits(lo["logits"][m][:, lg], y[m])
-        res["comparisons"].append(compare(f"top-1, {scope}", b1, l1, signers[m]))
-        res["comparisons"].append(compare(f"top-5, {scope}", b5, l5, signers[m]))
+        res["comparisons"].append(compare(f"top-1, {scope}", b1, l1, signers[m], b["fold"][m]))
+        res["comparisons"].append(compare(f"top-5, {scope}", b5, l5, signers[m], b["fold"][m]))
     test = data["split"][b["idx"]] == "test"
     b1, _ = topk_hits(b["logits"][test & in300][:, :SHOWN], y[test & in300])
     l1, _ = topk_hits(lo["logits"][test & in300][:, :SHOWN], y[test & in300])
-    res["comparisons"].append(compare("top-1, WLASL-300, test split only", b1, l1, signers[test & in300]))
+    res["comparisons"].append(compare("top-1, WLASL-300, test split only", b1, l1, signers[test & in300],
+                                      b["fold"][test & in300]))
+    bs, ls = heldout_logits(base, data, seen=True), heldout_logits(loc, data, seen=True)
+    ys = data["cls"].astype(int)[bs["idx"]]
+    res["seen_signers"] = []
+    for scope, m, lg in (("1750", np.ones(len(ys), bool), slice(None)), ("WLASL-300", ys < SHOWN, slice(0, SHOWN))):
+        b1, _ = topk_hits(bs["logits"][m][:, lg], ys[m])
+        l1, _ = topk_hits(ls["logits"][m][:, lg], ys[m])
+        # signer mostly unknown here: each clip is its own cluster
+        res["seen_signers"].append(compare(f"top-1, {scope}, val + test clips of signers the model saw or unknown",
+                                           b1, l1, np.arange(len(b1)), bs["fold"][m]))
     preds = {"base": b["logits"].argmax(1), "loc": lo["logits"].argmax(1)}
     res["location_groups"] = location_groups(labels, y, preds)
     _, rep = _groups_and_rep(data, labels)
@@ -161,8 +179,14 @@ def part_signers(args, data, base: list[Path], loc: list[Path], out: dict) -> li
     lines = [(f"held-out signers: {res['clips']} clips of {res['signers']} signers (3 folds)", "base -> loc", "")]
     for c in res["comparisons"]:
         lo_, hi_ = c["ci95_signer_bootstrap"]
+        per = ", ".join(f"{100 * d:+.1f}" for d in c["diff_per_fold"])
         lines.append((f"  {c['measure']} ({c['n']} clips)", f"{f(c['base'])} -> {f(c['loc'])}",
-                      f"{100 * c['diff']:+.1f} pts [{100 * lo_:+.1f}, {100 * hi_:+.1f}], McNemar p {c['mcnemar_p']:.3f}"))
+                      f"{100 * c['diff']:+.1f} pts [{100 * lo_:+.1f}, {100 * hi_:+.1f}], McNemar p "
+                      f"{c['mcnemar_p']:.3f}; folds {per}"))
+    for c in res["seen_signers"]:
+        per = ", ".join(f"{100 * d:+.1f}" for d in c["diff_per_fold"])
+        lines.append((f"  {c['measure']} ({c['n']} clips)", f"{f(c['base'])} -> {f(c['loc'])}",
+                      f"{100 * c['diff']:+.1f} pts, McNemar p {c['mcnemar_p']:.3f}; folds {per}"))
     for key in ("base", "loc"):
         u = res["shown_words"][key]["unseen_signer_test"]
         s = u["shown"]
@@ -176,20 +200,17 @@ def part_signers(args, data, base: list[Path], loc: list[Path], out: dict) -> li
     return lines
 
 
-class _GuessOnly:
+def guess_only(ckpt: Path):
     """A version-2 recogniser that ignores Holistic's nose (the framing guess, as in training)."""
+    from signbridge.recognize.checkpoint import Recognizer
+    from signbridge.recognize.hands import sample_hands
 
-    @staticmethod
-    def make(ckpt: Path):
-        from signbridge.recognize.checkpoint import Recognizer
-        from signbridge.recognize.hands import sample_hands
+    class GuessOnly(Recognizer):
+        def features(self, frames, spans_ms, ref=None):
+            fc = self.feature_cfg
+            return fc.features(sample_hands(frames, spans_ms, fc.n_steps))
 
-        class GuessOnly(Recognizer):
-            def features(self, frames, spans_ms, ref=None):
-                fc = self.feature_cfg
-                return fc.features(sample_hands(frames, spans_ms, fc.n_steps))
-
-        return GuessOnly(ckpt, "cpu")
+    return GuessOnly(ckpt, "cpu")
 
 
 def clip_results(rec, items, rows, settings) -> list[dict]:
@@ -212,6 +233,7 @@ def part_clips(args, data, base: list[Path], loc: list[Path], out: dict) -> list
 
     from signbridge.recognize.checkpoint import Recognizer
     from signbridge.recognize.infer import frames_for_tables
+    from signbridge.recognize.same_signs import word_for
     from signbridge.recognize.signer_folds import fold_of
 
     ns = types.SimpleNamespace(extracted=args.extracted, checkpoint=None)
@@ -223,13 +245,11 @@ def part_clips(args, data, base: list[Path], loc: list[Path], out: dict) -> list
     trained = set(labels)
     shown = set(labels[:SHOWN])
     variants = {"base": [Recognizer(c, "cpu") for c in base], "loc": [Recognizer(c, "cpu") for c in loc],
-                "loc_guess": [_GuessOnly.make(c) for c in loc]}
+                "loc_guess": [guess_only(c) for c in loc]}
     per = {k: [clip_results(rec, items, rows, settings) for rec in recs] for k, recs in variants.items()}
     signer = np.array([int(float(r["signer_id"])) if r.get("signer_id") else -1 for r in rows])
     fold = fold_of(signer, 3)
     res: dict = {"clips": len(rows), "comparisons": [], "location_group_clips": []}
-    from signbridge.recognize.same_signs import word_for
-
     gl = [word_for(r["gloss"], labels) for r in rows]
     scopes = {"shown (WLASL-300) glosses": np.array([g in shown for g in gl]),
               "trained glosses": np.array([g in trained for g in gl])}
@@ -261,7 +281,8 @@ def part_clips(args, data, base: list[Path], loc: list[Path], out: dict) -> list
     for c in res["comparisons"]:
         lo_, hi_ = c["ci95_signer_bootstrap"]
         lines.append((f"  {c['measure']} ({c['n']})", f"{100 * c['base']:.1f} % -> {100 * c['loc']:.1f} %",
-                      f"{100 * c['diff']:+.1f} pts [{100 * lo_:+.1f}, {100 * hi_:+.1f}], McNemar p {c['mcnemar_p']:.3f}"))
+                      f"{100 * c['diff']:+.1f} pts [{100 * lo_:+.1f}, {100 * hi_:+.1f}], McNemar p "
+                      f"{c['mcnemar_p']:.3f}"))
     for r in res["location_group_clips"]:
         lines.append((f"  {r['file']} ({r['gloss']}): top-1 of the 3 fold models",
                       f"{'/'.join(map(str, r['base']))} -> {'/'.join(map(str, r['loc']))}",
