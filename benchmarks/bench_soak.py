@@ -102,13 +102,15 @@ class Soak:
                     "SIGNBRIDGE_UPLOADS": f"{self.bucket}/uploads", "SIGNBRIDGE_OUTPUT": f"{self.bucket}/soak",
                     "SIGNBRIDGE_TTS": "espeak", "SIGNBRIDGE_RESULTS": "none", "SIGNBRIDGE_WORKERS": "1",
                     "SIGNBRIDGE_CLUSTER_PORT": str(self.cluster_port),
-                    # a worker that vanished is noticed after 20 s; a task whose broker message was lost
-                    # with a restarted Redis (it keeps no data) is queued again after 60 s, not Airflow's 600
+                    # shorter than the cluster's defaults (60, 60, 120 s), to keep the soak short: a worker that
+                    # vanished is noticed after 20 s, a restarted scheduler adopts its predecessor's tasks within
+                    # 20 s, a task whose broker message went with a restarted Redis is queued again after 60 s
                     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+                    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "20",
                     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60", **extra})
         return env
 
-    def start(self) -> None:
+    def start_store(self) -> None:
         from signbridge.storage import open_store
         from signbridge.storage.embedded import free_base_port
 
@@ -127,6 +129,8 @@ class Soak:
             self.mounted = tmp if r.returncode == 0 else None
             if r.returncode:
                 say(f"full_disk: cannot mount a tmpfs ({r.stderr.strip()}); that fault is not injected")
+
+    def start_cluster(self) -> None:
         t0 = time.monotonic()
         up = cli(["cluster", "up", "--workers", "2", *[a for q in QUEUES for a in ("--queues", q)]], self.via_proxy)
         if up.returncode != 0:
@@ -337,7 +341,12 @@ def same_landmarks(a, b, key: str, tmp: Path) -> bool:
     from signbridge.contracts import read_landmarks_metadata
     from signbridge.extract import read_landmarks
 
-    ta, tb = (read_landmarks(s.get_file(key, tmp / n / "l.parquet")) for s, n in ((a, "a"), (b, "b")))
+    from signbridge.errors import SignBridgeError
+
+    try:
+        ta, tb = (read_landmarks(s.get_file(key, tmp / n / "l.parquet")) for s, n in ((a, "a"), (b, "b")))
+    except SignBridgeError:  # unreadable: damaged
+        return False
     if not ta.replace_schema_metadata(None).equals(tb.replace_schema_metadata(None)):
         return False
     ma, mb = ({k: v for k, v in read_landmarks_metadata(t).items() if k != "chunk_seconds"} for t in (ta, tb))
@@ -466,11 +475,18 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"seed": args.seed, "quick": args.quick, "faults_planned": faults}
     t_all = time.monotonic()
     try:
-        soak.start()
-        say(f"clean embedded run of {n} clips")
+        soak.start_store()
+        say(f"clean embedded run of {n} clips, while the cluster starts")
         clean_env = dict(soak.direct, SIGNBRIDGE_HOME=str(soak.root / "clean-home"))
-        clean_doc, clean_err, report["clean_s"] = soak.run(clean_env, f"{soak.bucket}/clean",
-                                                           [str(c) for c in soak.clips], False, 1800)
+        clean: list = []
+        th = threading.Thread(target=lambda: clean.append(soak.run(clean_env, f"{soak.bucket}/clean",
+                                                                   [str(c) for c in soak.clips], False, 1800)))
+        th.start()
+        try:
+            soak.start_cluster()
+        finally:
+            th.join()
+        clean_doc, clean_err, report["clean_s"] = clean[0]
         if clean_doc is None:
             raise RuntimeError("the clean run failed: " + clean_err[-3000:])
         say(f"faulted run through the cluster ({len(faults)} faults)")
