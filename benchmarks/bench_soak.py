@@ -91,7 +91,9 @@ class Soak:
         self.mounted: Path | None = None
         self.started: dict[int, float | None] = {}  # every PID we started or the cluster runs: pid -> create time
         self.records: list[dict] = []
-        self.stop_faults = threading.Event()
+        self.restarts: list[dict] = []
+        self.victim_task: dict | None = None
+        self.busy = threading.Lock()  # a fault's `cluster up` and the supervisor's never overlap
 
     # ----------------------------------------------------------------- set-up and tear-down
     def env(self, endpoint: str, **extra) -> dict:
@@ -159,6 +161,28 @@ class Soak:
         self._note_cluster()
         return time.monotonic() - t0
 
+    def supervise(self, done: threading.Event) -> None:
+        """What systemd or Kubernetes does for a deployed cluster: a component that died (the API server after
+        its database restarted, say) is started again, here by `cluster up`, checked every 10 s."""
+        from signbridge import processes
+
+        while not done.wait(10):
+            try:
+                dead = [n for n, c in self.components().items() if not processes.alive(c.get("pid"))]
+            except (OSError, ValueError):
+                continue
+            if dead and not self.busy.locked():
+                with self.busy:
+                    say(f"supervisor: {', '.join(dead)} not running; `cluster up`")
+                    self.restarts.append({"at": time.time(), "components": dead, "up_s": round(self.cluster_up(), 1)})
+
+    def keep_logs(self) -> str:
+        dest = Path(tempfile.mkdtemp(prefix="soak-logs-"))
+        for sub in ("cluster/logs", "airflow/logs", "cluster/airflow/logs"):
+            if (self.home / sub).is_dir():
+                shutil.copytree(self.home / sub, dest / sub.replace("/", "-"), dirs_exist_ok=True)
+        return str(dest)
+
     def stop(self) -> None:
         down = cli(["cluster", "down"], self.via_proxy, timeout=300) if (self.home / "cluster").exists() else None
         if down is not None and down.returncode != 0:
@@ -199,7 +223,7 @@ class Soak:
 
         rec: dict = {"fault": name, "injected_at": time.time()}
         if name == "kill_worker":
-            t = wait_until(lambda: self._try(self.running_task), 120, poll=1.0)
+            t = self.victim_task
             victim = t["hostname"].split("@")[0] if t else "worker1"
             killed = processes.kill_tree(self.components()[victim]["pid"], signal.SIGKILL)
             rec["injected_at"] = time.time()
@@ -289,7 +313,10 @@ class Soak:
                 done.wait(self.rng.uniform(*self.gap))
             say(f"fault: {name}")
             try:
-                self.records.append(self.fault(name))
+                if name == "kill_worker":  # waited for outside the lock: the supervisor may need to act meanwhile
+                    self.victim_task = wait_until(lambda: self._try(self.running_task), 120, poll=1.0)
+                with self.busy:
+                    self.records.append(self.fault(name))
             except Exception as e:  # noqa: BLE001 - a fault that could not be injected is reported, not hidden
                 self.records.append({"fault": name, "did": f"not injected: {type(e).__name__}: {e}", "skipped": True})
             say(f"fault: {name}: {self.records[-1].get('did')}")
@@ -304,8 +331,10 @@ class Soak:
         self._note_pid(proc.pid)
         done = threading.Event()
         th = threading.Thread(target=during, args=(done,), daemon=True) if during else None
-        if th:
-            th.start()
+        sup = threading.Thread(target=self.supervise, args=(done,), daemon=True) if celery else None
+        for t in (th, sup):
+            if t:
+                t.start()
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -315,8 +344,9 @@ class Soak:
             out, err = proc.communicate()
             err += f"\n[soak] the run did not end within {timeout:.0f} s and was stopped"
         done.set()
-        if th:
-            th.join(timeout=180)
+        for t in (th, sup):
+            if t:
+                t.join(timeout=180)
         try:
             doc = json.loads(out)
         except ValueError:
@@ -362,25 +392,32 @@ def check(soak: Soak, clean_doc: dict | None, doc: dict | None, tmp: Path) -> di
     clean = {Path(v["input_uri"]).name: v for v in (clean_doc or {}).get("manifest", {}).get("videos", [])}
     got = {Path(v["input_uri"]).name: v for v in (doc or {}).get("manifest", {}).get("videos", [])}
     fa, fb = folders(a), folders(b)
-    lost, corrupted, extra, problems = 0, 0, [], []
+    corrupted, extra, problems, lost_clips = 0, [], [], set()
+    folder_of = {}  # result folder -> clip, from the clean run's output URIs
+    for name, c in clean.items():
+        for uri in (c.get("outputs") or {}).values():
+            folder_of[uri.rstrip("/").split("/")[-2]] = name
     for name in good:
         v, c = got.get(name), clean.get(name)
         if c is None:
             problems.append(f"{name}: not in the clean run's manifest")
         if v is None or v["status"] not in ("ok", "no_signing") or (c and v["status"] != c["status"]):
-            lost += 1
+            lost_clips.add(name)
             problems.append(f"{name}: {v['status'] + ': ' + str(v.get('error')) if v else 'not in the manifest'}")
+    missing = 0
     for folder, files in fa.items():
         mine = fb.get(folder, {})
         extra += [f"{folder}/{k}" for k in sorted(set(mine) - set(files))]
         for k in sorted(set(files) - {"result.json"}):
             if k not in mine:
-                lost += 1
+                missing += 1
+                lost_clips.add(folder_of.get(folder, folder))
                 problems.append(f"{folder}/{k}: missing")
             elif a.child(folder).get_bytes(k) != b.child(folder).get_bytes(k):
                 if not (k == "landmarks.parquet" and same_landmarks(a.child(folder), b.child(folder), k, tmp / folder)):
                     corrupted += 1
                     problems.append(f"{folder}/{k}: differs from the clean run")
+    lost = len(lost_clips)
     extra += [f"{f}/*" for f in set(fb) - set(fa) if f != "_staging"] + [f"_staging/{k}" for k in fb.get("_staging", {})]
     broken_ok = [n for n, why in BROKEN.items() if got.get(n, {}).get("status") == "failed"
                  and why in (got.get(n, {}).get("error") or "")]
@@ -390,7 +427,7 @@ def check(soak: Soak, clean_doc: dict | None, doc: dict | None, tmp: Path) -> di
     repaired = sorted(Path(v["input_uri"]).name for v in got.values() if "found damaged" in (v.get("note") or ""))
     return {"clips": len(good), "clips_ok": sum(1 for n in good if got.get(n, {}).get("status") in ("ok", "no_signing")
                                                 and got[n]["status"] == clean.get(n, {}).get("status")),
-            "clips_failed_expected": len(broken_ok), "lost": lost, "corrupted": corrupted,
+            "clips_failed_expected": len(broken_ok), "lost": lost, "missing_files": missing, "corrupted": corrupted,
             "duplicate_or_partial_objects": extra, "manifest_complete": set(got) == set(good) | set(BROKEN),
             "identical_to_clean": bool(clean) and lost == 0 and corrupted == 0 and not extra and len(fa) > 0,
             "repaired": repaired, "problems": problems[:30]}
@@ -421,11 +458,16 @@ def table(report: dict) -> str:
               "slow_store": "botocore retried the SlowDown answers with backoff; stalled calls completed"}
     rows = ["| fault | what was done | what the system did | time to recover (s) | tasks retried | data lost |",
             "|---|---|---|---|---|---|"]
+    finished = report.get("dag_state") == "success"
     for r in report["faults"]:
         done = system.get(r["fault"], "") if not r.get("skipped") else "—"
+        if r["fault"] == "truncate_landmarks" and not r.get("skipped") and not report.get("repaired"):
+            done = "not seen: the run ended before recognition" if not finished else "NOT recomputed"
+        elif not finished and not r.get("skipped"):
+            done = "not shown: the run did not finish (see below)"
         rec = "—" if r.get("recover_s") is None else f"{r['recover_s']:.0f}"
         rows.append(f"| {r['fault']} | {r.get('did', '')} | {done} | {rec} | {r.get('tasks_retried', '—')} | "
-                    f"{report['lost']} clips, {report['corrupted']} files (whole run) |")
+                    f"{report['lost']} clips lost, {report['corrupted']} files corrupted (whole run) |")
     o = report
     rows += ["", f"{o['clips']} clips + {len(BROKEN)} broken files, seed {o['seed']}, {o['faults_injected']} faults "
                  f"injected; {o['clips_ok']} clips ok as in the clean run, {o['clips_failed_expected']} broken files "
@@ -453,7 +495,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ap.add_argument("--results", help="where to write the JSON (default benchmarks/results/soak[_quick].json)")
     ap.add_argument("--docs", action="store_true", help="write the table into docs/reliability.md")
+    ap.add_argument("--table-from", metavar="JSON", help="only print (and with --docs write) the table of a results file")
     args = ap.parse_args(argv)
+    if args.table_from:
+        text = table(json.loads(Path(args.table_from).read_text()))
+        if args.docs:
+            write_docs(text)
+        print(text)
+        return 0
     n = args.clips or (6 if args.quick else 60)
     faults = args.faults.split(",") if args.faults else (QUICK_FAULTS if args.quick else ALL_FAULTS)
     unknown = set(faults) - set(ALL_FAULTS)
@@ -491,17 +540,20 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError("the clean run failed: " + clean_err[-3000:])
         say(f"faulted run through the cluster ({len(faults)} faults)")
         doc, err, report["soak_s"] = soak.run(soak.via_proxy, f"{soak.bucket}/soak", inputs, True,
-                                              300 if args.quick else 3600, during=soak.inject)
+                                              300 if args.quick and not args.faults else 3600, during=soak.inject)
         if doc is None:
             report["run_error"] = err[-3000:]
         recovery(soak.records, doc)
         report["dag_state"] = (doc or {}).get("dag_state")
         report.update(check(soak, clean_doc, doc, soak.root / "cmp"))
+        if doc is None or report["lost"] or report["corrupted"]:
+            report["logs_kept"] = soak.keep_logs()
     finally:
         soak.stop()
         report["processes_left"] = len(soak.processes_left())
         shutil.rmtree(soak.root, ignore_errors=True)
     report["faults"] = soak.records
+    report["supervisor_restarts"] = soak.restarts
     report["faults_injected"] = sum(1 for r in soak.records if not r.get("skipped"))
     report["proxy_counts"] = dict(soak.proxy.counts) if soak.proxy else {}
     report["seconds"] = round(time.monotonic() - t_all, 1)

@@ -71,3 +71,21 @@ def test_undamaged_intermediates_are_used_as_they_are(shared_data, ctx):
     recognize_videos([st], ctx)
     assert st.active and not st.repaired and st.to_result().note is None
     assert {o.key: o.etag for o in ctx.folder(st).list()}[LANDMARKS] == etag  # not rewritten
+
+
+def test_a_full_scratch_disk_fails_the_task_not_the_video():
+    """ENOSPC is the machine's, not the video's: the step raises (its task is retried) and the video stays active."""
+    import errno
+
+    from signbridge.pipeline.guard import ScratchFullError, guard
+    from signbridge.pipeline.state import VideoState
+
+    st = VideoState(input_uri="s3://b/v.mp4")
+
+    def full() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(ScratchFullError) as e:
+        guard(st, "mux", full)
+    assert st.active and st.error is None and "no space left for mux's scratch files" in str(e.value)
+    assert e.value.permanent is False
