@@ -107,6 +107,9 @@ _TABLE: list[Setting] = [
             "User for SIGNBRIDGE_AIRFLOW_URL. Unset with the local cluster: its generated admin user."),
     Setting("airflow_password", "SIGNBRIDGE_AIRFLOW_PASSWORD", None, str,
             "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
+    Setting("revise_wait", "SIGNBRIDGE_REVISE_WAIT", 120.0, float,
+            "Seconds a render of a result folder (`revise`, the review page) waits for another render of the same "
+            "folder to finish before it fails saying who holds it (a lease object in the store).", minimum=0),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
             stage="extract", output=True, option=True, minimum=0, dataset=True),
@@ -271,6 +274,7 @@ class Settings:
     airflow_url: str | None = None
     airflow_user: str | None = None
     airflow_password: str | None = None
+    revise_wait: float = 120.0
     fps: float = 15.0
     max_side: int = 640
     workers: int = 0

@@ -258,3 +258,48 @@ def test_revise_dag_runs_queued_reviews(copy_results, tmp_path):
     assert json.loads((res.folder / "review" / "current.json").read_text())["revision"] == saved["id"]
     assert "Drink." in (res.folder / "captions.srt").read_text()
     assert results.queued() == []
+
+
+def test_two_renders_of_one_folder_at_once(processed_clip, s3_bucket, s3_server, tmp_path):
+    """Two `signbridge revise` processes on one S3 result folder at the same moment: the store's lease
+    (review/lease.json, a conditional put) lets one render at a time, the second waits and renders on
+    top of the first, and the folder's current outputs are exactly the ones its record names."""
+    import hashlib
+    import time
+
+    from signbridge.storage import open_store
+
+    settings = s3_server.replace(home=str(tmp_path / "home"))
+    video_uri = open_store(s3_bucket, settings).put_file("uploads/go_eat.mp4", processed_clip.video)
+    out = open_store(f"{s3_bucket}/outputs", settings)
+    vid = processed_clip.folder.name
+    for p in processed_clip.folder.iterdir():
+        data = p.read_bytes()
+        if p.name == "result.json":
+            data = json.dumps({**json.loads(data), "input_uri": video_uri}).encode()
+        out.put_bytes(f"{vid}/{p.name}", data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_"))}
+    env.update({"SIGNBRIDGE_HOME": str(tmp_path / "home"), "AWS_ENDPOINT_URL": settings.s3_endpoint,
+                "AWS_ACCESS_KEY_ID": settings.s3_access_key, "AWS_SECRET_ACCESS_KEY": settings.s3_secret_key,
+                "SIGNBRIDGE_TTS": "espeak"})
+    procs = []
+    for who, label in (("ann", "drink"), ("bob", "eat")):
+        edit = tmp_path / f"{who}.json"
+        edit.write_text(json.dumps(edited(processed_clip.folder, spans={1: {"label": label, "confidence": 1.0}})))
+        procs.append(subprocess.Popen([sys.executable, "-m", "signbridge.cli", "revise", f"{s3_bucket}/outputs/{vid}",
+                                       "--gloss-track", str(edit), "--reviewer", who, "--json"], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    t0 = time.monotonic()
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    recs = [json.loads(r[0]) for r in results]
+    assert sum("in use by a render by" in r[1] for r in results) == 1, [r[1][-1500:] for r in results]
+    first, second = sorted(recs, key=lambda r: r["previous"] != "model")
+    assert first["previous"] == "model" and second["previous"] == first["revision"]  # one after the other
+    cur = json.loads(out.get_bytes(f"{vid}/review/current.json"))
+    assert cur["revision"] == second["revision"]
+    for fname, sha in cur["files"].items():  # nothing half-written or mixed from the two renders
+        assert hashlib.sha256(out.get_bytes(f"{vid}/{fname}")).hexdigest() == sha, fname
+        assert out.get_bytes(f"{vid}/review/renders/{second['revision']}/{fname}") == out.get_bytes(f"{vid}/{fname}")
+    assert not out.exists(f"{vid}/review/lease.json")
+    assert time.monotonic() - t0 < 240

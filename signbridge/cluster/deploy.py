@@ -24,6 +24,12 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # a task whose worker stopped heartbeating (killed, machine gone) is failed and retried after this;
 # Airflow's default is 300 s. Any AIRFLOW__* variable given to `cluster up` overrides these defaults.
 HEARTBEAT_TIMEOUT_S = 60
+# a scheduler that restarts looks for tasks its dead predecessor queued (to adopt them, so a task whose worker also
+# died is failed and retried) this often; Airflow's default, 300 s, held a run 5 minutes after a scheduler SIGKILL
+ORPHANED_CHECK_S = 60
+# a task still queued after this is queued again: its message may have gone with a restarted Redis (which keeps
+# no data here); Airflow's default is 600 s
+QUEUED_TIMEOUT_S = 120
 
 
 @dataclass
@@ -172,6 +178,8 @@ class Deployment:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHANED_CHECK_S),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": str(QUEUED_TIMEOUT_S),
         })
         env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__")})
         return env

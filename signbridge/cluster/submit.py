@@ -12,14 +12,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from signbridge.cluster.api import AirflowApi
+from signbridge.cluster.api import AirflowApi, ApiError
 from signbridge.errors import ConfigError, SignBridgeError
 from signbridge.settings import Settings
 
 DAG_ID = "signbridge_videos"
 FINISHED = ("success", "failed")
 POLL_S = 2.0
-API_DOWN_TOLERANCE_S = 60.0   # the API server may restart during a run; longer than this is an error
+# the API server may restart during a run (after its metadata database restarted, the soak saw it gone for over
+# a minute until it was started again); longer than this is an error
+API_DOWN_TOLERANCE_S = 180.0
 
 
 def connect(settings: Settings) -> AirflowApi:
@@ -74,7 +76,10 @@ def submit_run(api: AirflowApi, conf: dict, log_path: Path, say: Callable[[str],
                 run = api.dag_run(DAG_ID, dag_run_id)
                 tis = api.task_instances(DAG_ID, dag_run_id)
                 down_since = None
-            except ConfigError:
+            except (ConfigError, ApiError) as e:
+                if isinstance(e, ApiError) and e.status < 500:
+                    raise
+                # no answer, or a 5xx while its metadata database restarts: wait, as for a restarting server
                 down_since = down_since or time.monotonic()
                 if time.monotonic() - down_since > API_DOWN_TOLERANCE_S:
                     raise SignBridgeError(f"the Airflow API at {api.url} stopped answering during run {dag_run_id}",

@@ -118,12 +118,23 @@ class Context:
             raise InputError("file not found" if not p.exists() else "not a file", source=uri)
         return p
 
-    def put(self, store, name: str, path: Path) -> str:
-        return store.put_file(name, path, content_type(name))
+    def put(self, store, name: str, path: Path, st: VideoState | None = None) -> str:
+        """Store a file; with ``st``, its size and sha256 are recorded for the stage that reads it next."""
+        uri = store.put_file(name, path, content_type(name))
+        if st is not None:
+            from signbridge.pipeline.integrity import record
 
-    def put_json(self, store, name: str, doc: Any) -> str:
-        return store.put_bytes(name, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode(),
-                               "application/json")
+            record(st, name, Path(path))
+        return uri
+
+    def put_json(self, store, name: str, doc: Any, st: VideoState | None = None) -> str:
+        data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        uri = store.put_bytes(name, data, "application/json")
+        if st is not None:
+            from signbridge.pipeline.integrity import record
+
+            record(st, name, data)
+        return uri
 
     def get_json(self, store, name: str) -> Any:
         return json.loads(store.get_bytes(name))

@@ -35,7 +35,9 @@ def identify(st: VideoState, path: Path, ctx: Context) -> None:
 
 def use_existing_landmarks(st: VideoState, ctx: Context, folder, d: Path) -> None:
     """An earlier run or try stored the landmarks: take their detection counts and duration."""
-    local = folder.get_file(LANDMARKS, d / LANDMARKS)
+    from signbridge.pipeline import integrity
+
+    local = integrity.get_file(st, folder, LANDMARKS, d / LANDMARKS)
     meta = _landmarks_info(local)
     st.outputs["landmarks"] = folder.uri(LANDMARKS)
     st.detection.update(detection_summary(meta))
@@ -47,7 +49,7 @@ def store_landmarks(st: VideoState, ctx: Context, folder, ex, d: Path) -> None:
     """Write an extraction's landmarks to the result folder and note what it found."""
     from signbridge.extract import write_landmarks
 
-    st.outputs["landmarks"] = ctx.put(folder, LANDMARKS, write_landmarks(ex.table, d / LANDMARKS))
+    st.outputs["landmarks"] = ctx.put(folder, LANDMARKS, write_landmarks(ex.table, d / LANDMARKS), st)
     st.detection.update(detection_summary(ex.meta))
     st.duration_ms = float(ex.meta.get("duration_s") or 0) * 1000.0 or st.duration_ms
 
@@ -95,7 +97,16 @@ def to_extract(st: VideoState, ctx: Context, d: Path) -> Path | None:
         if plain.exists(LANDMARKS):
             ctx.put(folder, LANDMARKS, plain.get_file(LANDMARKS, d / LANDMARKS))
     if folder.exists(LANDMARKS):  # an earlier run or try got this far
-        use_existing_landmarks(st, ctx, folder, d)
+        from signbridge.pipeline.integrity import DamagedError
+
+        try:
+            use_existing_landmarks(st, ctx, folder, d)
+        except DamagedError as e:  # damaged since this run stored it: extract again
+            log.warning("%s; extracting again", e)
+            folder.delete(LANDMARKS)
+            st.sums.pop(LANDMARKS, None)
+            st.repaired.append(f"{LANDMARKS} ({e.message.removeprefix('stored intermediate is damaged ')})")
+            return path
         remember_sha(st, ctx)
         return None
     return path

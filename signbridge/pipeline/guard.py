@@ -5,6 +5,7 @@ caller (an Airflow task) can retry.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import time
@@ -15,6 +16,12 @@ from signbridge.pipeline.context import Context
 from signbridge.pipeline.state import VideoState
 
 log = logging.getLogger(__name__)
+
+
+class ScratchFullError(SignBridgeError):
+    """The scratch disk is full: a property of the machine, so the whole task fails and is retried."""
+
+    permanent = False
 
 
 def guard(st: VideoState, stage: str, fn: Callable[[], None], storage_errors: list | None = None) -> None:
@@ -37,6 +44,13 @@ def guard(st: VideoState, stage: str, fn: Callable[[], None], storage_errors: li
             storage_errors.append(e)
     except SignBridgeError as e:
         st.fail(stage, e)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's disk, not the video: the task retries
+            raise ScratchFullError(f"no space left for {stage}'s scratch files ({e})", source=st.input_uri,
+                                   hint="free space under SIGNBRIDGE_HOME/tmp; the task is retried") from None
+        log.exception("unexpected error in %s of %s", stage, st.input_uri)
+        st.fail(stage, SignBridgeError(f"internal error in {stage}: {type(e).__name__}: {e}", source=st.input_uri,
+                                       hint="please report this with the video"))
     except Exception as e:  # noqa: BLE001 - one video's surprise must not stop the batch
         log.exception("unexpected error in %s of %s", stage, st.input_uri)
         st.fail(stage, SignBridgeError(f"internal error in {stage}: {type(e).__name__}: {e}", source=st.input_uri,

@@ -37,6 +37,8 @@ class VideoState:
     permanent: bool = False  # the failure is a property of the file's bytes (not the store, not a bug)
     note: str | None = None  # what a finished video's status alone does not say
     hints: dict[str, Any] | None = None  # word list / script texts (recognize.hints.HintTexts.to_dict)
+    sums: dict[str, dict] = field(default_factory=dict)  # file -> size, sha256 when stored (pipeline.integrity)
+    repaired: list[str] = field(default_factory=list)  # intermediates found damaged and recomputed
 
     @property
     def active(self) -> bool:
@@ -64,7 +66,11 @@ class VideoState:
         return VideoResult(input_uri=self.input_uri, status=self.status, sha256=self.sha256, error=self.error,  # type: ignore[arg-type]
                            failed_stage=self.failed_stage,
                            stage_timings={k: round(float(v), 3) for k, v in self.timings.items()},
-                           outputs=dict(self.outputs), detection=dict(self.detection), note=self.note)
+                           outputs=dict(self.outputs), detection=dict(self.detection), note=self._note())
+
+    def _note(self) -> str | None:
+        repaired = ("found damaged in the store and recomputed: " + "; ".join(self.repaired)) if self.repaired else None
+        return "; ".join(n for n in (self.note, repaired) if n) or None
 
 
 def new_run_id() -> str:

@@ -9,6 +9,7 @@ import dataclasses
 from typing import Sequence
 
 from signbridge.errors import InputError
+from signbridge.pipeline import integrity
 from signbridge.pipeline.context import Context
 from signbridge.pipeline.guard import batched, guard, pending, raise_if_all_storage, stage_module
 from signbridge.pipeline.layout import GLOSS_TRACK, LANDMARKS, RESULT, RESULT_FILES, TRANSCRIPT, VIDEO
@@ -31,8 +32,11 @@ def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
         tables, ready = [], []
         for st in todo:
             def load(st: VideoState = st) -> None:
-                local = ctx.folder(st).get_file(LANDMARKS, d / f"{st.index}.parquet")
-                tables.append(read_landmarks(local, source=ctx.folder(st).uri(LANDMARKS)))
+                folder = ctx.folder(st)
+                local = integrity.load_checked(
+                    st, folder, LANDMARKS, lambda: integrity.get_file(st, folder, LANDMARKS, d / f"{st.index}.parquet"),
+                    lambda: _redo_extract(st, ctx))
+                tables.append(read_landmarks(local, source=folder.uri(LANDMARKS)))
                 ready.append(st)
             guard(st, "recognize", load)
         if not ready:
@@ -41,6 +45,21 @@ def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
             tbls, ctx.settings, [st.input_uri for st in sts], hints_of(sts)))
         for st, track in tracks:
             guard(st, "recognize", lambda st=st, track=track: _write_track(st, track, ctx))
+
+
+def _redo_extract(st: VideoState, ctx: Context) -> None:
+    from signbridge.pipeline.extract_step import extract_videos
+
+    extract_videos([st], ctx, workers=1)
+
+
+def _json(st: VideoState, ctx: Context, name: str, redo) -> dict:
+    """A stored JSON intermediate of ``st``, checked against its record (recomputed by ``redo`` if damaged)."""
+    import json
+
+    folder = ctx.folder(st)
+    return integrity.load_checked(st, folder, name, lambda: json.loads(integrity.get_bytes(st, folder, name)),
+                                  lambda: redo([st], ctx))
 
 
 def hints_of(states: Sequence[VideoState]) -> list | None:
@@ -57,7 +76,7 @@ def _write_track(st: VideoState, track: GlossTrack, ctx: Context) -> None:
         track.sha256 = st.sha256
     if track.duration_ms is None and st.duration_ms:
         track.duration_ms = st.duration_ms
-    st.outputs["gloss_track"] = ctx.put_json(ctx.folder(st), GLOSS_TRACK, track.to_dict())
+    st.outputs["gloss_track"] = ctx.put_json(ctx.folder(st), GLOSS_TRACK, track.to_dict(), st)
     unknown = sum(1 for s in track.spans if s.kind == "unknown")
     st.detection.update({"signs": len(track.spans), "unclear": unknown})
     if track.hints:
@@ -77,7 +96,7 @@ def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:
     tracks, ready = [], []
     for st in todo:
         def load(st: VideoState = st) -> None:
-            doc = ctx.get_json(ctx.folder(st), GLOSS_TRACK)
+            doc = _json(st, ctx, GLOSS_TRACK, recognize_videos)
             tracks.append(GlossTrack.from_dict(doc, source=ctx.folder(st).uri(GLOSS_TRACK)))
             ready.append(st)
         guard(st, "compose", load)
@@ -85,7 +104,7 @@ def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:
         return
     for st, tr in batched("compose", ready, tracks, lambda _sts, trs: mod.compose_tracks(trs, ctx.settings)):
         def write(st: VideoState = st, tr=tr) -> None:
-            st.outputs["transcript"] = ctx.put_json(ctx.folder(st), TRANSCRIPT, tr.to_dict())
+            st.outputs["transcript"] = ctx.put_json(ctx.folder(st), TRANSCRIPT, tr.to_dict(), st)
             st.detection["sentences"] = len(tr.sentences)
             if tr.fallbacks:  # the configured composer failed for these: the run summary says how many and why
                 st.detection["rules_fallbacks"] = dict(tr.fallbacks)
@@ -101,8 +120,8 @@ def speak_videos(states: Sequence[VideoState], ctx: Context) -> None:
     for st in todo:
         def one(st: VideoState = st) -> None:
             folder = ctx.folder(st)
-            tr = Transcript.from_dict(ctx.get_json(folder, TRANSCRIPT), source=folder.uri(TRANSCRIPT))
-            track = GlossTrack.from_dict(ctx.get_json(folder, GLOSS_TRACK), source=folder.uri(GLOSS_TRACK))
+            track = GlossTrack.from_dict(_json(st, ctx, GLOSS_TRACK, recognize_videos), source=folder.uri(GLOSS_TRACK))
+            tr = Transcript.from_dict(_json(st, ctx, TRANSCRIPT, compose_videos), source=folder.uri(TRANSCRIPT))
             dur = st.duration_ms or track.duration_ms
             if not dur and not tr.no_signing:
                 raise InputError("the video duration is unknown, so captions cannot be timed", source=st.input_uri)
@@ -110,7 +129,7 @@ def speak_videos(states: Sequence[VideoState], ctx: Context) -> None:
             with ctx.workdir("speak") as d:
                 made = render_speech(tr, ctx.settings, d, duration_ms=dur or 0.0, track=track, skip=stored)
                 for name, path in made.items():
-                    ctx.put(folder, RESULT_FILES[name], path)
+                    ctx.put(folder, RESULT_FILES[name], path, st)
             if not tr.no_signing:
                 st.outputs.update({n: folder.uri(RESULT_FILES[n]) for n in ("srt", "vtt", "narration")})
         guard(st, "speak", one, errors)
@@ -129,12 +148,19 @@ def mux_videos(states: Sequence[VideoState], ctx: Context) -> None:
             if not folder.exists(VIDEO):
                 with ctx.workdir("mux") as d:
                     video = ctx.fetch(st.input_uri, d)
-                    files = {n: folder.get_file(RESULT_FILES[n], d / RESULT_FILES[n])
-                             for n in ("srt", "vtt", "narration") if n in st.outputs}
+                    files = {n: _file(st, ctx, RESULT_FILES[n], d) for n in ("srt", "vtt", "narration")
+                             if n in st.outputs}
                     ctx.put(folder, VIDEO, render_video(video, files, d / "out" / VIDEO, ctx.settings))
             st.outputs["video"] = folder.uri(VIDEO)
         guard(st, "mux", one, errors)
     raise_if_all_storage(len(todo), errors)
+
+
+def _file(st: VideoState, ctx: Context, name: str, d) -> object:
+    """A stored caption or narration file of ``st``, checked (re-rendered by the speak step if damaged)."""
+    folder = ctx.folder(st)
+    return integrity.load_checked(st, folder, name, lambda: integrity.get_file(st, folder, name, d / name),
+                                  lambda: speak_videos([st], ctx))
 
 
 def finish_videos(states: Sequence[VideoState], ctx: Context) -> None:

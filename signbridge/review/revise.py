@@ -6,7 +6,10 @@ re-timed as a whole (a changed sentence moves its neighbours' reading time). The
 new transcript, captions, narration and video become the folder's current outputs;
 before that, the outputs they replace are kept under ``review/renders/<revision>/``
 (``model`` for the machine's first render), and ``review/current.json``, written
-last, names the revision the current outputs come from and each file's sha256.
+last, names the revision the current outputs come from and each file's sha256. A render holds the
+folder's lease (``review/lease.json``, taken with a conditional put) from saving the revision to
+publishing: a second render of the same folder waits for it (``SIGNBRIDGE_REVISE_WAIT``), then fails
+naming who holds it.
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from signbridge.records import GlossSpan, GlossTrack, Sentence, Transcript
 from signbridge.review import revisions as rv
 from signbridge.review.narration import CachedVoice, SpliceStats, splice
 from signbridge.settings import Settings
+from signbridge.storage.lease import lease
 
 log = logging.getLogger(__name__)
 
 CURRENT = "review/current.json"
+LEASE = "review/lease.json"  # held while a render writes the folder (storage.lease): one render at a time
 RENDERS = "review/renders"
 MODEL = "model"  # the revision name of the machine's own outputs
 OUTPUTS = (TRANSCRIPT, SRT, VTT, NARRATION, VIDEO)  # what a render replaces (and keeps the previous of)
@@ -113,14 +118,15 @@ def revise_folder(folder_uri: str, edited: bytes | dict | str | Path, settings: 
     if not folder.exists(rv.GLOSS_TRACK):
         raise InputError("not a video's result folder (no gloss_track.json)", source=folder_uri)
     reviewed = _load_edit(folder, edited, source, settings)
-    rid = reviewed.meta.get("id")
-    stored = rid and rv.REVISION_ID.fullmatch(str(rid)) and rid in rv.revision_ids(folder)
-    if not stored or rv.load_revision(folder, rid)["spans"] != reviewed.track.to_dict()["spans"]:
-        rid = rv.save_revision(folder, reviewed, reviewer=reviewer or reviewed.meta.get("reviewer") or "cli",
-                               based_on=current(folder)["revision"])["id"]
-    for note in reviewed.notes:
-        log.info("%s: %s", folder.uri(), note)
-    return {**render_revision(folder, rid, reviewed, settings), "notes": list(reviewed.notes)}
+    who = reviewer or reviewed.meta.get("reviewer") or "cli"
+    with lease(folder, LEASE, owner=f"a render by {who}", what="this result folder", wait_s=settings.revise_wait) as held:
+        rid = reviewed.meta.get("id")
+        stored = rid and rv.REVISION_ID.fullmatch(str(rid)) and rid in rv.revision_ids(folder)
+        if not stored or rv.load_revision(folder, rid)["spans"] != reviewed.track.to_dict()["spans"]:
+            rid = rv.save_revision(folder, reviewed, reviewer=who, based_on=current(folder)["revision"])["id"]
+        for note in reviewed.notes:
+            log.info("%s: %s", folder.uri(), note)
+        return {**render_revision(folder, rid, reviewed, settings, held), "notes": list(reviewed.notes)}
 
 
 def _previous(folder) -> tuple[str, Transcript, GlossTrack]:
@@ -131,8 +137,9 @@ def _previous(folder) -> tuple[str, Transcript, GlossTrack]:
     return cur, prev_tr, prev_track
 
 
-def render_revision(folder, rid: str, reviewed: rv.Reviewed, settings: Settings) -> dict[str, Any]:
-    """Recompose, re-caption, re-narrate and re-mux ``folder`` (a Store) for revision ``rid``."""
+def render_revision(folder, rid: str, reviewed: rv.Reviewed, settings: Settings, held=None) -> dict[str, Any]:
+    """Recompose, re-caption, re-narrate and re-mux ``folder`` (a Store) for revision ``rid``; the caller
+    holds the folder's lease (``held``, checked again before anything is published)."""
     from signbridge.pipeline.render import render_speech
 
     track = reviewed.track
@@ -163,6 +170,8 @@ def render_revision(folder, rid: str, reviewed: rv.Reviewed, settings: Settings)
             files[NARRATION] = splice(prev_wav, prev_tr.sentences, tr.sentences, kept, duration,
                                       CachedVoice(folder, settings, stats), work / NARRATION)
         files[VIDEO] = _mux(folder, track, files, settings, work)
+        if held is not None:
+            held.check()
         return _publish(folder, rid, prev_rev, files, tr, kept, stats)
     finally:
         shutil.rmtree(work, ignore_errors=True)

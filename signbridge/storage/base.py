@@ -45,6 +45,12 @@ class Store(abc.ABC):
     def _list(self, prefix: str) -> Iterator[ObjectInfo]: ...
     @abc.abstractmethod
     def _delete(self, key: str) -> None: ...
+    @abc.abstractmethod
+    def _put_if(self, key: str, data: bytes, content_type: str | None, if_match: str | None) -> str | None: ...
+    @abc.abstractmethod
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None: ...
+    @abc.abstractmethod
+    def _delete_if(self, key: str, etag: str) -> bool: ...
 
     # --- public, validated ------------------------------------------------
     def put_file(self, key: str, path: str | Path, content_type: str | None = None) -> str:
@@ -75,6 +81,22 @@ class Store(abc.ABC):
 
     def delete(self, key: str) -> None:
         self._delete(validate_key(key))
+
+    # --- conditional operations: what a lease (storage.lease) is built on ------------------------
+    def put_bytes_if(self, key: str, data: bytes, content_type: str | None = None, *,
+                     if_match: str | None = None) -> str | None:
+        """Write only if ``key`` is absent (``if_match`` None) or still has etag ``if_match``; the new
+        etag, or None when another writer got there first. Atomic in the store itself (S3's
+        ``If-None-Match``/``If-Match``), so it holds between machines."""
+        return self._put_if(validate_key(key), bytes(data), content_type, if_match)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """``(bytes, etag)`` of ``key``, or None when it does not exist."""
+        return self._get_versioned(validate_key(key))
+
+    def delete_if(self, key: str, etag: str) -> bool:
+        """Delete ``key`` only while it still has ``etag``; False when it changed or is gone."""
+        return self._delete_if(validate_key(key), etag)
 
     def delete_prefix(self, prefix: str) -> int:
         n = 0

@@ -1,6 +1,8 @@
 """Local-folder backend (same semantics as S3: atomic replace, flat keys)."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -90,6 +92,42 @@ class LocalStore(Store):
 
     def _delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """One conditional operation at a time on this folder (an advisory lock file beside the objects)."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".tmp-conditional.lock", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        p = self._path(key)
+        if not p.is_file():
+            return None
+        data = p.read_bytes()
+        return data, hashlib.md5(data).hexdigest()
+
+    def _put_if(self, key: str, data: bytes, content_type: str | None, if_match: str | None) -> str | None:
+        with self._exclusive():
+            cur = self._get_versioned(key)
+            if (cur is not None) if if_match is None else (cur is None or cur[1] != if_match):
+                return None
+            self._put_bytes(key, data, content_type)
+            return hashlib.md5(data).hexdigest()
+
+    def _delete_if(self, key: str, etag: str) -> bool:
+        with self._exclusive():
+            cur = self._get_versioned(key)
+            if cur is None or cur[1] != etag:
+                return False
+            self._delete(key)
+            return True
 
     def _child(self, prefix: str) -> "LocalStore":
         return LocalStore(self._path(prefix))

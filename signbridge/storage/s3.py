@@ -113,6 +113,12 @@ def _s3_errors(what: str, endpoint: str | None):
         raise StorageError(f"{what}: {e}") from None
 
 
+def _lost_race(e: StorageError) -> bool:
+    """A precondition that did not hold (412), or a conflicting concurrent write (409)."""
+    return any(c in e.message for c in ("PreconditionFailed", "ConditionalRequestConflict", "S3 said 412",
+                                        "S3 said 409"))
+
+
 class S3Store(Store):
     def __init__(self, uri: str, settings: "Settings", client=None, ensure_bucket: bool = False):
         self.bucket, self.prefix = parse_s3_uri(uri)
@@ -259,6 +265,40 @@ class S3Store(Store):
     def _delete(self, key: str) -> None:
         with self._err(f"delete {self.uri(key)}"):
             self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
+
+    def _put_if(self, key: str, data: bytes, content_type: str | None, if_match: str | None) -> str | None:
+        kwargs: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        kwargs.update({"IfMatch": f'"{if_match}"'} if if_match else {"IfNoneMatch": "*"})
+        try:
+            with self._err(f"conditional write of {self.uri(key)}"):
+                res = self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, **kwargs)
+        except StorageError as e:
+            if _lost_race(e):
+                return None
+            raise
+        return res["ETag"].strip('"')
+
+    def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        with self._err(f"read {self.uri(key)}"):
+            try:
+                res = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            return res["Body"].read(), res["ETag"].strip('"')
+
+    def _delete_if(self, key: str, etag: str) -> bool:
+        try:
+            with self._err(f"conditional delete of {self.uri(key)}"):
+                self.client.delete_object(Bucket=self.bucket, Key=self._k(key), IfMatch=f'"{etag}"')
+        except StorageError as e:
+            if _lost_race(e) or "NoSuchKey" in e.message:
+                return False
+            raise
+        return True
 
     def _child(self, prefix: str) -> "S3Store":
         return S3Store(f"{self.root_uri}/{prefix}", self.settings, client=self.client)
