@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from signbridge.errors import SchemaError
+from signbridge.errors import ConfigError, SchemaError
 from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.align import align, report_spans
 from signbridge.recognize.fingerspell import read_span
@@ -78,27 +78,18 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
     x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
                                                       np.float32)
     probs, _ = rec.classify(x, settings.batch_size)
-    thresholds = dict(rec.thresholds)
-    if settings.min_confidence is not None:  # an explicit setting overrides the calibrated cut-off
-        thresholds["shown"] = float(settings.min_confidence)
-        thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
+    thresholds = calibrated_thresholds(rec, settings)
     tracks, k = [], 0
     for n, plan in enumerate(plans):
         p = probs[k:k + len(plan.spans)]
         k += len(plan.spans)
         hint = hints[n] if hints and n < len(hints) else None
-        th, info = thresholds, None
+        info = None
         if hint is not None and hint.script is not None:
             spans, info = _aligned(plan, rec, settings, hint)
-        elif hint is not None and hint.vocabulary is not None:
-            listed = np.asarray(hint.vocabulary.glosses, dtype=int)
-            th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
-            if settings.min_confidence is not None:
-                th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
-            allowed = set(listed.tolist())
-            spans = _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed)
+            th = thresholds
         else:
-            spans = _decide(plan, p, rec, thresholds, rec.shown)
+            spans, th = _decide_hinted(plan, p, rec, settings, thresholds, hint)
         track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
                            model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
                            vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence,
@@ -108,6 +99,44 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
         track.status, track.status_reason = _status(track, plan.frames)
         tracks.append(track)
     return tracks
+
+
+def calibrated_thresholds(rec, settings) -> dict[str, float]:
+    """The checkpoint's tier cut-offs; an explicit ``min_confidence`` overrides the calibrated one."""
+    thresholds = dict(rec.thresholds)
+    if settings.min_confidence is not None:
+        thresholds["shown"] = float(settings.min_confidence)
+        thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
+    return thresholds
+
+
+def _decide_hinted(plan: _Plan, p: np.ndarray, rec, settings, thresholds: dict[str, float],
+                   hint: Hints | None) -> tuple[list[GlossSpan], dict[str, float]]:
+    """Spans and the cut-offs used: a word list shows only its glosses, through the list prior and the
+    cut-offs fitted for lists of its size; without one, the calibrated shown vocabulary."""
+    if hint is None or hint.vocabulary is None:
+        return _decide(plan, p, rec, thresholds, rec.shown), thresholds
+    listed = np.asarray(hint.vocabulary.glosses, dtype=int)
+    th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
+    if settings.min_confidence is not None:
+        th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
+    allowed = set(listed.tolist())
+    return _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed), th
+
+
+def classify_spans(frames: Frames, core_ms: np.ndarray, rec, settings, hint: Hints | None = None,
+                   ref=None, spans_ms: np.ndarray | None = None) -> tuple[list[GlossSpan], dict[str, float]]:
+    """Spans found elsewhere (live endpointing), decided as :func:`recognize_frames` decides: the same
+    features, tiers, fingerspelling reading, word-list prior and cut-offs. ``core_ms``: what the classifier
+    sees; ``spans_ms``: the times the spans report (default ``core_ms``). Each span is its own run."""
+    if hint is not None and hint.script is not None:
+        raise ConfigError("a script is aligned to a whole video; spans found one by one take a word list only")
+    core = np.asarray(core_ms, dtype=np.float64).reshape(-1, 2)
+    ref = body_reference(frames) if ref is None else ref
+    plan = _Plan(frames, core if spans_ms is None else np.asarray(spans_ms, np.float64).reshape(-1, 2), core,
+                 np.arange(len(core)), ref, "live", "")
+    probs, _ = rec.classify(rec.features(frames, core, ref), settings.batch_size)
+    return _decide_hinted(plan, probs, rec, settings, calibrated_thresholds(rec, settings), hint)
 
 
 def _gloss_name(text: str) -> str:
