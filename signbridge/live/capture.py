@@ -27,6 +27,9 @@ _OUT_SIZE = re.compile(r"Video: rawvideo.*?, (\d{2,5})x(\d{2,5})")
 NETWORK = ("udp://", "tcp://", "rtsp://", "rtsps://", "rtp://", "srt://", "http://", "https://", "rtmp://")
 
 
+IDLE = object()  # next_frame: no frame yet, the stream is not over
+
+
 class LiveError(InputError):
     """The live source cannot be opened, or stopped sending video."""
 
@@ -104,10 +107,12 @@ class Capture:
         self._latest: Frame | None = None
         self._eof = False
         self._pipe_done = False  # the frame reader reached the end of the pipe
+        self._last = time.monotonic()  # when the last frame was taken (or the capture started)
         self._tail: deque[str] = deque(maxlen=12)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> "Capture":
+        self._last = time.monotonic()
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0, preexec_fn=_die_with_parent)
         for fn, name in ((self._read_stderr, "live-ffmpeg-log"), (self._read_frames, "live-capture")):
@@ -167,17 +172,22 @@ class Capture:
             self._pipe_done = True
             self._cond.notify_all()
 
-    def next_frame(self) -> Frame | None:
-        """The newest frame not yet taken (waits for one); None when the source ended normally."""
-        deadline = time.monotonic() + self.timeout_s
+    def next_frame(self, idle_s: float | None = None) -> Frame | None | object:
+        """The newest frame not yet taken (waits for one); None when the source ended normally; ``IDLE`` when
+        ``idle_s`` passed without one (the stream may only be pausing: call again). ``timeout_s`` after the
+        last frame (or the start) raises :class:`LiveError`."""
+        wait_until = time.monotonic() + idle_s if idle_s else float("inf")
         with self._cond:
             while self._latest is None and not self._pipe_done:
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if now - self._last >= self.timeout_s:
                     raise self._stalled()
-                self._cond.wait(min(left, 0.5))
+                if now >= wait_until:
+                    return IDLE
+                self._cond.wait(min(self._last + self.timeout_s - now, wait_until - now, 0.5))
             frame, self._latest = self._latest, None
         if frame is not None:
+            self._last = time.monotonic()
             return frame
         return self._ended()
 

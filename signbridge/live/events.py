@@ -55,7 +55,7 @@ class Hub:
                   "sign_end_s": None if end_s is None else round(float(end_s), 3), **extra}
             ev["wall_time"] = round(time.time(), 4)
             for fn in list(self._subs):
-                fn("event", ev)
+                fn(type_, ev)
             if self._file is not None:
                 self._file.write(json.dumps(ev) + "\n")
                 self._file.flush()

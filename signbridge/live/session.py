@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from signbridge.live.capture import Capture, Frame, LiveError
+from signbridge.live.capture import IDLE, Capture, Frame, LiveError
 from signbridge.live.endpoint import Endpointer, Sign
 from signbridge.live.events import Hub
 from signbridge.live.phrases import Phrases
@@ -23,6 +23,7 @@ from signbridge.settings import Settings
 
 STILL_SPEED = 0.5  # palm speed (shoulder widths / s) under which raised hands count as holding still
 CONTEXT_MS = 1500.0  # landmarks before a sign's start kept for its classification
+IDLE_S = 1.0  # no frame for this long (a stream that stopped or stalls): the open sign ends at the last frame
 
 
 @dataclass
@@ -92,9 +93,13 @@ class Session:
                 self.say(f"live page: {self.page.url}")
             self.say(f"waiting for video from {self.opts.source} (Ctrl-C ends)")
             while True:
-                frame = self.capture.next_frame()
-                if frame is None:
+                got = self.capture.next_frame(idle_s=IDLE_S)
+                if got is None:
                     break
+                if got is IDLE:  # no video for a while: a sign still open ends where the video stopped
+                    self._pause(frame)
+                    continue
+                frame = got
                 self._frame(frame)
         except KeyboardInterrupt:
             self.stats.interrupted = True
@@ -162,13 +167,17 @@ class Session:
         if self.voice is not None:
             self.voice.say(c)
 
+    def _pause(self, frame: Frame | None) -> None:
+        """No video for ``IDLE_S``: what the signer did up to the last frame is all there is for now."""
+        last = 1000.0 * frame.media_s if frame is not None else 0.0
+        for sign in self.endpointer.flush(last):
+            self._sign(sign, last, {"decided_s": round(last / 1000, 3), "idle": True})
+        self._commit()
+
     def _end(self, frame: Frame | None) -> None:
         """The stream is over: a sign still open ends at the last frame, and the open phrase is committed."""
-        last = 1000.0 * frame.media_s if frame is not None else 0.0
         try:
-            for sign in self.endpointer.flush(last):
-                self._sign(sign, last, {})
-            self._commit()
+            self._pause(frame)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now
             self.stats.interrupted = True
 

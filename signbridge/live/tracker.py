@@ -21,6 +21,9 @@ class Tracker:
     """Holistic over a stream of frames, with a rolling window of their landmarks."""
 
     def __init__(self, window_s: float = 12.0, face_mode: str = "none", keep_all: bool = False):
+        from signbridge.extract.holistic import defer_plotting_imports
+
+        defer_plotting_imports()  # mediapipe's drawing helpers would import matplotlib (and write its font cache)
         self.face_mode = face_mode
         self.holistic = Holistic(0, face=face_mode != "none")
         self.window_ms = 1000.0 * window_s

@@ -47,8 +47,11 @@
     const t = document.createElement("span");
     t.className = "t";
     t.textContent = fmt(ev.sign_start_s) + "–" + fmt(ev.sign_end_s);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = ev.text;
     li.appendChild(t);
-    li.appendChild(document.createTextNode(ev.text));
+    li.appendChild(text);
     li.dataset.phrase = ev.phrase;
     $("captions").appendChild(li);
     while ($("captions").children.length > MAX_LINES) $("captions").firstChild.remove();
