@@ -96,7 +96,8 @@ def go_eat_rest(go_eat_video, tmp_path_factory) -> Path:
     """The GO / EAT clip with 1.5 s of black after EAT: the signer's hands leave the picture, as they rest."""
     out = tmp_path_factory.mktemp("live") / "go_eat_rest.mp4"
     subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(go_eat_video), "-vf", "tpad=stop_duration=1.5:color=black",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p", str(out)], check=True)
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-g", "15", "-pix_fmt", "yuv420p", str(out)],
+                   check=True)  # a key frame every 0.5 s, as cameras send them
     return out
 
 
@@ -123,6 +124,7 @@ def test_udp_stream_gives_events_srt_page_and_voice_then_ctrl_c_ends_it(go_eat_r
     try:
         url = live.wait_for(r"^live page: http://127\.0\.0\.1:\d+/\?token=").split(": ", 1)[1]
         live.wait_for("waiting for video")
+        time.sleep(1.0)  # ffmpeg listens on the port a moment after it started
         browser.get(url)
         browser.find_element(By.ID, "voice").click()  # the one click browsers need before they play audio
         WebDriverWait(browser, 10).until(lambda d: d.execute_script("return window.live.audioState") == "running")
@@ -218,6 +220,7 @@ def test_a_stream_that_dies_midstream_gets_one_clear_line_and_keeps_its_captions
     live = Live([f"udp://127.0.0.1:{port}", "--no-voice", "--timeout", "3", "--events", str(events)], tmp_path / "run")
     try:
         live.wait_for("waiting for video")
+        time.sleep(1.0)  # ffmpeg listens on the port a moment after it started
         pids = live.children()
         sender = send(go_eat_rest, port)
         time.sleep(3.5)  # GO, and into the black

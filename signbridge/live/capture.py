@@ -2,9 +2,9 @@
 
 Latest frame wins: a reader thread drains the pipe as fast as ffmpeg writes and keeps one frame; when
 landmarks fall behind, the frame not yet taken is replaced (and counted as dropped), never queued, so the
-delay between the picture and its landmarks cannot grow. ffmpeg's ``fps`` filter makes the stream constant
-rate, so a frame's media time is its index / fps (seconds from the stream's first frame). Frames live in
-memory only; nothing is written.
+delay between the picture and its landmarks cannot grow. ffmpeg passes every frame on with its timestamp
+(``showinfo``); a frame's media time is its timestamp from the stream's first frame, and the rate is brought
+down to ``fps`` here, by the batch sampling rule. Frames live in memory only; nothing is written.
 """
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Queue
 
 import numpy as np
 
 from signbridge.errors import InputError
+from signbridge.extract.timeline import sample_bin
 from signbridge.media import require_tool
 
 _OUT_SIZE = re.compile(r"Video: rawvideo.*?, (\d{2,5})x(\d{2,5})")
+_PTS_TIME = re.compile(r"\] n:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)")
 NETWORK = ("udp://", "tcp://", "rtsp://", "rtsps://", "rtp://", "srt://", "http://", "https://", "rtmp://")
 
 
@@ -36,8 +39,8 @@ class LiveError(InputError):
 
 @dataclass
 class Frame:
-    index: int  # position in the constant-rate stream (frames before it may have been dropped)
-    media_s: float  # seconds from the stream's first frame
+    index: int  # position among the frames ffmpeg delivered
+    media_s: float  # seconds from the stream's first frame (its timestamp)
     rgb: np.ndarray  # (height, width, 3) uint8
     arrived: float  # time.time() when the last byte of it came off the pipe
 
@@ -75,8 +78,10 @@ def ffmpeg_command(source: str, kind: str, fps: float, max_side: int) -> list[st
     side = int(max_side) - int(max_side) % 2
     scale = (f"scale='if(gte(iw,ih),trunc(min({side},iw)/2)*2,-2)':'if(gte(iw,ih),-2,trunc(min({side},ih)/2)*2)'"
              ":flags=area")
-    return cmd + ["-i", source, "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", f"fps={fps:g},{scale}",
-                  "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    # every frame with its timestamp (showinfo); the rate is brought down to ``fps`` here, not by ffmpeg's fps
+    # filter, which holds each frame until it has seen the next (+68 ms at 15 fps, measured)
+    return cmd + ["-i", source, "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", f"{scale},showinfo=checksum=0",
+                  "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -100,7 +105,7 @@ class Capture:
         self.kind = source_kind(source, realtime)
         self.cmd = ffmpeg_command(source, self.kind, self.fps, max_side)
         self.size: tuple[int, int] | None = None  # (width, height) once ffmpeg configured its output
-        self.received = 0  # frames that came off the pipe
+        self.received = 0  # frames kept at the live rate (fps)
         self.dropped = 0  # frames replaced before landmarks took them
         self.proc: subprocess.Popen | None = None
         self._cond = threading.Condition()
@@ -108,6 +113,11 @@ class Capture:
         self._eof = False
         self._pipe_done = False  # the frame reader reached the end of the pipe
         self._last = time.monotonic()  # when the last frame was taken (or the capture started)
+        self._pts: Queue[float] = Queue()  # frame timestamps from showinfo, in order
+        self.delivered = 0  # frames ffmpeg delivered (before the rate is brought down to fps)
+        self._first_pts: float | None = None
+        self._last_bin: int | None = None
+        self._last_media = -1.0
         self._tail: deque[str] = deque(maxlen=12)
         self._threads: list[threading.Thread] = []
 
@@ -128,6 +138,12 @@ class Capture:
             line = raw.decode("utf-8", "replace").rstrip()
             if line.startswith("Output #0"):
                 out_section = True
+            t = _PTS_TIME.search(line)
+            if t:
+                self._pts.put(float(t.group(1)))
+                continue
+            if "Parsed_showinfo" in line:
+                continue
             m = _OUT_SIZE.search(line) if out_section and self.size is None else None
             if m:
                 with self._cond:
@@ -159,8 +175,11 @@ class Capture:
                     got += k
                 if got < n:
                     break
-                frame = Frame(self.received, self.received / self.fps,
-                              np.frombuffer(buf, np.uint8).reshape(h, w, 3), time.time())
+                arrived = time.time()
+                media_s = self._media_time()
+                if media_s is None:
+                    continue  # within the same 1/fps step as the last frame kept
+                frame = Frame(self.delivered - 1, media_s, np.frombuffer(buf, np.uint8).reshape(h, w, 3), arrived)
                 with self._cond:
                     if self._latest is not None:
                         self.dropped += 1
@@ -171,6 +190,24 @@ class Capture:
             self._eof = True
             self._pipe_done = True
             self._cond.notify_all()
+
+    def _media_time(self) -> float | None:
+        """This frame's seconds from the first frame, or None when it falls in the 1/fps step of the last one kept
+        (the rule batch sampling uses, :func:`~signbridge.extract.timeline.sample_bin`)."""
+        try:
+            pts = self._pts.get(timeout=10)
+        except Empty:
+            pts = None
+        self.delivered += 1
+        if self._first_pts is None:
+            self._first_pts = pts if pts is not None else 0.0
+        media = (pts - self._first_pts) if pts is not None else self.delivered / self.fps
+        media = max(media, self._last_media + 1e-3)  # timestamps that jump back (a restarted sender) move on
+        b = int(sample_bin(media, self.fps))
+        if self._last_bin is not None and b <= self._last_bin:
+            return None
+        self._last_bin, self._last_media = b, media
+        return media
 
     def next_frame(self, idle_s: float | None = None) -> Frame | None | object:
         """The newest frame not yet taken (waits for one); None when the source ended normally; ``IDLE`` when
@@ -197,7 +234,7 @@ class Capture:
             return LiveError(f"no video arrived within {self.timeout_s:g} s{said}", source=self.source,
                              hint="check that the sender is running and sends to this address")
         return LiveError(f"the stream stopped: no video for {self.timeout_s:g} s after "
-                         f"{self.received / self.fps:.1f} s of stream{said}", source=self.source,
+                         f"{max(self._last_media, 0.0):.1f} s of stream{said}", source=self.source,
                          hint="check the sender; captions so far were kept")
 
     def _ended(self) -> None:
@@ -211,7 +248,7 @@ class Capture:
             raise LiveError(f"cannot open the source (ffmpeg: {said})", source=self.source,
                             hint="check the address, device or file, and that ffmpeg can read it")
         if rc not in (0, None) and rc != -signal.SIGKILL:
-            raise LiveError(f"the stream broke off after {self.received / self.fps:.1f} s (ffmpeg: {said})",
+            raise LiveError(f"the stream broke off after {max(self._last_media, 0.0):.1f} s (ffmpeg: {said})",
                             source=self.source, hint="check the sender; captions so far were kept")
         return None
 
