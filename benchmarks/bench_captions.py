@@ -24,7 +24,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=10, help="synthetic tracks (seeds 0..N-1)")
     ap.add_argument("--backends", default="rules,local,vllm")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "caption_quality.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "caption_quality.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     from signbridge.captions.quality import evaluate, table
     from signbridge.captions.synthetic import synthetic_track

@@ -47,7 +47,10 @@ def run(name, items, settings, backend=None):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=24, help="rows for the LLM backends")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "compose.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "compose.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     data = SHARED / "gloss_english"
     if not data.is_dir():

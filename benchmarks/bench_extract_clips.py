@@ -189,7 +189,7 @@ def pipeline(what: str, n: int) -> dict:
         if what == "process":
             res.update(_stage_sums(tmp / "out"))
         if what == "dataset":
-            res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos.parquet").frames.sum())
+            res["frames"] = int(pd.read_parquet(tmp / "ds" / "videos").frames.sum())
             res["clips_per_s"] = round(n / res["wall_s"], 2)
             res["cpu_ms_per_frame"] = round(1000 * res["cpu_s"] / res["frames"], 1)
     res.update({"clips": n, "video_s": round(video_s, 1), "wall_s_per_video_s": round(res["wall_s"] / video_s, 2)})

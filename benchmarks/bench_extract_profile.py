@@ -49,7 +49,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(VIDEO))
     ap.add_argument("--skip-ms", type=int, default=8000, help="start sampling this late (start-up excluded)")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "extract_profile.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "extract_profile.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     if not shutil.which("perf"):
         raise SystemExit("perf is not installed (Debian: apt-get install linux-perf)")

@@ -6,10 +6,11 @@
 
 Material: lessons made by concatenating ../shared/data/wlasl_clips (640x480, 30 fps, ffmpeg), none of whose video
 ids is in the model's training data (``train.data`` in config.json), 72 distinct glosses each, in alphabetical
-order like a dictionary lesson, leaving out the 28 clips of the bench video (the alignment's one fitted constant,
-``align.BOUNDARY``, was chosen on that video); with ``--signers fold:i/k`` only clips whose WLASL signer id is in signer fold i
-(for a fold model that never saw those signers). Word lists: the exact list, +100 and +300 distractor glosses
-(random trained glosses not signed). Scripts: the words in order; with 10 % of the signed words dropped from the
+order like a dictionary lesson, leaving out the 28 clips of the bench video. The alignment's four constants
+(``align.SPLIT_MS``, ``MIN_PIECE_MS``, ``CUT``, ``BOUNDARY``) were chosen on the bench video and lesson 0, so lesson 1
+is the held-out check; with ``--signers fold:i/k`` only clips whose WLASL signer id is in signer fold i
+(for a fold model that never saw those signers). Word lists: the exact list, +100 distractor glosses, a 300-word list
+holding the signed words, and +300 distractors (random trained glosses not signed). Scripts: the words in order; with 10 % of the signed words dropped from the
 script; with 10 % extra words that are not signed inserted.
 
 Each condition is one ``signbridge run VIDEO -o OUT [--vocabulary F | --script F]`` (landmarks are extracted once
@@ -185,6 +186,7 @@ def evaluate_video(name: str, video: Path, truth, labels, credit, args, rng) -> 
     res["conditions"]["no hint"] = {**score_words(track, truth, credit), "wall_s": round(wall, 1),
                                     "stage_s": doc.get("stage_timings")}
     lists = {"exact list": signed, "+100 distractors": signed + rng.sample(pool, min(100, len(pool))),
+             "300-word list": signed + rng.sample(pool, max(0, min(300 - len(signed), len(pool)))),
              "+300 distractors": signed + rng.sample(pool, min(300, len(pool)))}
     for cond, words in lists.items():
         f = hint_dir / f"{cond.replace(' ', '_').replace('+', 'plus')}.txt"

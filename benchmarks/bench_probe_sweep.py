@@ -71,7 +71,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=-1)
     ap.add_argument("--small", action="store_true", help="a small random model instead of the 7B shape")
     ap.add_argument("--workdir", default=None, help="where the random model is written (needs ~14 GB for 7B)")
-    ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "probe_sweep.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(Path(__file__).parent / "results" / "probe_sweep.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
 
     from signbridge.probe.cache import Activations

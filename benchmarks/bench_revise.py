@@ -56,7 +56,10 @@ def make_folder(folder: Path, settings) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "revise.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "revise.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     if not BENCH_VIDEO.is_file():
         print(f"benchmark video not found: {BENCH_VIDEO}", file=sys.stderr)

@@ -62,7 +62,10 @@ def bench_transcript(duration_ms: float):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "speech_mux.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "speech_mux.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     if not BENCH_VIDEO.is_file():
         print(f"benchmark video not found: {BENCH_VIDEO} (set SIGNBRIDGE_SHARED_DATA)", file=sys.stderr)

@@ -42,7 +42,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commit", default="e281345", help="the older commit (default: main before issue 13)")
     ap.add_argument("--tracks", type=int, default=10)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "caption_before_after.json"))
+    ap.add_argument("--json-out", dest="json", metavar="PATH",
+                    default=str(ROOT / "benchmarks" / "results" / "caption_before_after.json"),
+                    help="where the JSON results go (was --json PATH: signbridge's --json means JSON on stdout)")
+    ap.add_argument("--json", dest="json", help=argparse.SUPPRESS)  # deprecated spelling
     args = ap.parse_args()
     from signbridge.captions import parse_cues
     from signbridge.captions.rules import RULES, check_cues

@@ -25,6 +25,7 @@ RUN apt-get update \
 WORKDIR /opt/signbridge
 COPY --chown=airflow:0 pyproject.toml constraints.txt README.md ./
 COPY --chown=airflow:0 schemas ./schemas
+COPY --chown=airflow:0 dags ./dags
 COPY --chown=airflow:0 signbridge ./signbridge
 COPY --chown=airflow:0 dags /opt/airflow/dags
 

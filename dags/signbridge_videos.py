@@ -4,7 +4,9 @@ Wiring only: every task calls :mod:`signbridge.orchestrate.tasks` (imported insi
 parsing this file loads no torch/mediapipe/boto3), which calls the same pipeline steps as
 ``signbridge run``. Two DAGs live here:
 
-* ``signbridge_videos`` runs when the uploads asset is updated, or by hand with params.
+* ``signbridge_videos`` runs when the uploads asset is updated, or by hand with params. Its last task,
+  ``publish``, updates the ``signbridge_results`` asset (the event's extra: run id, manifest, report,
+  counts), so a downstream DAG can be scheduled on new results.
 * ``signbridge_uploads_sensor`` checks the uploads prefix every few minutes and updates that asset
   when it holds videos no run has finished, which triggers ``signbridge_videos``.
 """
@@ -19,6 +21,9 @@ from signbridge.settings import STAGE_OPTIONS, load_settings, param_schema
 
 _S = load_settings()  # only for defaults shown in the UI and the asset URI; tasks read their own environment
 UPLOADS = Asset(name="signbridge_uploads", uri=_S.uploads if "://" in _S.uploads else f"file://{_S.uploads}")
+# named, not located: the results' place varies by run (-o, SIGNBRIDGE_OUTPUT) and is in each event's extra; a URI
+# from this parse's settings would make another asset of the same name whenever that setting differs
+RESULTS = Asset(name="signbridge_results")
 
 DEFAULT_ARGS = {
     "owner": "signbridge",
@@ -101,11 +106,13 @@ def signbridge_videos():
 
         return tasks.mux(batch, context["params"])
 
-    @task(queue="default", trigger_rule="all_done", retries=3, multiple_outputs=False)
+    @task(queue="default", trigger_rule="all_done", retries=3, multiple_outputs=False, outlets=[RESULTS])
     def publish(_muxed=None, **context) -> dict:
         from signbridge.orchestrate import tasks
 
-        return tasks.publish(context["params"], context["run_id"])
+        out = tasks.publish(context["params"], context["run_id"])
+        context["outlet_events"][RESULTS].extra = out
+        return out
 
     # XCom carries unit/batch references only; the states live in <output>/runs/<run_id>/state/
     units = discover()

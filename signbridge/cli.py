@@ -1,17 +1,24 @@
+# PYTHON_ARGCOMPLETE_OK
 """``signbridge`` command line.
 
 Each stage module owns its sub-commands (``signbridge/<stage>/cli.py`` exposes
 ``register(subparsers)``), so this file only assembles them and turns
 :class:`SignBridgeError` into one line and a non-zero exit. Heavy libraries are
 imported inside the command handlers, never at parser-build time.
+
+Conventions every command follows (docs/cli.md): ``--json`` prints the command's result as one
+JSON document on stdout and sends every message to stderr; a yes/no option switches both ways
+(``--x``/``--no-x``); a concept has one option name everywhere. Shell completion comes from
+argcomplete (``signbridge completion bash|zsh|fish``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from signbridge import __version__
 from signbridge.errors import RunCancelled, SignBridgeError
@@ -39,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "bench": "signbridge.bench",
     "info": "signbridge.orchestrate.info",
     "results": "signbridge.orchestrate.results",
+    "completion": "signbridge.completion",
 }
 
 
@@ -48,6 +56,43 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--home", help="working directory (SIGNBRIDGE_HOME)")
     g.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING (SIGNBRIDGE_LOG_LEVEL)")
     g.add_argument("--s3-endpoint", dest="s3_endpoint", help="S3 endpoint URL (AWS_ENDPOINT_URL)")
+
+
+def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
+    """``--json``: the command's machine-readable result, one JSON document on stdout (messages: stderr)."""
+    p.add_argument("--json", action=argparse.BooleanOptionalAction, default=False,
+                   help=f"print {what} as one JSON document on stdout; messages go to stderr")
+
+
+def say(args: argparse.Namespace) -> Callable[[str], None]:
+    """Where a command's human lines go: stdout, or stderr under ``--json`` (stdout holds the document)."""
+    if getattr(args, "json", False):
+        return lambda m: print(m, file=sys.stderr)
+    return print
+
+
+def emit(args: argparse.Namespace, doc: Any) -> bool:
+    """Print ``doc`` as JSON when ``--json`` was given; True if it was (the caller then prints nothing else)."""
+    if not getattr(args, "json", False):
+        return False
+    print(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+    return True
+
+
+def hidden_alias(p, flag: str, dest: str, **kw) -> None:
+    """An old spelling kept working but not shown in ``--help`` (docs/cli.md lists it as deprecated)."""
+    p.add_argument(flag, dest=dest, help=argparse.SUPPRESS, **kw)
+
+
+def add_setting_flags(g, rows, prefix_stage: bool = False) -> None:
+    """One flag per settings-table row (its ``cli_flag``, dest = the setting's name, unset = the environment
+    decides); a bool setting switches both ways (``--x/--no-x``)."""
+    for s in rows:
+        help_ = (f"{s.stage}: " if prefix_stage and s.stage else "") + f"{s.help} ({s.env})"
+        if s.type is bool:
+            g.add_argument(s.cli_flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        else:
+            g.add_argument(s.cli_flag, dest=s.name, type=s.type, choices=s.choices, help=help_)
 
 
 def settings_from_args(args: argparse.Namespace, **extra):
@@ -82,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Under the shell's completion hook (``_ARGCOMPLETE`` set), print the completions and exit."""
+    import os
+
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+
+
 def _configure_logging(level: str | None) -> None:
     logging.basicConfig(level=(level or "INFO").upper(), format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -89,6 +144,8 @@ def _configure_logging(level: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        _complete(parser)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

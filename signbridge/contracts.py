@@ -56,7 +56,7 @@ def landmarks_arrow_schema():
     """Arrow schema (without file metadata) built from the contract file.
 
     Landmark parts are variable-size ``list<float32>`` whose length the
-    validator enforces, not ``fixed_size_list``: pyarrow < 26 cannot read back
+    validator enforces (their field metadata says ``points`` and ``dims``), not ``fixed_size_list``: pyarrow < 26 cannot read back
     a Parquet fixed-size list column that contains nulls (apache/arrow#35692),
     and our mediapipe pin keeps pyarrow < 26.
     """
@@ -65,10 +65,13 @@ def landmarks_arrow_schema():
     fields = []
     for col in landmarks_spec()["columns"]:
         t = getattr(pa, col["type"])()
+        meta = {"doc": col["doc"]}
         if "points" in col:
             t = pa.list_(t)  # flattened points x dims; length checked by validate_landmarks
-        fields.append(pa.field(col["name"], t, nullable=col["nullable"],
-                               metadata={"doc": col["doc"]}))
+            # the shape a reader needs to unflatten the list, carried with the column (every Parquet reader
+            # keeps Arrow field metadata): points, and the dims' names in order
+            meta.update(points=str(col["points"]), dims=",".join(col["dims"]))
+        fields.append(pa.field(col["name"], t, nullable=col["nullable"], metadata=meta))
     return pa.schema(fields)
 
 

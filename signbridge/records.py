@@ -131,6 +131,9 @@ class Transcript:
     prompt_version: str
     sentences: list[Sentence] = field(default_factory=list)
     fallback_from: str | None = None
+    # this run's sentences that the rules grammar wrote because the configured composer could not (why -> how
+    # many); run information for the manifest and the run summary, not part of transcript.json
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def no_signing(self) -> bool:

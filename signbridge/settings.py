@@ -48,10 +48,18 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     flag: str | None = None  # CLI flag when it is not --name-with-dashes
+    dataset: bool = False  # a flag of `dataset build` and a param of the signbridge_dataset DAG
+    env_before: tuple[str, ...] = ()  # variables read before ``env`` (boto3's AWS_ENDPOINT_URL_S3 beats AWS_ENDPOINT_URL)
+    env_fallback: tuple[str, ...] = ()  # variables read when ``env`` is unset (OPENAI_API_KEY for the LLM key)
 
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every variable of the setting, the one that wins first."""
+        return (*self.env_before, self.env, *self.env_fallback)
 
 
 # name, env var, default, type, help. Kept as data so docs and tests can enumerate it.
@@ -66,21 +74,33 @@ _TABLE: list[Setting] = [
     Setting("results", "SIGNBRIDGE_RESULTS", "signbridge-results", str,
             "Local folder `signbridge process` copies a run's results into when its inputs were local files "
             "(relative to the current directory; `none`: no copy)."),
+    Setting("store", "SIGNBRIDGE_STORE", "auto", str,
+            "Which object store s3:// URIs mean: auto (an endpoint when one is set, else AWS S3 when the environment "
+            "names an AWS identity: AWS_PROFILE, AWS_ACCESS_KEY_ID, a web-identity token or container credentials; "
+            "else the embedded SeaweedFS, started when needed), s3 (the endpoint when set, else AWS S3 through "
+            "boto3's credential chain: profile, SSO, instance role), embedded (always the embedded store). "
+            "`signbridge info` says which one a run uses and why.",
+            choices=("auto", "s3", "embedded")),
     Setting("s3_endpoint", "AWS_ENDPOINT_URL", None, str,
-            "S3 endpoint (AWS, MinIO, Ceph, SeaweedFS). Unset: the embedded SeaweedFS is started and used."),
-    Setting("s3_region", "AWS_DEFAULT_REGION", "us-east-1", str, "S3 region."),
+            "S3 endpoint (MinIO, Ceph, SeaweedFS, or an AWS endpoint); AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL, "
+            "as in boto3. Unset: AWS S3 or the embedded store (see SIGNBRIDGE_STORE).",
+            env_before=("AWS_ENDPOINT_URL_S3",)),
+    Setting("s3_region", "AWS_DEFAULT_REGION", None, str,
+            "S3 region. Unset: boto3's (the profile's region); us-east-1 for the embedded store."),
     Setting("s3_access_key", "AWS_ACCESS_KEY_ID", None, str,
             "S3 access key. Unset with the embedded store: the generated key in $SIGNBRIDGE_HOME/s3/credentials.json."),
     Setting("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None, str, "S3 secret key (see AWS_ACCESS_KEY_ID)."),
-    Setting("s3_path_style", "SIGNBRIDGE_S3_PATH_STYLE", True, bool,
-            "Path-style addressing (http://host/bucket/key). Needed for SeaweedFS/MinIO; set false for virtual-host AWS buckets."),
+    Setting("s3_path_style", "SIGNBRIDGE_S3_PATH_STYLE", None, bool,
+            "Path-style addressing (http://host/bucket/key). Unset: path-style for an endpoint (SeaweedFS, MinIO, "
+            "Ceph), virtual-hosted (https://bucket.s3.REGION.amazonaws.com/key) on AWS."),
     Setting("s3_multipart_mb", "SIGNBRIDGE_S3_MULTIPART_MB", 16, int,
             "Objects larger than this are uploaded in parts of this size."),
     Setting("s3_retries", "SIGNBRIDGE_S3_RETRIES", 5, int, "Attempts per S3 call (exponential backoff between them)."),
-    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only)."),
+    Setting("s3_port", "SIGNBRIDGE_S3_PORT", 8333, int, "Port of the embedded SeaweedFS S3 API (127.0.0.1 only).",
+            flag="--port"),
     Setting("cluster_port", "SIGNBRIDGE_CLUSTER_PORT", 8280, int,
             "Port of the local cluster's Airflow API server (`signbridge cluster up`, 127.0.0.1 only); "
-            "its PostgreSQL and Redis use the next two ports."),
+            "its PostgreSQL and Redis use the next two ports.", flag="--port"),
     Setting("airflow_url", "SIGNBRIDGE_AIRFLOW_URL", None, str,
             "Airflow API server that `process --executor celery` submits runs to. Unset: the local cluster's."),
     Setting("airflow_user", "SIGNBRIDGE_AIRFLOW_USER", None, str,
@@ -89,12 +109,12 @@ _TABLE: list[Setting] = [
             "Password for SIGNBRIDGE_AIRFLOW_USER. Unset with the local cluster: from $SIGNBRIDGE_HOME/cluster/secrets.json."),
     Setting("fps", "SIGNBRIDGE_FPS", 15.0, float,
             "Frames per second sampled for landmark extraction (0 = every frame).",
-            stage="extract", output=True, option=True, minimum=0),
+            stage="extract", output=True, option=True, minimum=0, dataset=True),
     Setting("max_side", "SIGNBRIDGE_MAX_SIDE", 640, int,
             "Frames are downscaled so the longer side is at most this many pixels before MediaPipe.",
-            stage="extract", output=True, option=True, minimum=64),
+            stage="extract", output=True, option=True, minimum=64, dataset=True),
     Setting("workers", "SIGNBRIDGE_WORKERS", 0, int,
-            "Parallel worker processes for extraction (0 = number of CPU cores)."),
+            "Parallel worker processes for extraction (0 = number of CPU cores).", minimum=0, dataset=True),
     Setting("chunk_seconds", "SIGNBRIDGE_CHUNK_SECONDS", 60.0, float,
             "Videos longer than this are extracted in chunks of this many seconds (one Airflow task each).",
             stage="extract", output=True, option=True, minimum=5),
@@ -103,7 +123,13 @@ _TABLE: list[Setting] = [
             stage="extract"),
     Setting("face", "SIGNBRIDGE_FACE", "full", str,
             "Face landmarks kept: full (468-point mesh), reduced (mouth and eyebrows only, NaN elsewhere) or none (the face model is not run).",
-            stage="extract", output=True, option=True, choices=("full", "reduced", "none")),
+            stage="extract", output=True, option=True, choices=("full", "reduced", "none"), dataset=True),
+    Setting("dataset_validation", "SIGNBRIDGE_DATASET_VALIDATION", 0.1, float,
+            "`dataset build`: share of videos aimed at for the validation split when the labels file names signers "
+            "(splits are signer-disjoint).", minimum=0, maximum=0.5, flag="--validation-share", dataset=True),
+    Setting("dataset_test", "SIGNBRIDGE_DATASET_TEST", 0.1, float,
+            "`dataset build`: share of videos aimed at for the test split when the labels file names signers.",
+            minimum=0, maximum=0.5, flag="--test-share", dataset=True),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
             "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N.",
             stage="recognize", option=True),
@@ -112,7 +138,8 @@ _TABLE: list[Setting] = [
             "Recogniser model directory. Unset: the checkpoint shipped inside the package.",
             stage="recognize", output=True),
     Setting("recognize_threads", "SIGNBRIDGE_RECOGNIZE_THREADS", 1, int,
-            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs."),
+            "Torch CPU threads for recognition (0 = torch default). 1 is fastest on small or shared CPUs.",
+            flag="--threads"),
     Setting("min_confidence", "SIGNBRIDGE_MIN_CONFIDENCE", None, float,
             "Override of the calibrated cut-off: spans whose top probability is below this are labelled UNKNOWN "
             "(their top-k is kept). Unset: the checkpoint's calibration.json thresholds.",
@@ -126,6 +153,31 @@ _TABLE: list[Setting] = [
             "Script: the words signed in order (one per line) or the English sentences; it is aligned to the signing "
             "and the captions show its text, timed to the signs. A sidecar <video>.script.txt beside a video wins.",
             stage="recognize", option=True),
+    Setting("recognizer", "SIGNBRIDGE_RECOGNIZER", "classifier", str,
+            "What decides each sign span: classifier (the shipped landmark model), vlm (a vision-language model "
+            "scores the candidate words on a few frames of the span, read again from the video) or hybrid (the "
+            "classifier, and the VLM for the spans the classifier leaves unclear). vlm and hybrid need "
+            "SIGNBRIDGE_VLM_MODEL; their words are never shown plain (not calibrated).",
+            stage="recognize", output=True, option=True, choices=("classifier", "vlm", "hybrid")),
+    Setting("vlm_model", "SIGNBRIDGE_VLM_MODEL", None, str,
+            "Vision-language model for --recognizer vlm/hybrid: a local folder or a Hugging Face hub id "
+            "(Qwen2-VL, Qwen2.5-VL or Qwen3-VL, e.g. Qwen/Qwen3-VL-8B-Instruct; an id not in the HF cache is "
+            "downloaded unless HF_HUB_OFFLINE is set).",
+            stage="recognize", output=True, option=True),
+    Setting("vlm_frames", "SIGNBRIDGE_VLM_FRAMES", 4, int,
+            "Frames of each sign span the VLM sees (evenly spread over the span).",
+            stage="recognize", output=True, minimum=1, maximum=32),
+    Setting("vlm_image_side", "SIGNBRIDGE_VLM_IMAGE_SIDE", 448, int,
+            "Longer side in pixels of the frames given to the VLM (never upscaled here; the model's image "
+            "processor may still resize to its own limits).",
+            stage="recognize", output=True, minimum=32),
+    Setting("vlm_min_confidence", "SIGNBRIDGE_VLM_MIN_CONFIDENCE", 0.5, float,
+            "Shown cut-off of the VLM recogniser: a span whose top candidate has at least this probability (over "
+            "the candidates) is shown with the uncertainty marker, else it is [unclear sign]. A fixed value, not "
+            "fitted on any data: the VLM is not calibrated, so it never shows a plain word.",
+            stage="recognize", output=True, minimum=0, maximum=1),
+    Setting("vlm_batch_size", "SIGNBRIDGE_VLM_BATCH_SIZE", 8, int,
+            "Sign spans per VLM forward pass (GPU memory grows with it; see docs/model_card.md).", minimum=1),
     Setting("composer", "SIGNBRIDGE_COMPOSER", "rules", str, "Sentence composer backend: rules, local or vllm.",
             stage="compose", output=True, option=True, choices=("rules", "local", "vllm")),
     Setting("llm_model", "SIGNBRIDGE_LLM_MODEL", None, str,
@@ -133,6 +185,9 @@ _TABLE: list[Setting] = [
             stage="compose", output=True, option=True),
     Setting("llm_url", "SIGNBRIDGE_LLM_URL", None, str,
             "OpenAI-compatible endpoint (vllm serve). Set: the vllm backend calls it instead of loading the model in process."),
+    Setting("llm_api_key", "SIGNBRIDGE_LLM_API_KEY", None, str,
+            "API key for SIGNBRIDGE_LLM_URL, sent as `Authorization: Bearer KEY` (`vllm serve --api-key KEY`); "
+            "OPENAI_API_KEY when unset. Never written to outputs or logs.", env_fallback=("OPENAI_API_KEY",)),
     Setting("tts", "SIGNBRIDGE_TTS", "piper", str, "Narration backend: piper, espeak or xtts.",
             stage="speak", output=True, option=True, choices=("piper", "espeak", "xtts")),
     Setting("tts_voice", "SIGNBRIDGE_TTS_VOICE", None, str,
@@ -162,15 +217,17 @@ _TABLE: list[Setting] = [
             "`signbridge live`: frames are downscaled so the longer side is at most this many pixels.", minimum=64),
     Setting("live_hold_ms", "SIGNBRIDGE_LIVE_HOLD_MS", 300.0, float,
             "`signbridge live`: how long the hands must rest, or hold still, before a sign counts as ended "
-            "(the endpointing hold; every caption waits this long after its sign).", minimum=50, maximum=2000),
+            "(the endpointing hold; every caption waits this long after its sign).", minimum=50, maximum=2000,
+            flag="--hold-ms"),
     Setting("live_timeout_s", "SIGNBRIDGE_LIVE_TIMEOUT_S", 15.0, float,
             "`signbridge live`: seconds without a frame, at the start or mid-stream, after which the source "
-            "counts as lost (one error line; the captions so far are kept).", minimum=1),
+            "counts as lost (one error line; the captions so far are kept).", minimum=1, flag="--source-timeout"),
     Setting("log_level", "SIGNBRIDGE_LOG_LEVEL", "INFO", str, "Logging level."),
 ]
 
 SETTINGS_TABLE: tuple[Setting, ...] = tuple(_TABLE)
 STAGE_OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS_TABLE if s.option)
+DATASET_OPTIONS: tuple[Setting, ...] = tuple(s for s in SETTINGS_TABLE if s.dataset)
 
 
 _JSON_TYPES = {float: "number", int: "integer", str: "string", bool: "boolean"}
@@ -182,7 +239,8 @@ def setting(name: str) -> Setting:
 
 def param_schema(s: Setting) -> dict[str, Any]:
     """The JSON-schema keywords of a stage option's DAG param (empty = the workers' environment decides)."""
-    out: dict[str, Any] = {"type": ["null", _JSON_TYPES[s.type]], "description": f"{s.stage}: {s.help}"}
+    out: dict[str, Any] = {"type": ["null", _JSON_TYPES[s.type]],
+                           "description": f"{s.stage}: {s.help}" if s.stage else s.help}
     if s.choices:
         out["enum"] = [None, *s.choices]
     if s.minimum is not None:
@@ -212,11 +270,12 @@ class Settings:
     output: str = "s3://signbridge/outputs"
     uploads: str = "s3://signbridge/uploads"
     results: str = "signbridge-results"
+    store: str = "auto"
     s3_endpoint: str | None = None
-    s3_region: str = "us-east-1"
+    s3_region: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
-    s3_path_style: bool = True
+    s3_path_style: bool | None = None
     s3_multipart_mb: int = 16
     s3_retries: int = 5
     s3_port: int = 8333
@@ -230,6 +289,8 @@ class Settings:
     chunk_seconds: float = 60.0
     batch_seconds: float = 120.0
     face: str = "full"
+    dataset_validation: float = 0.1
+    dataset_test: float = 0.1
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None
@@ -237,9 +298,16 @@ class Settings:
     min_confidence: float | None = None
     vocabulary: str | None = None
     script: str | None = None
+    recognizer: str = "classifier"
+    vlm_model: str | None = None
+    vlm_frames: int = 4
+    vlm_image_side: int = 448
+    vlm_min_confidence: float = 0.5
+    vlm_batch_size: int = 8
     composer: str = "rules"
     llm_model: str | None = None
     llm_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # a secret: kept out of reprs and logs
     tts: str = "piper"
     tts_voice: str | None = None
     xtts_model_dir: str | None = None
@@ -273,6 +341,9 @@ class Settings:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be >= {s.minimum:g}")
             if s.maximum is not None and getattr(self, s.name) > s.maximum:
                 raise ConfigError(f"{s.env}={getattr(self, s.name)} must be <= {s.maximum:g}")
+        if self.dataset_validation + self.dataset_test >= 1:
+            raise ConfigError(f"SIGNBRIDGE_DATASET_VALIDATION + SIGNBRIDGE_DATASET_TEST = "
+                              f"{self.dataset_validation + self.dataset_test:g} leaves nothing to train on")
         if self.batch_seconds <= 0:
             raise ConfigError(f"SIGNBRIDGE_BATCH_SECONDS={self.batch_seconds} must be > 0")
         return self
@@ -283,9 +354,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for s in SETTINGS_TABLE:
-        raw = env.get(s.env)
+        var = next((v for v in s.envs if env.get(v)), s.env)
+        raw = env.get(var)
         if raw is not None and raw != "":
-            values[s.name] = _parse(s, raw)
+            values[s.name] = _parse(s if var == s.env else dataclasses.replace(s, env=var), raw)
         elif s.default is not None:
             values[s.name] = s.default
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -192,7 +192,7 @@ def test_eval_captions_reports_zero_violations_for_rules(tmp_path, capsys):
 
     out = tmp_path / "q.json"
     assert main(["eval-captions", "--home", str(tmp_path / "h"), "--backends", "rules,vllm", "--synthetic", "3",
-                 "--json", str(out)]) == 0
+                 "--json-out", str(out)]) == 0
     report = json.loads(out.read_text())
     rules, vllm = report["results"]
     assert rules["cues"] > rules["sentences"] > 0 and len(report["tracks"]) == 3

@@ -74,6 +74,6 @@ def test_bench_lists_runs_and_refuses_an_unknown_benchmark(tmp_path, repo_root, 
     assert "no benchmark named 'no_such'" in capsys.readouterr().err
     out = tmp_path / "sweep.json"
     assert main(["bench", "probe_sweep", "--small", "--images", "8", "--classes", "2", "--repeats", "1",
-                 "--folds", "2", "--jobs", "1", "--device", "cpu", "--json", str(out)]) == 0
+                 "--folds", "2", "--jobs", "1", "--device", "cpu", "--json-out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["images"] == 8 and doc["layers"] == 5 and doc["probe_fits"] > 0 and doc["cpus"] >= 1, doc

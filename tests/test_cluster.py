@@ -129,6 +129,9 @@ def test_batch_runs_on_both_workers_with_the_embedded_outputs(cluster, s3_server
     assert hosts["discover"] == "worker1" and hosts["recognize"] == "worker2"  # by their queues
     assert {t["hostname"].split("@")[0] for t in tasks} == {"worker1", "worker2"}
     assert len([t for t in tasks if t["task_id"] == "extract"]) == 3  # one per clip; the broken file fails its probe
+    # publish told the cluster's Airflow about the new results (what downstream DAGs schedule on)
+    assert [(e["asset"], e["task_id"]) for e in doc["asset_events"]] == [("signbridge_results", "publish")]
+    assert doc["asset_events"][0]["extra"]["manifest"] == doc["manifest_uri"]
 
     # the embedded run (dag.test in one process) of the same clips, into another prefix
     emb = _cli(["process", "--json", "--batch-seconds", "0.5", "-o", f"{bucket}/embedded", *clips], env)
@@ -142,6 +145,7 @@ def test_batch_runs_on_both_workers_with_the_embedded_outputs(cluster, s3_server
 
 def test_killed_worker_task_retried_on_the_other(cluster, s3_server, tmp_path):
     """SIGKILL the worker (and every process below it) while the extraction task runs on it."""
+    from signbridge import processes
     from signbridge.cluster import procs
     from signbridge.storage import open_store
 
@@ -165,8 +169,8 @@ def test_killed_worker_task_retried_on_the_other(cluster, s3_server, tmp_path):
                                "the extraction task running on a worker")
         victim = first["hostname"].split("@")[0]
         other = ({"worker1", "worker2"} - {victim}).pop()
-        killed = procs.kill_tree(before[victim]["pid"], signal.SIGKILL)
-        assert len(killed) >= 2 and not any(procs.alive(p) for p in killed)
+        killed = processes.kill_tree(before[victim]["pid"], signal.SIGKILL)
+        assert len(killed) >= 2 and not any(processes.alive(p) for p in killed)
         retried = procs.wait_for(lambda: extract_ti(lambda t: t["try_number"] >= 2 and t["hostname"]
                                                     and t["hostname"].startswith(other + "@")), 240,
                                  "the extraction task retried on the other worker")
@@ -200,18 +204,19 @@ def test_killed_worker_task_retried_on_the_other(cluster, s3_server, tmp_path):
 
 
 def test_down_leaves_nothing_and_no_credential_leaked(cluster):
+    from signbridge import processes
     from signbridge.cluster import procs
 
     env = cluster["env"]
     home = Path(env["SIGNBRIDGE_HOME"])
     state = _state(cluster)
-    tree = {p for c in state["components"].values() for p in [c["pid"], *procs.descendants(c["pid"])]}
+    tree = {p for c in state["components"].values() for p in processes.tree(c["pid"])}
     ports = [int(env["SIGNBRIDGE_CLUSTER_PORT"]) + i for i in range(3)]
     assert all(procs.port_in_use(p) for p in ports)
     down = _cli(["cluster", "down"], env, timeout=180)
     cluster["outputs"] += [down.stdout, down.stderr]
     assert down.returncode == 0, down.stderr
-    assert not [p for p in tree if procs.alive(p)]
+    assert not [p for p in tree if processes.alive(p)]
     assert not [p for p in ports if procs.port_in_use(p)]
     st = _cli(["cluster", "status"], env)
     assert st.returncode == 3 and "not running" in st.stdout

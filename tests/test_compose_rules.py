@@ -186,7 +186,7 @@ def test_eval_compose_on_dev_sets(shared_data, settings, tmp_path, capsys):
     data = shared_data / "gloss_english"
     out = tmp_path / "eval.json"
     assert main(["eval-compose", "--home", settings.home, "--data", str(data), "--backends", "rules,vllm",
-                 "--limit", "100", "--json", str(out)]) == 0
+                 "--limit", "100", "--json-out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| rules | aslg_pc12 | 2000 |" in table
     import importlib.util

@@ -34,6 +34,7 @@ for dag_id, dag in bag.dags.items():
             "retries": t.retries, "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)), "mapped": type(t).__name__ == "MappedOperator"
                 or bool(getattr(t, "is_mapped", False)),
             "backoff": getattr(t, "retry_exponential_backoff", None),
+            "outlets": [getattr(o, "name", str(o)) for o in (getattr(t, "outlets", None) or [])],
         }
     out["dags"][dag_id] = {"tasks": tasks, "params": sorted(dag.params.keys()),
                            "timetable": type(dag.timetable).__name__,
@@ -94,8 +95,9 @@ def test_videos_dag_shape(bag):
     # the DAG's params are the run's own plus exactly the settings table's stage options
     run_params = {"input", "inputs", "run_id", "videos_per_batch", *RUN_SETTINGS} - {"uploads"}
     assert set(d["params"]) == run_params | {s.name for s in STAGE_OPTIONS}
-    # triggered by the uploads asset (updated by the sensor DAG)
+    # triggered by the uploads asset (updated by the sensor DAG); publish updates the results asset
     assert d["timetable"] == "AssetTriggeredTimetable" and "signbridge_uploads" in d["asset"]
+    assert {k: v["outlets"] for k, v in t.items() if v["outlets"]} == {"publish": ["signbridge_results"]}
 
 
 def test_sensor_and_dataset_dags(bag):
@@ -104,7 +106,13 @@ def test_sensor_and_dataset_dags(bag):
     ds = bag["dags"]["signbridge_dataset"]
     assert set(ds["tasks"]) == {"check_labels", "build"}
     assert ds["tasks"]["build"]["upstream"] == ["check_labels"]
-    assert {"labels", "output", "videos_root", "file_column", "label_column"} <= set(ds["params"])
+    from signbridge.settings import DATASET_OPTIONS
+
+    # the DAG's own params plus exactly the settings table's dataset options (none copied by hand)
+    own = {"labels", "output", "videos_root", "name", "file_column", "label_column", "signer_column"}
+    assert set(ds["params"]) == own | {s.name for s in DATASET_OPTIONS}
+    assert {"fps", "max_side", "face", "workers", "dataset_validation", "dataset_test"} <= set(ds["params"])
+    assert {k: v["outlets"] for k, v in ds["tasks"].items() if v["outlets"]} == {"build": ["signbridge_datasets"]}
 
 
 def test_revise_dags(bag):
@@ -154,27 +162,74 @@ def test_every_queue_has_a_worker(bag, repo_root):
     assert "nvidia.com/gpu" in policy.PODS["gpu"][2]
 
 
-def test_dataset_dag_runs(shared_data, tmp_path):
-    """The dataset DAG end to end in real Airflow (dag.test): labels CSV + clips -> partitioned dataset."""
+@pytest.fixture(scope="module")
+def migrated_home(tmp_path_factory) -> Path:
+    """One SignBridge home whose Airflow database is migrated, shared by the tests that run DAGs."""
     from signbridge.orchestrate.airflow_env import airflow_env, migrate
+    from signbridge.settings import load_settings
+
+    home = tmp_path_factory.mktemp("sbhome")
+    migrate(airflow_env(load_settings(env={}, home=str(home))))
+    return home
+
+
+def test_dataset_dag_runs_and_announces_the_dataset(shared_data, migrated_home, tmp_path):
+    """The dataset DAG end to end in real Airflow (dag.test): labels CSV + clips -> labelled dataset; the build
+    task emits a ``signbridge_datasets`` asset event saying where it is; the runner's progress file holds the
+    task states it read through the ORM."""
+    import pyarrow.dataset as ds
+
+    from signbridge.orchestrate.airflow_env import airflow_env
     from signbridge.settings import load_settings
 
     labels = tmp_path / "labels.csv"
     labels.write_text("file,gloss\n01377.mp4,afraid\n62746.mp4,week\n")
-    settings = load_settings(env={}, home=str(tmp_path / "home"))
-    env = airflow_env(settings)
-    migrate(env)
-    conf, result = tmp_path / "conf.json", tmp_path / "result.json"
+    env = airflow_env(load_settings(env={}, home=str(migrated_home)))
+    conf, result, progress = tmp_path / "conf.json", tmp_path / "result.json", tmp_path / "tasks.json"
     out = tmp_path / "dataset"
     conf.write_text(json.dumps({"labels": str(labels), "videos_root": str(shared_data / "wlasl_clips"),
-                                "output": str(out), "workers": 1, "name": "two-clips"}))
+                                "output": str(out), "workers": 1, "name": "two-clips", "run_id": "ds-1"}))
     res = subprocess.run([sys.executable, "-m", "signbridge.orchestrate.runner", "signbridge_dataset", "--conf",
-                          str(conf), "--result", str(result)], env=env, capture_output=True, text=True, timeout=600)
+                          str(conf), "--result", str(result), "--progress", str(progress)], env=env,
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     doc = json.loads(result.read_text())
-    assert doc["state"].endswith("success"), doc
-    assert {t["task_id"]: t["state"].split(".")[-1].lower() for t in doc["tasks"]} == {"check_labels": "success",
-                                                                                       "build": "success"}
+    assert doc["state"] == "success", doc
+    assert {t["task_id"]: t["state"] for t in doc["tasks"]} == {"check_labels": "success", "build": "success"}
     card = json.loads((out / "dataset.json").read_text())
     assert card["name"] == "two-clips" and card["counts"]["videos"] == 2
-    assert sorted(p.name for p in (out / "data").iterdir()) == ["label=afraid", "label=week"]
+    t = ds.dataset(out / "data").to_table(columns=["label", "split"])
+    assert set(t.column("label").to_pylist()) == {"afraid", "week"} and set(t.column("split").to_pylist()) == {"train"}
+    events = doc["asset_events"]
+    assert [(e["asset"], e["task_id"]) for e in events] == [("signbridge_datasets", "build")], events
+    extra = events[0]["extra"]
+    assert extra["output"] == str(out) and extra["card"] == f"{out}/dataset.json" and extra["splits"] == {"train": 2}
+    assert extra["counts"]["videos"] == 2
+    assert json.loads(progress.read_text())["tasks"] == doc["tasks"]
+
+
+def test_videos_dag_announces_results_and_progress_shows_the_running_stage(shared_data, migrated_home, tmp_path):
+    """`signbridge process` on one clip (local folders, no S3): publish emits a ``signbridge_results`` asset
+    event naming the run and its manifest, and the live progress lines name the stage running at the time,
+    from the task states the runner reads through Airflow's ORM."""
+    clip = tmp_path / "in" / "01377.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes((shared_data / "wlasl_clips" / "01377.mp4").read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNBRIDGE_", "AWS_", "AIRFLOW"))}
+    env.update({"SIGNBRIDGE_HOME": str(migrated_home), "SIGNBRIDGE_UPLOADS": str(tmp_path / "uploads"),
+                "SIGNBRIDGE_OUTPUT": str(tmp_path / "out"), "SIGNBRIDGE_RESULTS": "none",
+                "SIGNBRIDGE_TTS": "espeak"})
+    res = subprocess.run([sys.executable, "-m", "signbridge.cli", "process", "--json", str(clip)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(res.stdout)
+    run_id = doc["manifest"]["run_id"]
+    events = doc["asset_events"]
+    assert [(e["asset"], e["task_id"]) for e in events] == [("signbridge_results", "publish")], events
+    extra = events[0]["extra"]
+    assert extra["run_id"] == run_id and extra["output"] == str(tmp_path / "out")
+    assert extra["manifest"] == doc["manifest_uri"] and extra["counts"] == {"ok": 1}
+    import re
+
+    stages = re.findall(r"now: (?:after )?(discover|extract|recognize|compose|speak|mux)\b", res.stderr)
+    assert stages, res.stderr[-3000:]  # seen while the run went on, not only at its end

@@ -80,15 +80,13 @@ def test_mapped_extraction_runs_in_parallel_processes(shared_data, s3_server, tm
 
 def _processes_of(home: str) -> list[str]:
     """Live processes whose environment has SIGNBRIDGE_HOME=home (every process a run starts inherits it)."""
-    mark = f"SIGNBRIDGE_HOME={home}".encode()
+    import psutil
+
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for p in psutil.process_iter():
         try:
-            if mark in (proc / "environ").read_bytes().split(b"\0") and " Z" not in (proc / "stat").read_text():
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"{proc.name}: {cmdline[:200]}")
-        except OSError:  # gone meanwhile, or not ours to read
+            if p.environ().get("SIGNBRIDGE_HOME") == home and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(f"{p.pid}: {' '.join(p.cmdline())[:200]}")
+        except psutil.Error:  # gone meanwhile, or not ours to read
             continue
     return found

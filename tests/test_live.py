@@ -204,7 +204,7 @@ def test_a_source_that_cannot_be_opened_gets_one_clear_line(go_eat_video, tmp_pa
              ([f"tcp://127.0.0.1:{port}"], f"tcp://127.0.0.1:{port}: cannot open the source (ffmpeg: "),
              (["rtmpz://example/x"], "not a stream address ffmpeg reads here")]
     for n, (args, says) in enumerate(cases):
-        live = Live([*args, "--no-voice", "--timeout", "5"], tmp_path / f"run{n}")
+        live = Live([*args, "--no-speech", "--source-timeout", "5"], tmp_path / f"run{n}")
         try:
             assert says in one_error_line(live)
             assert not [p for p in live.children() if alive(p)]
@@ -217,7 +217,7 @@ def test_a_stream_that_dies_midstream_gets_one_clear_line_and_keeps_its_captions
     """The sender is killed after GO: live says so in one line within the timeout, and GO was committed first."""
     port = free_udp_port()
     events = tmp_path / "events.jsonl"
-    live = Live([f"udp://127.0.0.1:{port}", "--no-voice", "--timeout", "3", "--events", str(events)], tmp_path / "run")
+    live = Live([f"udp://127.0.0.1:{port}", "--no-speech", "--source-timeout", "3", "--events", str(events)], tmp_path / "run")
     try:
         live.wait_for("waiting for video")
         time.sleep(1.0)  # ffmpeg listens on the port a moment after it started

@@ -40,17 +40,18 @@ def _store_env(settings, home: Path, bucket: str, **extra: str) -> dict[str, str
 
 def _pids_mentioning(text: str) -> list[int]:
     """Processes whose command line or environment names ``text`` (this test's own run, by its home)."""
+    import psutil
+
     out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
+    for p in psutil.process_iter():
         try:
-            blob = (d / "cmdline").read_bytes() + (d / "environ").read_bytes()
-            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
+            if p.pid == os.getpid() or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            blob = " ".join(p.cmdline()) + " " + " ".join(f"{k}={v}" for k, v in p.environ().items())
+        except psutil.Error:
             continue
-        if text.encode() in blob and state != "Z":
-            out.append(int(d.name))
+        if text in blob:
+            out.append(p.pid)
     return out
 
 

@@ -70,10 +70,15 @@ def test_rerun_skips_finished_video(first_run):
     out, home, _ = first_run
     (folder,) = _folders(out)
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
-    res = _cli(["run", str(Path(json.loads((folder / "result.json").read_text())["input_uri"])), "-o", str(out)],
-               home)
+    src = str(Path(json.loads((folder / "result.json").read_text())["input_uri"]))
+    res = _cli(["run", src, "-o", str(out)], home)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[skipped]" in res.stdout
+    res = _cli(["run", "--json", src, "-o", str(out)], home)  # the same, as one JSON document on stdout
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "skipped" and [v["status"] for v in doc["manifest"]["videos"]] == ["skipped"]
+    assert doc["uris"]["manifest"].endswith("manifest.json")
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # nothing rewritten
     assert len(_folders(out)) == 1
 
@@ -232,7 +237,9 @@ def test_scratch_of_a_dead_process_is_removed(tmp_path):
     assert not (tmp_path / "old").exists() and (tmp_path / "live").exists()
     ctx = Context(load_settings(env={}, home=str(tmp_path / "home")), str(tmp_path / "out"))
     d = ctx.scratch
-    assert d.is_dir() and (d / ".pid").read_text() == str(os.getpid())
+    from signbridge.processes import create_time
+
+    assert d.is_dir() and (d / ".pid").read_text() == f"{os.getpid()} {create_time(os.getpid())}"  # PID + who
     ctx.close()
     assert not d.exists()
 

@@ -156,6 +156,29 @@ def test_train_hands_pack_train_calibrate_on_a_small_subset(shared_data, tmp_pat
     a, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
     b, _ = train(data, cfg, "cpu", log_fn=lambda m: None)
     assert all(np.array_equal(p.detach().numpy(), q.detach().numpy()) for p, q in zip(a.parameters(), b.parameters()))
+    # hand feature version 2 (the location channel): trained, calibrated and run like version 1
+    loc = tmp_path / "loc"
+    assert main(["train", "--packed", str(packed), "--out", str(loc), "--vocab", "100", "--max-steps", "2",
+                 "--features", "2"]) == 0
+    assert main(["calibrate", "--packed", str(packed), "--out", str(loc), "--shown", "50"]) == 0
+    rec2 = Recognizer(loc, "cpu")
+    assert rec2.feature_cfg.version == "2" and rec2.config["model"]["n_features"] == 142
+    from signbridge.recognize.frames import frames_from_npy
+
+    f = frames_from_npy(shared_data / "wlasl_holistic_landmarks_npy" / "landmarks" / "17709.npy")
+    span = np.array([[f.t_ms[0], f.t_ms[-1] + 40.0]])
+    x, x1 = rec2.features(f, span), rec.features(f, span)
+    assert x.shape == (1, 24, 142) and np.array_equal(x[..., :138], x1) and rec2.classify(x)[0].shape == (1, 100)
+    nose_lower = f.pose.copy()
+    nose_lower[:, 0, 1] += 0.1  # the nose (the body reference at inference) moves, the hands stay
+    from dataclasses import replace
+
+    assert not np.allclose(rec2.features(replace(f, pose=nose_lower), span)[..., 138:], x[..., 138:])
+    cfg2 = json.loads((loc / "config.json").read_text())
+    cfg2["features"]["version"] = "9"
+    (loc / "config.json").write_text(json.dumps(cfg2))
+    with pytest.raises(ModelError, match="hand feature version '9'"):
+        Recognizer(loc, "cpu")
 
 
 def test_signer_folds_are_fixed_disjoint_and_keep_their_clips_out_of_training():

@@ -114,6 +114,57 @@ def test_bad_edits_are_refused_and_write_nothing(env_home, tmp_path, capsys, cas
     assert snapshot(res.out) == before
 
 
+def _unsure_of_the_second_sign(folder: Path) -> dict:
+    """The machine's track as the recogniser writes a sign it is unsure of: UNKNOWN, kind unknown, tier unclear."""
+    doc = json.loads((folder / "gloss_track.json").read_text())
+    doc["spans"][1].update(label="UNKNOWN", kind="unknown", tier="unclear", confidence=0.31)
+    (folder / "gloss_track.json").write_text(json.dumps(doc))
+    return doc
+
+
+def test_a_label_changed_by_hand_is_shown(env_home, tmp_path, capsys):
+    """Only the label edited (kind, tier and confidence still the model's, no review block): the word is shown,
+    as the reviewer's, and the CLI says which model fields were replaced."""
+    res = env_home
+    doc = _unsure_of_the_second_sign(res.folder)
+    doc["spans"][1]["label"] = "drink"
+    rc, out, _ = revise(res, doc, tmp_path, capsys)
+    assert rc == 0, out.err
+    srt = (res.folder / "captions.srt").read_text()
+    assert _texts(srt)[-1] == "Drink.", srt  # the second sign's cue: the word, not [unclear sign], no marker
+    assert ("note: span 2 (" in out.out and "label 'UNKNOWN' -> 'drink' by hand, so kind 'unknown' -> 'gloss', the "
+            "model's tier 'unclear' removed, confidence 0.31 -> 1, source 'model' -> 'reviewer'" in out.out), out.out
+    from signbridge.review.revisions import latest
+    from signbridge.settings import load_settings
+    from signbridge.storage import open_store
+
+    _rid, stored = latest(open_store(str(res.folder), load_settings()))
+    span = stored["spans"][1]
+    assert span["label"] == "drink" and span["kind"] == "gloss" and "tier" not in span
+    assert stored["review"]["sources"] == ["model", "reviewer"]
+
+
+@pytest.mark.parametrize("span, change, problem", [
+    (1, {"label": "drink", "kind": "fingerspelling"}, "kind 'fingerspelling' does not go with label 'drink'"),
+    (1, {"label": "drink", "kind": "gloss", "tier": "unclear", "start_ms": 10.0}, "tier 'unclear' with a label"),
+    (1, {"tier": "plain"}, "tier 'plain' but label UNKNOWN"),
+    (1, {"kind": "gloss"}, "kind 'gloss' does not go with label UNKNOWN"),
+])
+def test_contradictory_fields_are_refused_naming_the_span(env_home, tmp_path, capsys, span, change, problem):
+    """A field the person set that contradicts the label is refused (a span the model did not have, here moved
+    by 10 ms, has no model fields to replace)."""
+    res = env_home
+    doc = _unsure_of_the_second_sign(res.folder)
+    if "start_ms" in change:
+        change = {**change, "start_ms": doc["spans"][span]["start_ms"] + change["start_ms"]}
+    doc["spans"][span].update(change)
+    before = snapshot(res.out)
+    rc, out, path = revise(res, doc, tmp_path, capsys)
+    assert rc == 1 and out.out == "" and "Traceback" not in out.err
+    assert out.err.startswith(f"signbridge revise: error: {path}: span {span + 1} (") and problem in out.err, out.err
+    assert snapshot(res.out) == before
+
+
 def test_a_new_sign_needs_declaring_and_feeds_vocabulary_and_dataset(env_home, tmp_path, capsys):
     """A reviewer's new gloss (not in the vocabulary) is accepted only when declared; the reviewed span
     then becomes a few-shot gloss and a labelled clip of the exported dataset."""
@@ -134,11 +185,14 @@ def test_a_new_sign_needs_declaring_and_feeds_vocabulary_and_dataset(env_home, t
     assert main(["dataset", "export-reviews", str(res.out), "-o", str(tmp_path / "ds")]) == 0
     card = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert card["counts"]["clips"] == 1 and card["per_label"] == {"salary": 1} and card["counts"]["corrected"] == 1
-    table = ds.dataset(tmp_path / "ds" / "data", partitioning="hive").to_table()
+    table = ds.dataset(tmp_path / "ds" / "data").to_table()  # the label is a column, as in `dataset build`
     assert set(table.column("label").to_pylist()) == {"salary"} and table.num_rows > 10
+    assert table.schema.field("right_hand").metadata[b"points"] == b"21"
+    assert ds.dataset(tmp_path / "ds" / "videos" / "train.parquet").to_table().column("label").to_pylist() == ["salary"]
+    assert (tmp_path / "ds" / "README.md").read_text().startswith("---\npretty_name: ")
     assert "salary" not in vocabulary(load_settings())
     capsys.readouterr()
-    assert main(["vocab", "add-from-reviews", str(res.out)]) == 0
+    assert main(["vocab", "add-from-reviews", "--json", str(res.out)]) == 0
     added = json.loads(capsys.readouterr().out)["added"]
     assert [a["gloss"] for a in added] == ["salary"] and added[0]["clips"] == 1
     assert "salary" in vocabulary(load_settings())

@@ -112,3 +112,9 @@ class AirflowApi:
             out += got
             if not got or len(out) >= page.get("total_entries", 0):
                 return out
+
+    def asset_events(self, dag_id: str, dag_run_id: str) -> list[dict]:
+        """The asset events a run emitted, as the embedded runner reports them (asset, uri, task, extra)."""
+        page = self.get(f"/assets/events?source_dag_id={quote(dag_id)}&source_run_id={quote(dag_run_id)}&limit=100")
+        return [{"asset": e.get("name"), "uri": e.get("uri"), "task_id": e.get("source_task_id"),
+                 "extra": e.get("extra") or {}} for e in page.get("asset_events", [])]

@@ -6,7 +6,7 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
 
     p = sub.add_parser("cluster", help="run a local Airflow CeleryExecutor cluster (PostgreSQL, Redis, workers)",
                        description="A real Airflow deployment under $SIGNBRIDGE_HOME/cluster, 127.0.0.1 only: "
@@ -23,16 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--port", dest="cluster_port", type=int,
                    help="API server port; PostgreSQL and Redis use the next two (SIGNBRIDGE_CLUSTER_PORT)")
     q.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for health (default 240)")
-    q.add_argument("--json", action="store_true", help="print the components as JSON")
+    add_json(q, "the components")
     q.set_defaults(func=_up)
     for name, help_, func in [("down", "stop every component by PID (workers first)", _down),
                               ("status", "each component, its PID and health (exit 3 when not all healthy)", _status)]:
         q = csub.add_parser(name, help=help_)
         add_common(q)
-        q.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json(q, "the components" if name == "status" else "what was stopped")
         q.set_defaults(func=func)
     q = csub.add_parser("env", help="print the export lines a Celery worker needs to join (contains secrets)")
     add_common(q)
+    add_json(q, "the variables")
     q.set_defaults(func=_env)
 
 
@@ -89,7 +90,7 @@ def _env(args) -> int:
     """What a worker elsewhere needs (docs/deployment.md): broker, DB, execution API, shared secrets, S3."""
     import shlex
 
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.cluster.manager import Cluster
     from signbridge.orchestrate.embedded import ensure_store
 
@@ -98,8 +99,10 @@ def _env(args) -> int:
     keep = ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL",
             "AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__API_AUTH__JWT_SECRET",
             "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__CORE__LOAD_EXAMPLES", "SIGNBRIDGE_OUTPUT", "SIGNBRIDGE_UPLOADS",
-            "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-    for k in keep:
-        if env.get(k):
-            print(f"export {k}={shlex.quote(env[k])}")
+            "SIGNBRIDGE_STORE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION", "SIGNBRIDGE_S3_PATH_STYLE")
+    found = {k: env[k] for k in keep if env.get(k)}
+    if not emit(args, found):
+        for k, v in found.items():
+            print(f"export {k}={shlex.quote(v)}")
     return 0

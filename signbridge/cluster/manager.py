@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from signbridge import processes
 from signbridge.cluster import procs
 from signbridge.cluster.api import AirflowApi
 from signbridge.cluster.deploy import (AIRFLOW_COMPONENTS, Deployment, Layout, Ports, WorkerSpec, load_secrets,
@@ -62,7 +63,7 @@ class Cluster:
 
     def _running(self, state: dict, name: str) -> bool:
         c = state.get("components", {}).get(name)
-        return bool(c) and procs.alive(c["pid"], c.get("started"))
+        return bool(c) and processes.alive(c["pid"], c.get("started"))
 
     def deployment(self, state: dict | None = None, create: bool = False) -> Deployment:
         state = self._read_state() if state is None else state
@@ -107,7 +108,7 @@ class Cluster:
             if not name.startswith("worker"):
                 continue
             if name not in want or tuple(c.get("queues", ())) != want[name].queues:
-                if procs.stop(c["pid"], c.get("started"), timeout=20):
+                if processes.stop(c["pid"], c.get("started"), grace=20):
                     say(f"stopped {name} (pid {c['pid']}): its queues changed")
                 del state["components"][name]
         self._write_state(state)
@@ -115,7 +116,7 @@ class Cluster:
     def _spawn(self, state: dict, dep: Deployment, name: str, cmd: list[str], env: dict[str, str], log: Path,
                user: str | None = None, pid: int | None = None) -> int:
         pid = pid or procs.spawn(cmd, env, log)
-        entry = {"pid": pid, "started": procs.start_time(pid), "log": str(log)}
+        entry = {"pid": pid, "started": processes.create_time(pid), "log": str(log)}
         if name.startswith("worker"):
             entry["queues"] = list(dep.worker(name).queues)
         state["components"][name] = entry
@@ -263,7 +264,7 @@ class Cluster:
             if not wave:
                 continue
             with ThreadPoolExecutor(len(wave)) as pool:
-                done = list(pool.map(lambda n: stoppers.get(n, lambda pid, st: procs.stop(pid, st, timeout=20))(
+                done = list(pool.map(lambda n: stoppers.get(n, lambda pid, st: bool(processes.stop(pid, st, grace=20)))(
                     comps[n]["pid"], comps[n].get("started")), wave))
             for name, ok in zip(wave, done):
                 if ok:

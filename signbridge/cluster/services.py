@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from signbridge import processes
 from signbridge.cluster import procs
 from signbridge.errors import ConfigError, SignBridgeError
 
@@ -167,9 +168,9 @@ class Postgres:
             con.close()
 
     @staticmethod
-    def stop(pid: int, started: int | None) -> bool:
+    def stop(pid: int, started: float | None) -> bool:
         # SIGINT is PostgreSQL's "fast" shutdown: clients are disconnected, not waited for
-        return procs.stop(pid, started, sig=signal.SIGINT, timeout=30)
+        return bool(processes.stop(pid, started, sig=signal.SIGINT, grace=30))
 
 
 @dataclass
@@ -209,5 +210,5 @@ class Redis:
             r.close()
 
     @staticmethod
-    def stop(pid: int, started: int | None) -> bool:
-        return procs.stop(pid, started, timeout=15)
+    def stop(pid: int, started: float | None) -> bool:
+        return bool(processes.stop(pid, started, grace=15))

@@ -92,7 +92,8 @@ def submit_run(api: AirflowApi, conf: dict, log_path: Path, say: Callable[[str],
                 last = line
             if run["state"] in FINISHED:
                 return {"dag_id": DAG_ID, "run_id": dag_run_id, "state": run["state"], "tasks": task_records(tis),
-                        "executor": "CeleryExecutor", "api_url": api.url}
+                        "executor": "CeleryExecutor", "api_url": api.url,
+                        "asset_events": api.asset_events(DAG_ID, dag_run_id)}
             if timeout is not None and time.monotonic() - start > timeout:
                 raise SignBridgeError(f"run {dag_run_id} did not finish within {timeout:.0f} s",
                                       hint=f"it goes on in the cluster; see {api.url}")

@@ -41,6 +41,11 @@ class ComposeStats:
     failed: int = 0
     seconds: float = 0.0
     rejections: list[str] = field(default_factory=list)
+    fallbacks: dict[int, str] = field(default_factory=dict)  # item -> why its sentence is the rules grammar's
+
+    def fall_back(self, indices, reason: str) -> None:
+        for i in indices:
+            self.fallbacks.setdefault(i, reason)
 
 
 def make_backend(settings: Settings) -> Backend | None:
@@ -69,11 +74,13 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
     if settings.composer == "rules" and backend is None:
         stats.seconds = time.perf_counter() - t0
         return texts, stats
+    signed = [i for i, it in enumerate(items) if it.labels]
     try:
         backend = backend or make_backend(settings)
     except (BackendUnavailable, ModelError) as e:
         log.warning("composer %s unavailable (%s); using the rules grammar", settings.composer, e)
         stats.fallback_from = settings.composer
+        stats.fall_back(signed, f"composer {settings.composer} unavailable: {e}")
         stats.seconds = time.perf_counter() - t0
         return texts, stats
     assert backend is not None
@@ -96,9 +103,13 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
             log.warning("composer %s failed (%s); using the rules grammar", backend.name, e)
             stats.backend, stats.model, stats.prompt_version = "rules", RULES_MODEL, RULES_VERSION
             stats.fallback_from = settings.composer
+            stats.fall_back(signed, f"composer {backend.name} failed: {e}")
             stats.seconds = time.perf_counter() - t0
             return texts, stats
-        for i, out in zip(todo, outs):
+        errors = list(getattr(backend, "errors", None) or [])  # the backend's reason for each None, if it says
+        for n, (i, out) in enumerate(zip(todo, outs)):
+            if out is None:
+                stats.fall_back([i], f"{backend.name}: {errors[n] if n < len(errors) and errors[n] else 'no sentence'}")
             raw[i] = out
             stats.generated += 1
             if out is not None and cache:
@@ -109,6 +120,7 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
             continue
         if out is None:
             stats.failed += 1
+            stats.fall_back([i], f"{backend.name}: no sentence")
             continue
         it = items[i]
         verdict = check(out, it.labels, it.draft, it.confidences, settings.low_confidence)
@@ -119,6 +131,7 @@ def compose_items(items: list[Item], settings: Settings, backend: Backend | None
             texts[i] = _finish(out)
         else:
             stats.rejected += 1
+            stats.fall_back([i], f"the guard rejected the {backend.name} sentence ({verdict.reason})")
             stats.rejections.append(f"{' '.join(items[i].labels)!r} -> {out!r}: {verdict.reason}")
             log.info("guard rejected %s output for %s: %s", backend.name, items[i].labels, verdict.reason)
     stats.seconds = time.perf_counter() - t0
@@ -168,9 +181,12 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
     out: list[Transcript] = []
     for ti, track in enumerate(tracks):
         sentences = []
-        for (t_idx, group), item, text in zip(plan, items, texts):
+        fallbacks: dict[str, int] = {}
+        for n, ((t_idx, group), item, text) in enumerate(zip(plan, items, texts)):
             if t_idx != ti or not text:
                 continue
+            if n in stats.fallbacks:
+                fallbacks[stats.fallbacks[n]] = fallbacks.get(stats.fallbacks[n], 0) + 1
             spans = [track.spans[i] for i in group]
             conf = sum(item.confidences) / len(item.confidences)
             uncertain = any(s.uncertain or s.label == UNKNOWN or (s.tier is None and s.confidence < low) for s in spans)
@@ -181,5 +197,5 @@ def compose_tracks(tracks: Sequence[GlossTrack], settings: Settings, *, backend:
         sentences.sort(key=lambda s: s.start_ms)
         out.append(Transcript(source_uri=track.source_uri, sha256=track.sha256, backend=stats.backend,
                               model=stats.model, prompt_version=stats.prompt_version, sentences=sentences,
-                              fallback_from=stats.fallback_from))
+                              fallback_from=stats.fallback_from, fallbacks=fallbacks))
     return out

@@ -4,8 +4,10 @@ It stands in for ``vllm serve`` where no GPU is available: the vLLM backend's
 HTTP client is exercised against it for real (tests, benchmarks, demos).
 Only ``GET /v1/models`` and ``POST /v1/chat/completions`` (non-streaming).
 
-    python -m signbridge.compose.serve --port 8000 [--rules]
-    SIGNBRIDGE_COMPOSER=vllm SIGNBRIDGE_LLM_URL=http://127.0.0.1:8000/v1 signbridge compose ...
+    python -m signbridge.compose.serve --port 8000 [--rules] [--api-key KEY]
+    SIGNBRIDGE_COMPOSER=vllm SIGNBRIDGE_LLM_URL=http://127.0.0.1:8000/v1 [SIGNBRIDGE_LLM_API_KEY=KEY] signbridge compose ...
+
+With ``--api-key`` every request must carry ``Authorization: Bearer KEY`` (else 401), as with ``vllm serve --api-key``.
 """
 from __future__ import annotations
 
@@ -57,9 +59,11 @@ def smollm_responder(gguf_path: str | None = None, max_new_tokens: int = 64) -> 
 class ChatServer:
     """``with ChatServer(responder, model="x") as srv: srv.url``; binds 127.0.0.1 only."""
 
-    def __init__(self, responder: Responder, model: str = "smollm2-135m-instruct", port: int = 0):
+    def __init__(self, responder: Responder, model: str = "smollm2-135m-instruct", port: int = 0,
+                 api_key: str | None = None):
         self.responder = responder
         self.model = model
+        self.api_key = api_key
         self.requests: list[dict] = []  # bodies received, for tests and logs
         server = self
 
@@ -75,13 +79,24 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _refused(self) -> bool:
+                """vLLM's --api-key check: a missing or wrong bearer token is a 401."""
+                if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    self._send(401, {"error": "Unauthorized"})
+                    return True
+                return False
+
             def do_GET(self):  # noqa: N802
+                if self._refused():
+                    return
                 if self.path.rstrip("/") == "/v1/models":
                     self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def do_POST(self):  # noqa: N802
+                if self._refused():
+                    return
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
@@ -128,10 +143,13 @@ class ChatServer:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--rules", action="store_true", help="answer with the rules grammar instead of SmolLM2")
+    ap.add_argument("--rules", action=argparse.BooleanOptionalAction, default=False,
+                    help="answer with the rules grammar instead of SmolLM2")
+    ap.add_argument("--api-key", help="demand `Authorization: Bearer KEY` on every request (as vllm serve --api-key)")
     args = ap.parse_args(argv)
     responder = rules_responder if args.rules else smollm_responder()
-    srv = ChatServer(responder, model="signbridge-rules" if args.rules else "smollm2-135m-instruct", port=args.port)
+    srv = ChatServer(responder, model="signbridge-rules" if args.rules else "smollm2-135m-instruct", port=args.port,
+                     api_key=args.api_key)
     print(f"serving {srv.model} at {srv.url} (Ctrl-C stops)")
     try:
         srv.httpd.serve_forever()

@@ -1,14 +1,14 @@
-"""``signbridge dataset build``: labelled videos → a hive-partitioned Parquet dataset with a card.
+"""``signbridge dataset build``: labelled videos → a Parquet dataset with splits and a card.
 
-Layout (readable as it is by ``pyarrow.dataset``, pandas and DuckDB)::
+Layout (one table to ``datasets.load_dataset``, ``pyarrow.dataset``, pandas and DuckDB)::
 
-    OUT/data/label=<label>/<video_id>.parquet   one row per sampled frame (zstd)
-    OUT/videos.parquet                          one row per video: label, source, licence, stats
-    OUT/dataset.json, OUT/README.md             the dataset card
+    OUT/data/<split>/<video_id>.parquet   one row per sampled frame: video_id, label, split + landmarks (zstd)
+    OUT/videos/<split>.parquet            one row per video: label, signer, source, licence, stats
+    OUT/dataset.json, OUT/README.md       the dataset card (README.md with a Hugging Face YAML header)
 
-The frame files carry ``video_id`` and the landmark columns of the landmarks
-contract; ``label`` comes from the folder name (hive partitioning), so a reader
-can filter by label without opening other files.
+The label is a column of every frame file, so any reader gets it without a partitioning scheme; the
+videos table has its own folder, so a glob over ``data/`` never mixes the two schemas. Splits are
+signer-disjoint when the labels file names signers (:mod:`signbridge.extract.splits`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import csv
 import datetime as _dt
 import io
 import json
-import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,19 +24,15 @@ from typing import Any
 
 from signbridge.errors import InputError
 from signbridge.extract.batch import VideoOutcome, run_batch
+from signbridge.extract.splits import SIGNER_COLUMNS, SPLIT_COLUMNS, SPLITS, assign_signers, valid_split_name
 from signbridge.storage.inputs import InputVideo
 
 FILE_COLUMNS = ("file", "path", "video", "filename", "video_path")
 LABEL_COLUMNS = ("label", "gloss", "sign", "class")
 LICENCE_COLUMNS = ("licence", "license")
-_UNSAFE = re.compile(r"[/\\%=\x00-\x1f\x7f]")
-
-
-def partition_value(label: str) -> str:
-    """Folder-safe label for ``label=<value>``: only characters a path cannot hold are %-escaped
-    (pyarrow decodes them back); ordinary labels, including spaces, stay readable."""
-    v = _UNSAFE.sub(lambda m: "%{:02X}".format(ord(m.group())), label)
-    return "%2E" + v[1:] if v.startswith(".") else v
+PARQUET = "application/vnd.apache.parquet"
+FRAME_KEYS = {"video_id": "the video (a row of videos/<split>.parquet)", "label": "the video's label",
+              "split": "train, validation or test (or the labels file's split)"}
 
 
 @dataclass
@@ -48,11 +43,14 @@ class LabelsFile:
     label_column: str
     licence_column: str | None
     columns: list[str] = field(default_factory=list)
+    signer_column: str | None = None
+    split_column: str | None = None
 
 
 def load_labels(path: str | Path, settings=None, file_column: str | None = None,
-                label_column: str | None = None) -> LabelsFile:
-    """Read the labels CSV (local or s3://). InputError names the file and the missing column."""
+                label_column: str | None = None, signer_column: str | None = None) -> LabelsFile:
+    """Read the labels CSV (local or s3://). InputError names the file and the missing column, or the line
+    whose split cannot be a split name."""
     src = str(path)
     try:
         if src.startswith("s3://"):
@@ -87,10 +85,18 @@ def load_labels(path: str | Path, settings=None, file_column: str | None = None,
     fcol = pick(file_column, FILE_COLUMNS, "video file", "--file-column")
     lcol = pick(label_column, LABEL_COLUMNS, "label", "--label-column")
     licol = next((c for c in cols if c.lower() in LICENCE_COLUMNS), None)
+    if signer_column and signer_column not in cols:
+        raise InputError(f"no column {signer_column!r} (columns: {', '.join(cols)})", source=src)
+    scol = signer_column or next((c for c in cols if c.lower() in SIGNER_COLUMNS), None)
+    spcol = next((c for c in cols if c.lower() in SPLIT_COLUMNS), None)
     rows = [{k: (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
     if not rows:
         raise InputError("labels file has a header but no rows", source=src)
-    return LabelsFile(src, rows, fcol, lcol, licol, cols)
+    for i, r in enumerate(rows, start=2):
+        if spcol and r.get(spcol) and not valid_split_name(r[spcol]):
+            raise InputError(f"line {i}: split {r[spcol]!r} is not a split name", source=src,
+                             hint=f"use letters, digits and _ (e.g. {', '.join(SPLITS)}), or leave it empty for train")
+    return LabelsFile(src, rows, fcol, lcol, licol, cols, scol, spcol)
 
 
 def _refs(labels: LabelsFile, videos_root: str, settings) -> tuple[list[InputVideo], list[VideoOutcome]]:
@@ -124,36 +130,115 @@ def _refs(labels: LabelsFile, videos_root: str, settings) -> tuple[list[InputVid
     return refs, bad
 
 
-def _frames_table(ex, video_id: str):
+def frames_table(table, video_id: str, label: str, split: str):
+    """A landmarks table as dataset rows: ``video_id``, ``label`` and ``split`` columns first, so the frame
+    files read as one labelled table anywhere; the contract's columns keep their field metadata (points,
+    dims). The per-video file metadata is dropped here: it is a row of the videos table."""
     import pyarrow as pa
 
-    t = ex.table.replace_schema_metadata(None)
-    return t.add_column(0, pa.field("video_id", pa.string(), nullable=False),
-                        pa.array([video_id] * t.num_rows, pa.string()))
+    from signbridge.contracts import landmarks_arrow_schema
+
+    contract = landmarks_arrow_schema()  # its field metadata, also on files written before it had points/dims
+    fields = [contract.field(f.name) if f.name in contract.names else f for f in table.schema]
+    t = pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
+    for i, (name, value) in enumerate((("video_id", video_id), ("label", label), ("split", split))):
+        t = t.add_column(i, pa.field(name, pa.string(), nullable=False, metadata={"doc": FRAME_KEYS[name]}),
+                         pa.array([value] * t.num_rows, pa.string()))
+    return t
 
 
-def _hist(values) -> dict[str, int]:
-    return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
+def _split_plan(labels: LabelsFile, refs: list[InputVideo], settings) -> dict[str, Any]:
+    """Each video's split (set on ``ref.extra['split']``) and how it was decided, for the card. Decided from
+    the labels file alone, before extraction, so a video's split never depends on which others failed."""
+    rows = {r.name: r.extra["row"] for r in refs}
+    plan: dict[str, Any] = {"method": "none", "column": None, "shares": None, "unknown_signer": 0}
+    if labels.split_column:
+        plan.update(method="column", column=labels.split_column)
+        split_of = {v: row.get(labels.split_column) or "train" for v, row in rows.items()}
+    elif labels.signer_column:
+        col = labels.signer_column
+        per_signer = Counter(row[col] for row in rows.values() if row.get(col))
+        by_signer = assign_signers(per_signer, settings.dataset_validation, settings.dataset_test)
+        split_of = {v: by_signer.get(row.get(col) or "", "train") for v, row in rows.items()}
+        plan.update(method="signer", column=col, unknown_signer=sum(1 for row in rows.values() if not row.get(col)),
+                    shares={"validation": settings.dataset_validation, "test": settings.dataset_test})
+    else:
+        split_of = {v: "train" for v in rows}
+    for r in refs:
+        r.extra["split"] = split_of[r.name]
+    return plan
+
+
+def _split_counts(videos: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
+    counts: dict[str, dict[str, Any]] = {}
+    for v in videos:
+        d = counts.setdefault(v["split"], {"videos": 0, "frames": 0, "labels": set(), "signers": set()})
+        d["videos"] += 1
+        d["frames"] += v["frames"]
+        d["labels"].add(v["label"])
+        if v["signer"]:
+            d["signers"].add(v["signer"])
+    train = counts.get("train", {}).get("labels", set())
+    held_out = set().union(*(d["labels"] for k, d in counts.items() if k != "train"))
+    order = sorted(counts, key=lambda k: (SPLITS.index(k) if k in SPLITS else len(SPLITS), k))
+    return {**plan, "counts": {k: {"videos": counts[k]["videos"], "frames": counts[k]["frames"],
+                                   "labels": len(counts[k]["labels"]), "signers": len(counts[k]["signers"])}
+                               for k in order},
+            "labels_not_in_train": sorted(held_out - train)}
+
+
+def drop_stale(store, written: set[str]) -> int:
+    """Remove what an earlier build left in ``data/`` and ``videos/`` (a video now in another split, a label
+    renamed, the older ``label=<label>/`` layout and its ``videos.parquet``): the folder holds this build only."""
+    stale = [o.key for prefix in ("data/", "videos/") for o in store.list(prefix) if o.key not in written]
+    stale += [k for k in ("videos.parquet",) if store.exists(k)]
+    for key in stale:
+        store.delete(key)
+    return len(stale)
+
+
+def _write_videos_tables(store, videos: list[dict[str, Any]], labels: LabelsFile) -> set[str]:
+    """``videos/<split>.parquet``: one row per video, the same schema in every split; the labels file's other
+    columns are carried over as strings. Returns the keys written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    known = {labels.file_column, labels.label_column, labels.licence_column, labels.signer_column,
+             labels.split_column}
+    vt = {k: [v[k] for v in videos] for k in videos[0] if k != "extra"}
+    for c in labels.columns:
+        if c not in known:
+            vt[c if c not in vt else f"labels_{c}"] = [v["extra"].get(c) for v in videos]
+    table = pa.table(vt)
+    with tempfile.TemporaryDirectory(prefix="signbridge-ds-") as tmp:
+        for split in sorted(set(vt["split"])):
+            p = Path(tmp) / f"{split}.parquet"
+            pq.write_table(table.filter(pc.equal(table.column("split"), split)), p, compression="zstd")
+            store.put_file(f"videos/{split}.parquet", p, PARQUET)
+    return {f"videos/{split}.parquet" for split in set(vt["split"])}
 
 
 def build_dataset(labels_path: str, output: str, settings, *, videos_root: str | None = None,
                   workers: int | None = None, progress: bool = False, file_column: str | None = None,
-                  label_column: str | None = None, name: str | None = None) -> dict[str, Any]:
+                  label_column: str | None = None, signer_column: str | None = None,
+                  name: str | None = None) -> dict[str, Any]:
     """Extract every labelled video and write the dataset + card. Returns the card (dict).
 
     Long because it is the dataset job from labels to card, step by step, each step a few lines."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from signbridge import __version__
+    from signbridge.extract.dataset_card import render_card
     from signbridge.extract.holistic import MODEL_COMPLEXITY, mediapipe_version
     from signbridge.storage import open_store
 
     settings = settings.validate()
-    labels = load_labels(labels_path, settings, file_column, label_column)
+    labels = load_labels(labels_path, settings, file_column, label_column, signer_column)
     if videos_root is None:
         videos_root = labels_path.rpartition("/")[0] if labels_path.startswith("s3://") else str(Path(labels_path).parent)
     refs, bad = _refs(labels, videos_root, settings)
+    plan = _split_plan(labels, refs, settings)
     store = open_store(output, settings, create=True)
     videos: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
@@ -169,15 +254,18 @@ def build_dataset(labels_path: str, output: str, settings, *, videos_root: str |
         if o.status != "ok":
             record_failure(o)
             return
-        ex, row, label = o.extraction, o.ref.extra["row"], o.ref.extra["label"]
-        key = f"data/label={partition_value(label)}/{o.ref.name}.parquet"
+        ex, row, label, split = o.extraction, o.ref.extra["row"], o.ref.extra["label"], o.ref.extra["split"]
+        key = f"data/{split}/{o.ref.name}.parquet"
         with tempfile.TemporaryDirectory(prefix="signbridge-ds-") as tmp:
             p = Path(tmp) / "f.parquet"
-            pq.write_table(_frames_table(ex, o.ref.name), p, compression="zstd", compression_level=6)
-            store.put_file(key, p, "application/vnd.apache.parquet")
+            pq.write_table(frames_table(ex.table, o.ref.name, label, split), p, compression="zstd",
+                           compression_level=6)
+            store.put_file(key, p, PARQUET)
         m = ex.meta
         videos.append({
-            "video_id": o.ref.name, "label": label, "file": row.get(labels.file_column), "source_uri": o.ref.uri,
+            "video_id": o.ref.name, "label": label, "split": split,
+            "signer": row.get(labels.signer_column) or None if labels.signer_column else None,
+            "file": row.get(labels.file_column), "source_uri": o.ref.uri,
             "sha256": m["sha256"], "licence": row.get(labels.licence_column) if labels.licence_column else None,
             "frames": ex.stats["frames"], "duration_s": m.get("duration_s"), "fps": m["fps"],
             "width": m["width"], "height": m["height"], "rotation": m["rotation"],
@@ -193,17 +281,7 @@ def build_dataset(labels_path: str, output: str, settings, *, videos_root: str |
                          source=labels.path)
     order = {r.name: i for i, r in enumerate(refs)}
     videos.sort(key=lambda v: order.get(v["video_id"], 0))
-
-    # videos.parquet: the label file's own columns are carried over as strings
-    extra_cols = [c for c in labels.columns if c not in (labels.file_column, labels.label_column)]
-    vt = {k: [v[k] for v in videos] for k in videos[0] if k != "extra"}
-    for c in extra_cols:
-        name_c = c if c not in vt else f"labels_{c}"
-        vt[name_c] = [v["extra"].get(c) for v in videos]
-    with tempfile.TemporaryDirectory(prefix="signbridge-ds-") as tmp:
-        p = Path(tmp) / "videos.parquet"
-        pq.write_table(pa.table(vt), p, compression="zstd")
-        store.put_file("videos.parquet", p, "application/vnd.apache.parquet")
+    drop_stale(store, {v["path"] for v in videos} | _write_videos_tables(store, videos, labels))
 
     n_frames = sum(v["frames"] for v in videos)
     per_label: dict[str, dict[str, int]] = {}
@@ -222,12 +300,13 @@ def build_dataset(labels_path: str, output: str, settings, *, videos_root: str |
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(),
         "created_by": f"signbridge {__version__}",
         "labels_file": labels.path,
-        "layout": {"frames": "data/label=<label>/<video_id>.parquet (hive, zstd)", "videos": "videos.parquet",
-                   "frame_columns": ["video_id", "frame", "timestamp_ms", "face", "pose", "left_hand", "right_hand"],
-                   "partition": "label"},
+        "layout": {"frames": "data/<split>/<video_id>.parquet (zstd)", "videos": "videos/<split>.parquet",
+                   "frame_columns": [*FRAME_KEYS, "frame", "timestamp_ms", "face", "pose", "left_hand",
+                                     "right_hand"]},
         "extraction": {"sample_fps": settings.fps, "max_side": settings.max_side, "face": settings.face,
                        "model_complexity": MODEL_COMPLEXITY, "mediapipe_version": mediapipe_version()},
         "counts": {"videos": len(videos), "failed": len(failures), "frames": n_frames, "labels": len(per_label)},
+        "splits": _split_counts(videos, plan),
         "per_label": dict(sorted(per_label.items())),
         "detection": rates,
         "fps_histogram": _hist(f"{v['fps']:.3f}".rstrip("0").rstrip(".") for v in videos),
@@ -235,12 +314,17 @@ def build_dataset(labels_path: str, output: str, settings, *, videos_root: str |
         "frames_histogram": _hist(_bucket(v["frames"]) for v in videos),
         "licences": _hist((v["licence"] or "(not given)") for v in videos) if labels.licence_column else None,
         "licence_column": labels.licence_column,
-        "sources": [{k: v[k] for k in ("video_id", "label", "source_uri", "sha256", "licence")} for v in videos],
+        "sources": [{k: v[k] for k in ("video_id", "label", "split", "signer", "source_uri", "sha256", "licence")}
+                    for v in videos],
         "failures": failures,
     }
     store.put_bytes("dataset.json", json.dumps(card, indent=2, default=str).encode(), "application/json")
     store.put_bytes("README.md", render_card(card).encode(), "text/markdown")
     return card
+
+
+def _hist(values) -> dict[str, int]:
+    return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _bucket(n: int) -> str:
@@ -250,44 +334,4 @@ def _bucket(n: int) -> str:
     return "1000+"
 
 
-def render_card(card: dict[str, Any]) -> str:
-    c = card["counts"]
-    lines = [f"# {card['name']}", "",
-             f"Landmark dataset built by {card['created_by']} on {card['created_at'][:10]} from "
-             f"`{card['labels_file']}`.", "",
-             f"**{c['videos']} videos, {c['frames']} frames, {c['labels']} labels** ({c['failed']} inputs failed).", "",
-             "## Layout", "",
-             "- `data/label=<label>/<video_id>.parquet`: one row per sampled frame, columns "
-             + ", ".join(f"`{x}`" for x in card["layout"]["frame_columns"]) + " (hive-partitioned by `label`, zstd).",
-             "- `videos.parquet`: one row per video (label, source, sha256, licence, fps, size, detection rates, "
-             "and the labels file's other columns).",
-             "- `dataset.json`: this card as JSON.", "",
-             "Read it with `pyarrow.dataset.dataset('data', partitioning='hive')`, `pandas.read_parquet('data')` or "
-             "DuckDB `SELECT * FROM read_parquet('data/**/*.parquet', hive_partitioning = true)`.", "",
-             "Landmarks follow the SignBridge landmarks contract (`schemas/landmarks.v1.json`): normalised image "
-             "coordinates, fixed-size float32 lists (face 468×3, pose 33×4 with visibility, hands 21×3), null when "
-             "a part was not detected.", "",
-             "## Extraction", ""]
-    for k, v in card["extraction"].items():
-        lines.append(f"- {k}: {v}")
-    lines += ["", "## Labels", "", "| label | videos | frames |", "|---|---:|---:|"]
-    lines += [f"| {k} | {v['videos']} | {v['frames']} |" for k, v in card["per_label"].items()]
-    lines += ["", "## Detection rates", "", "| part | mean per video | share of frames |", "|---|---:|---:|"]
-    lines += [f"| {k} | {v['mean_per_video']:.3f} | {v['share_of_frames']:.3f} |" for k, v in card["detection"].items()]
-    for title, key in (("Source frame rates", "fps_histogram"), ("Resolutions", "resolution_histogram"),
-                       ("Frames per video", "frames_histogram"), ("Licences", "licences")):
-        if card.get(key):
-            lines += ["", f"## {title}", "", "| value | videos |", "|---|---:|"]
-            lines += [f"| {k} | {v} |" for k, v in card[key].items()]
-    if not card.get("licence_column"):
-        lines += ["", "The labels file had no licence column: check the terms of every source before sharing."]
-    lines += ["", "## Sources", "", "| video_id | label | source | licence |", "|---|---|---|---|"]
-    lines += [f"| {s['video_id']} | {s['label']} | {s['source_uri']} | {s['licence'] or ''} |" for s in card["sources"]]
-    if card["failures"]:
-        lines += ["", "## Not included", "", "| video_id | status | reason |", "|---|---|---|"]
-        lines += [f"| {f['video_id']} | {f['status']} | {(f['error'] or '').replace('|', '/')} |"
-                  for f in card["failures"]]
-    return "\n".join(lines) + "\n"
-
-
-__all__ = ["build_dataset", "load_labels", "partition_value", "render_card"]
+__all__ = ["build_dataset", "drop_stale", "frames_table", "load_labels"]

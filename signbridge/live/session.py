@@ -205,6 +205,17 @@ class Session:
                                        {"dropped_frames": self.capture.dropped})
             write_landmarks(table, self.opts.save_landmarks)
 
+    def result(self) -> dict:
+        """The session as one document (``--json``): what was committed and what happened to the frames."""
+        cap = self.capture
+        return {"source": self.opts.source, "interrupted": self.stats.interrupted, "media_s": round(self.stats.media_s, 3),
+                "signs": self.stats.signs, "frames": {"received": cap.received, "with_landmarks": self.stats.frames,
+                                                      "dropped": cap.dropped},
+                "captions": [{"phrase": c.index, "text": c.text, "sign_start_s": round(c.start_s, 3),
+                              "sign_end_s": round(c.end_s, 3), "glosses": c.glosses} for c in self.phrases.committed],
+                "outputs": {k: v for k, v in (("events", self.opts.events), ("srt", self.opts.srt),
+                                              ("landmarks", self.opts.save_landmarks)) if v}}
+
     def summary(self) -> str:
         s, cap = self.stats, self.capture
         med = float(np.median(s.landmark_ms)) if s.landmark_ms else 0.0
@@ -215,6 +226,12 @@ class Session:
 
 def _vocabulary(settings: Settings, rec):
     """The ``--vocabulary`` word list resolved against the model (None without one)."""
+    if getattr(settings, "recognizer", "classifier") != "classifier":
+        from signbridge.errors import ConfigError
+
+        raise ConfigError(f"live recognises with the landmark classifier, not SIGNBRIDGE_RECOGNIZER="
+                          f"{settings.recognizer!r}: a vision-language model reads each span again from the video, "
+                          "which live does not keep", hint="unset SIGNBRIDGE_RECOGNIZER for live")
     if settings.script:
         from signbridge.errors import ConfigError
 

@@ -27,12 +27,15 @@ EXECUTORS = ("inline", "local")
 
 
 def dags_folder() -> Path:
-    """``dags/`` beside the package (a source checkout or an editable install)."""
+    """The DAG files: ``signbridge/_dags`` inside the package. In a checkout it is a link to the top-level
+    ``dags/`` (the one copy, resolved here so Airflow sees ``dags/``); in a wheel it holds copies of those
+    files, so an installed package runs ``process`` without a checkout. ``SIGNBRIDGE_DAGS_FOLDER`` overrides."""
     env = os.environ.get("SIGNBRIDGE_DAGS_FOLDER")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "dags"
+    d = Path(env) if env else (Path(__file__).resolve().parents[1] / "_dags").resolve()
     if not (d / "signbridge_videos.py").is_file():
         raise ConfigError(f"the DAG folder {d} has no signbridge_videos.py",
-                          hint="run from a SignBridge checkout, or set SIGNBRIDGE_DAGS_FOLDER to its dags/ folder")
+                          hint="reinstall SignBridge (its package carries the DAGs in signbridge/_dags), or set "
+                               "SIGNBRIDGE_DAGS_FOLDER to a folder holding its DAG files")
     return d
 
 
@@ -70,11 +73,18 @@ def airflow_env(settings: Settings, *, executor: str = "inline", parallelism: in
     })
     if api_port:
         env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{api_port}/execution/"
-    for name, var in (("s3_endpoint", "AWS_ENDPOINT_URL"), ("s3_access_key", "AWS_ACCESS_KEY_ID"),
-                      ("s3_secret_key", "AWS_SECRET_ACCESS_KEY"), ("s3_region", "AWS_DEFAULT_REGION")):
+    # the tasks choose the same store (storage/target.py): the same choice, endpoint and keys; a region
+    # only when one is set, so an AWS profile's region holds there too
+    env["SIGNBRIDGE_STORE"] = settings.store
+    for name, vars_ in (("s3_endpoint", ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")),
+                        ("s3_access_key", ("AWS_ACCESS_KEY_ID",)), ("s3_secret_key", ("AWS_SECRET_ACCESS_KEY",)),
+                        ("s3_region", ("AWS_DEFAULT_REGION",))):
         v = getattr(settings, name)
-        if v:
-            env[var] = str(v)
+        for var in vars_:
+            if v:
+                env[var] = str(v)
+    if settings.s3_path_style is not None:
+        env["SIGNBRIDGE_S3_PATH_STYLE"] = str(settings.s3_path_style).lower()
     return env
 
 
@@ -168,18 +178,10 @@ class ApiServer:
         p, self.proc = self.proc, None
         if p is None or p.poll() is not None:
             return
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=5)
+        from signbridge.processes import stop
+
+        stop(p.pid, sig=signal.SIGTERM, grace=15, group=True)  # it runs in its own session
+        p.wait(timeout=5)
 
     def __enter__(self) -> "ApiServer":
         return self.start()

@@ -5,14 +5,14 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
     from signbridge.orchestrate.options import add_stage_options
 
     p = sub.add_parser(
         "process", help="process videos end to end through the Airflow DAG (the main command)",
         description="Upload videos (files, folders) or take an s3:// prefix, run the signbridge_videos DAG "
                     "(embedded Airflow with a SQLite DB under $SIGNBRIDGE_HOME/airflow; the embedded S3 store "
-                    "when AWS_ENDPOINT_URL is unset), print where each output is and a per-video summary. "
+                    "when no other S3 is configured: `signbridge info` says which store), print where each output is and a per-video summary. "
                     "Exits 1 if any video failed. Finished videos are skipped on a rerun.")
     add_common(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder or s3://bucket/prefix")
@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds of short video per extraction task (SIGNBRIDGE_BATCH_SECONDS)")
     p.add_argument("--videos-per-batch", dest="videos_per_batch", type=int,
                    help="videos per recognise/speak/mux task (default 64)")
-    p.add_argument("--json", action="store_true", help="print the run manifest as JSON instead of the table")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no live progress (default: bars on a terminal, a line per change otherwise, on stderr)")
+    add_json(p, "the run (manifest, task records, asset events) instead of the table")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="live progress on stderr: bars on a terminal, a line per change otherwise (default: on)")
+    p.add_argument("-q", "--quiet", dest="progress", action="store_false", help=argparse.SUPPRESS)  # deprecated
     add_stage_options(p)
     p.set_defaults(func=_process)
 
@@ -51,12 +52,12 @@ def _process(args) -> int:
             options[k] = getattr(args, k)
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
     res = process(args.inputs, settings, output=args.output, executor=args.executor, parallelism=args.parallelism,
-                  options=options, say=say, progress="quiet" if args.quiet else "auto")
+                  options=options, say=say, progress="auto" if args.progress else "quiet")
     if args.json:
         print(json.dumps({"manifest": res.manifest, "manifest_uri": res.manifest_uri, "report": res.report_uri,
                           "local_report": res.local_report, "local_results": res.local_results,
                           "log": res.log_path, "dag_state": res.dag_state,
-                          "tasks": res.tasks, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
+                          "tasks": res.tasks, "asset_events": res.asset_events, "not_uploaded": [st.to_dict() for st in res.not_uploaded]},
                          indent=2))
     else:
         print_result(res)

@@ -1,6 +1,7 @@
 """``signbridge process``: the whole batch through the Airflow DAG on this machine.
 
-Starts the embedded SeaweedFS when S3 is needed and no endpoint is configured, uploads local
+Starts the embedded SeaweedFS when S3 is needed and no other S3 is configured (:mod:`signbridge.storage.target`),
+uploads local
 videos to the uploads prefix (content-addressed keys, so uploading again writes nothing new),
 prepares ``AIRFLOW_HOME`` under ``$SIGNBRIDGE_HOME/airflow`` (SQLite, migrated once), runs the
 ``signbridge_videos`` DAG in a child process (``dag.test``: one process; or LocalExecutor workers
@@ -37,6 +38,7 @@ class ProcessResult:
     dag_state: str
     log_path: str
     tasks: list[dict] = field(default_factory=list)
+    asset_events: list[dict] = field(default_factory=list)  # what the run told Airflow (signbridge_results)
     not_uploaded: list[VideoState] = field(default_factory=list)
     started_store: bool = False
     seconds: float = 0.0
@@ -54,8 +56,14 @@ def _needs_s3(settings: Settings, inputs: Sequence[str]) -> bool:
 
 
 def ensure_store(settings: Settings, inputs: Sequence[str], say: Callable[[str], None]) -> tuple[Settings, bool]:
-    """The embedded SeaweedFS when S3 is used and no endpoint is set. Returns (settings, started)."""
-    if settings.s3_endpoint or not _needs_s3(settings, inputs):
+    """The embedded SeaweedFS when S3 is used and no other S3 is configured. Returns (settings, started)."""
+    if not _needs_s3(settings, inputs):
+        return settings, False
+    from signbridge.storage.target import EMBEDDED, choose_store
+
+    choice = choose_store(settings)
+    if choice.kind != EMBEDDED:
+        say(f"object store: {choice.label} ({choice.reason})")
         return settings, False
     from signbridge.storage.embedded import EmbeddedStore
 
@@ -148,14 +156,16 @@ def run_dag(conf: dict, settings: Settings, *, executor: str = "inline", paralle
     work.mkdir(parents=True, exist_ok=True)
     conf_file = work / f"{conf['run_id']}.conf.json"
     result_file = work / f"{conf['run_id']}.result.json"
+    tasks_file = work / f"{conf['run_id']}.tasks.json"
     conf_file.write_text(json.dumps(conf))
     result_file.unlink(missing_ok=True)
+    tasks_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "signbridge.orchestrate.runner", DAG_ID, "--conf", str(conf_file),
-           "--result", str(result_file)]
+           "--result", str(result_file), "--progress", str(tasks_file)]
     if executor == "local":
         cmd.append("--use-executor")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    watch = RunWatch(run_store, conf["run_id"], Path(env["AIRFLOW_HOME"]) / "airflow.db", DAG_ID) \
+    watch = RunWatch(run_store, conf["run_id"], tasks_file) \
         if run_store is not None and progress is not None else None
     api = ApiServer(env, port, log_path.with_suffix(".api.log")).start() if port else None
     proc = None
@@ -268,7 +278,8 @@ def process(inputs: Sequence[str], settings: Settings, *, output: str | None = N
     local_report = local.report if local else (report_uri if report_uri and "://" not in report_uri else None)
     return ProcessResult(run_id=run_id, manifest=manifest, manifest_uri=run.uri("manifest.json"),
                          report_uri=report_uri, local_report=local_report, dag_state=result.get("state", "?"),
-                         log_path=str(log_path), tasks=result.get("tasks", []), not_uploaded=bad,
+                         log_path=str(log_path), tasks=result.get("tasks", []),
+                         asset_events=result.get("asset_events", []), not_uploaded=bad,
                          started_store=started, seconds=time.perf_counter() - t0,
                          local_results=local.folder if local else None, local_files=local.videos if local else {})
 

@@ -13,13 +13,10 @@ from signbridge.settings import STAGE_OPTIONS
 
 
 def add_stage_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("stage options (each overrides its SIGNBRIDGE_* variable)")
-    for s in STAGE_OPTIONS:
-        help_ = f"{s.stage}: {s.help} ({s.env})"
-        if s.type is bool:
-            g.add_argument(s.cli_flag, dest=s.name, action="store_true", default=None, help=help_)
-        else:
-            g.add_argument(s.cli_flag, dest=s.name, type=s.type, choices=s.choices, help=help_)
+    from signbridge.cli import add_setting_flags
+
+    add_setting_flags(p.add_argument_group("stage options (each overrides its SIGNBRIDGE_* variable)"),
+                      STAGE_OPTIONS, prefix_stage=True)
 
 
 def stage_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 elapsed time and failures so far.
 
 Read from what the run already writes, never from its logs: the plan and the per-stage state files
-under ``<output>/runs/<run_id>/`` (each is read once) and the task instances in the embedded
-Airflow's SQLite database (read-only). ``rich`` bars on a terminal, one plain line per change
-otherwise (CI logs, pipes); ``--quiet`` shows nothing.
+under ``<output>/runs/<run_id>/`` (each is read once) and the task states the DAG runner writes every
+few seconds, read through Airflow's ORM (``runner.py --progress``; this process never opens Airflow's
+database). ``rich`` bars on a terminal, one plain line per change otherwise (CI logs, pipes);
+``--no-progress`` shows nothing.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,10 +38,10 @@ class Snapshot:
 
 
 class RunWatch:
-    """Builds a :class:`Snapshot` from the run's state files and the Airflow database."""
+    """Builds a :class:`Snapshot` from the run's state files and the runner's task-state file."""
 
-    def __init__(self, run_store, run_id: str, airflow_db: Path, dag_id: str):
-        self.run, self.run_id, self.db, self.dag_id = run_store, run_id, airflow_db, dag_id
+    def __init__(self, run_store, run_id: str, tasks_file: Path):
+        self.run, self.run_id, self.tasks_file = run_store, run_id, tasks_file
         self.t0 = time.monotonic()
         self.plan: dict | None = None
         self.seen: dict[str, dict] = {}  # state key -> counts read from it
@@ -90,30 +90,21 @@ class RunWatch:
         return snap
 
     def _tasks(self, snap: Snapshot) -> None:
-        if not self.db.is_file():
-            return
         try:
-            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1)
-            try:
-                runs = con.execute("SELECT run_id, conf FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 5",
-                                   (self.dag_id,)).fetchall()
-                mine = next((r for r, conf in runs if self.run_id in str(conf)), None)
-                if mine is None:
-                    return
-                rows = con.execute("SELECT task_id, state, try_number FROM task_instance WHERE dag_id=? AND run_id=?",
-                                   (self.dag_id, mine)).fetchall()
-            finally:
-                con.close()
-        except sqlite3.Error:
-            return
-        running = [t for t, s, _ in rows if s == "running"]
-        snap.retries = sum(1 for _t, s, _n in rows if s == "up_for_retry")
-        snap.failed = max(snap.failed, sum(1 for _t, s, _n in rows if s == "failed" and _t != "publish"))
+            doc = json.loads(self.tasks_file.read_text())
+        except (OSError, ValueError):
+            return  # not written yet
+        tasks = doc.get("tasks") or []
+        running = sorted((t for t in tasks if t.get("state") == "running"), key=lambda t: t.get("start") or 0)
+        snap.retries = sum(1 for t in tasks if t.get("state") == "up_for_retry")
+        snap.failed = max(snap.failed, sum(1 for t in tasks if t.get("state") == "failed" and t["task_id"] != "publish"))
         if running:
-            snap.current = TASK_STAGE.get(running[-1], running[-1])
-        elif rows:
-            done = [t for t, s, _ in rows if s in ("success", "failed", "skipped")]
-            snap.current = f"after {TASK_STAGE.get(done[-1], done[-1])}" if done else "queued"
+            snap.current = TASK_STAGE.get(running[-1]["task_id"], running[-1]["task_id"])
+        elif tasks:
+            done = sorted((t for t in tasks if t.get("state") in ("success", "failed", "skipped")),
+                          key=lambda t: t.get("end") or 0)
+            last = done[-1]["task_id"] if done else None
+            snap.current = f"after {TASK_STAGE.get(last, last)}" if last else "queued"
 
 
 class PlainProgress:

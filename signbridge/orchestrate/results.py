@@ -34,7 +34,7 @@ class LocalResults:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json, hidden_alias
 
     p = sub.add_parser("results", help="download a run's outputs (or any prefix) to a local folder",
                        description="Copy the outputs of a run (its id, 'latest', or the URI of its runs/<id> "
@@ -45,14 +45,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("ref", metavar="RUN_OR_PREFIX")
     p.add_argument("--to", required=True, metavar="DIR", help="destination folder")
     p.add_argument("-o", "--output", help="the output root the run wrote to (SIGNBRIDGE_OUTPUT)")
-    p.add_argument("--threads", type=int, default=8, help="parallel downloads (default 8)")
+    p.add_argument("-j", "--jobs", type=int, default=8, help="parallel downloads (default 8)")
+    hidden_alias(p, "--threads", "jobs", type=int)  # deprecated: --threads means torch threads elsewhere
+    add_json(p, "where every file was copied")
     p.set_defaults(func=_results)
 
 
 def _results(args) -> int:
-    from signbridge.cli import settings_from_args
+    import dataclasses
 
-    res = fetch_results(args.ref, settings_from_args(args), Path(args.to), threads=args.threads)
+    from signbridge.cli import emit, settings_from_args
+
+    res = fetch_results(args.ref, settings_from_args(args), Path(args.to), threads=args.jobs)
+    if emit(args, dataclasses.asdict(res)):
+        return 0
     for uri, files in res.videos.items():
         print(uri)
         for name, path in files.items():

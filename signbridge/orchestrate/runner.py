@@ -2,10 +2,13 @@
 
 Started by :mod:`signbridge.orchestrate.embedded` as a child process whose environment
 (``AIRFLOW_HOME``, DAG folder, executor, S3 settings) was prepared beforehand, because Airflow
-reads its configuration at import. Writes a JSON result (run state and every task instance's
-state, times, PID and host) so the caller never parses Airflow's logs.
+reads its configuration at import. Writes a JSON result (run state, every task instance's state,
+times, PID and host, the asset events the run emitted) so the caller never parses Airflow's logs, and,
+with ``--progress FILE``, the same document every few seconds while the run goes on (what
+:mod:`signbridge.orchestrate.progress` shows): everything is read through Airflow's ORM, never with
+SQL on its tables, so an Airflow upgrade that changes them changes nothing here.
 
-    python -m signbridge.orchestrate.runner DAG_ID --conf FILE --result FILE [--use-executor]
+    python -m signbridge.orchestrate.runner DAG_ID --conf FILE --result FILE [--progress FILE] [--use-executor]
 """
 from __future__ import annotations
 
@@ -58,11 +61,53 @@ def run_result(dag_id: str, conf_run_id: str | None = None, dagrun_id: int | Non
         if run is None or (finished_only and str(run.state).rsplit(".", 1)[-1].lower() not in ("success", "failed")):
             return None
         tis = run.get_task_instances(session=session)
-        tasks = [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state) if ti.state else None,
+        tasks = [{"task_id": ti.task_id, "map_index": ti.map_index, "state": _state(ti.state),
                   "try_number": ti.try_number, "pid": ti.pid, "hostname": ti.hostname,
                   "start": ti.start_date.timestamp() if ti.start_date else None,
                   "end": ti.end_date.timestamp() if ti.end_date else None} for ti in tis]
-        return {"dag_id": dag_id, "run_id": run.run_id, "state": str(run.state), "tasks": tasks, "executor": executor}
+        return {"dag_id": dag_id, "run_id": run.run_id, "state": _state(run.state), "tasks": tasks,
+                "executor": executor, "asset_events": asset_events(session, dag_id, run.run_id)}
+
+
+def _state(state) -> str | None:
+    """``TaskInstanceState.SUCCESS`` / ``DagRunState.SUCCESS`` -> ``success`` (the enum's value)."""
+    return None if state is None else str(getattr(state, "value", state))
+
+
+def asset_events(session, dag_id: str, run_id: str) -> list[dict]:
+    """The asset events a run emitted (what schedules downstream DAGs), from the ORM."""
+    from airflow.models.asset import AssetEvent, AssetModel
+
+    rows = (session.query(AssetEvent, AssetModel).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetEvent.source_dag_id == dag_id, AssetEvent.source_run_id == run_id)
+            .order_by(AssetEvent.id).all())
+    return [{"asset": a.name, "uri": a.uri, "task_id": e.source_task_id, "extra": e.extra,
+             "timestamp": e.timestamp.timestamp()} for e, a in rows]
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """Replace ``path`` at once: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, path)
+
+
+def watch_progress(dag_id: str, conf_run_id: str, path: Path, every: float = 2.0) -> None:
+    """Write the run's task states to ``path`` every ``every`` seconds while it runs (a daemon thread)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            try:
+                out = run_result(dag_id, conf_run_id=conf_run_id)
+                if out is not None:
+                    write_json(path, out)
+            except Exception:  # noqa: BLE001 - the database is busy or the run not created yet; look again
+                pass
+            time.sleep(every)
+
+    threading.Thread(target=watch, name="progress-watch", daemon=True).start()
 
 
 def watch_executor_shutdown(dag_id: str, conf_run_id: str, result: Path, executor: str,
@@ -93,7 +138,7 @@ def watch_executor_shutdown(dag_id: str, conf_run_id: str, result: Path, executo
                 continue
             print(f"signbridge: the run finished {grace:.0f} s ago but the executor has not shut down "
                   "(apache/airflow#45329); ending its workers", file=sys.stderr, flush=True)
-            result.write_text(json.dumps(out, indent=2))
+            write_json(result, out)
             for child in multiprocessing.active_children():
                 child.kill()
             os._exit(0)
@@ -106,8 +151,10 @@ def main(argv=None) -> int:
     ap.add_argument("dag_id")
     ap.add_argument("--conf", required=True, help="JSON file with the run conf (DAG params)")
     ap.add_argument("--result", required=True, help="where to write the JSON result")
-    ap.add_argument("--use-executor", action="store_true", help="send tasks to the configured executor")
+    ap.add_argument("--use-executor", action=argparse.BooleanOptionalAction, default=False,
+                    help="send tasks to the configured executor")
     ap.add_argument("--gpu-slots", type=int, default=1)
+    ap.add_argument("--progress", help="write the run's task states here every few seconds (JSON)")
     args = ap.parse_args(argv)
 
     conf = json.loads(Path(args.conf).read_text())
@@ -116,13 +163,17 @@ def main(argv=None) -> int:
     dag = load_dag(args.dag_id)
     if args.use_executor and conf.get("run_id"):
         watch_executor_shutdown(args.dag_id, conf["run_id"], Path(args.result), executor)
+    if args.progress and conf.get("run_id"):
+        watch_progress(args.dag_id, conf["run_id"], Path(args.progress))
     if not args.use_executor:  # tasks run one at a time in this process: extraction units may use every core
         os.environ[INLINE_ENV] = "1"
     dr = dag.test(run_conf=conf, use_executor=args.use_executor)
     out = run_result(args.dag_id, dagrun_id=getattr(dr, "id", None), conf_run_id=conf.get("run_id"), executor=executor)
     if out is None:
         raise SystemExit(f"the run of {args.dag_id} is not in the metadata database")
-    Path(args.result).write_text(json.dumps(out, indent=2))
+    write_json(Path(args.result), out)
+    if args.progress:
+        write_json(Path(args.progress), out)
     return 0
 
 

@@ -7,16 +7,14 @@ user's Ctrl-C/SIGTERM, and ending every process of the run.
   ``DEAD_STORE_S`` is reported and the run is stopped (before: 8-9 minutes of retries in silence).
 * SIGINT/SIGTERM stop the runner and everything it started (the LocalExecutor's workers, their task
   processes, the execution API server) within ``STOP_GRACE_S`` + a SIGKILL, by PID: the runner's
-  process tree is read from ``/proc`` before anything is signalled.
+  process tree is read before anything is signalled (:func:`signbridge.processes.stop`).
 """
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator, Sequence
 
 from signbridge.errors import RunCancelled, StorageError
@@ -50,7 +48,8 @@ def store_problem(settings: Settings, uri: str) -> str | None:
     try:
         make_client(s, connect_timeout=3, read_timeout=5).head_bucket(Bucket=bucket)
     except NoCredentialsError:
-        return "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        return ("no S3 credentials: give boto3 some (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, SSO, "
+                "an instance role), or SIGNBRIDGE_STORE=embedded for the embedded store")
     except ClientError as e:
         status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if status == 403:
@@ -89,59 +88,11 @@ class StoreWatch:
 
 
 # ------------------------------------------------------------------------ processes
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        kids.setdefault(ppid, []).append(int(d.name))
-    return kids
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (read from /proc), parents first."""
-    kids, out, todo = _children(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def stop_tree(pid: int, grace: float = STOP_GRACE_S) -> list[int]:
-    """SIGTERM ``pid`` and its descendants, SIGKILL what is left after ``grace``; returns the PIDs found.
+    """SIGTERM the runner and every process below it at once, SIGKILL what is left after ``grace``."""
+    from signbridge.processes import stop
 
-    Descendants are collected before any signal, and again before the SIGKILL (a worker may fork late).
-    """
-    pids = process_tree(pid)
-    for p in pids:
-        try:
-            os.kill(p, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.1)
-    pids = list(dict.fromkeys(pids + [q for p in pids if alive(p) for q in process_tree(p)]))
-    for p in pids:
-        if alive(p):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return pids
+    return stop(pid, sig=signal.SIGTERM, grace=grace, whole_tree=True)
 
 
 def die_with_parent() -> None:

@@ -19,7 +19,7 @@ from signbridge.pipeline import (RUNS, Context, VideoState, assemble_chunks, com
                                  speak_videos, write_run_record)
 from signbridge.errors import StorageError
 from signbridge.orchestrate.failures import fail_fast
-from signbridge.settings import STAGE_OPTIONS, Settings, load_settings
+from signbridge.settings import DATASET_OPTIONS, STAGE_OPTIONS, Settings, load_settings
 from signbridge.testhooks import sync_point
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,11 @@ DEFAULT_VIDEOS_PER_BATCH = 64
 STAGE_ORDER = ("assemble", "recognize", "compose", "speak", "mux")
 
 
-def settings_for(params: Mapping[str, Any] | None) -> Settings:
-    """The worker's settings, overridden by the run's params (empty: not given). Only stage options and
-    where the run reads and writes: a run's conf never reaches credentials or the home folder."""
-    names = {s.name for s in STAGE_OPTIONS} | set(RUN_SETTINGS)
+def settings_for(params: Mapping[str, Any] | None, options=STAGE_OPTIONS) -> Settings:
+    """The worker's settings, overridden by the run's params (empty: not given). Only the DAG's options
+    (``options``: rows of the settings table) and where the run reads and writes: a run's conf never
+    reaches credentials or the home folder."""
+    names = {s.name for s in options} | set(RUN_SETTINGS)
     return load_settings(**{k: v for k, v in (params or {}).items() if k in names and v not in (None, "")})
 
 
@@ -263,7 +264,7 @@ def publish(params: Mapping[str, Any], airflow_run_id: str) -> dict[str, Any]:
         uris = write_run_record(final, ctx, extra_settings={"runner": "airflow", "inputs": plan.get("inputs")})
         counts = _counts(final)
         log.info("run %s finished: %s; manifest %s", run_id, counts, uris.get("manifest"))
-        return {"run_id": run_id, **uris, "counts": counts}
+        return {"run_id": run_id, "output": ctx.output_uri, **uris, "counts": counts}
 
 
 def any_new_uploads(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,23 +286,27 @@ def any_new_uploads(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_dataset(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The dataset DAG's work: labelled videos -> partitioned landmark dataset with a card."""
+    """The dataset DAG's work: labelled videos -> landmark dataset with splits and a card. The returned
+    summary is also the extra of the ``signbridge_datasets`` asset event."""
     from signbridge.extract.dataset import build_dataset as _build
 
-    s = settings_for(params)
+    s = settings_for(params, DATASET_OPTIONS)
     card = _build(params["labels"], params["output"], s, videos_root=params.get("videos_root") or None,
                   workers=params.get("workers") or None, file_column=params.get("file_column") or None,
-                  label_column=params.get("label_column") or None, name=params.get("name") or None)
-    return {"output": params["output"], "card": f"{params['output'].rstrip('/')}/dataset.json",
-            "counts": card.get("counts", {})}
+                  label_column=params.get("label_column") or None, signer_column=params.get("signer_column") or None,
+                  name=params.get("name") or None)
+    return {"output": params["output"], "name": card["name"], "card": f"{params['output'].rstrip('/')}/dataset.json",
+            "counts": card.get("counts", {}),
+            "splits": {k: v["videos"] for k, v in card.get("splits", {}).get("counts", {}).items()}}
 
 
 def check_labels(params: Mapping[str, Any]) -> dict[str, Any]:
     """Fail fast (before any extraction) when the labels file or its columns are wrong."""
     from signbridge.extract.dataset import load_labels
 
-    s = settings_for(params)
-    labels = load_labels(params["labels"], s, params.get("file_column") or None, params.get("label_column") or None)
+    s = settings_for(params, DATASET_OPTIONS)
+    labels = load_labels(params["labels"], s, params.get("file_column") or None, params.get("label_column") or None,
+                         params.get("signer_column") or None)
     return {"labels": labels.path, "rows": len(labels.rows), "file_column": labels.file_column,
             "label_column": labels.label_column}
 

@@ -5,7 +5,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
     from signbridge.orchestrate.options import add_stage_options
 
     p = sub.add_parser("run", help="one video end to end, without Airflow",
@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("video", help="video file or s3://bucket/key")
     p.add_argument("-o", "--output", required=True, help="results: a folder or s3://bucket/prefix")
     p.add_argument("--workers", type=int, help="extraction processes for long videos (SIGNBRIDGE_WORKERS)")
+    add_json(p, "the run (its manifest and the URI of every output)")
     add_stage_options(p)
     p.set_defaults(func=_run)
 
@@ -25,7 +26,7 @@ def _run(args) -> int:
     import json
     import sys
 
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.pipeline.report import summary_table, video_lines
     from signbridge.pipeline.run_video import run_video
     from signbridge.storage import open_store
@@ -34,10 +35,13 @@ def _run(args) -> int:
     st, uris = run_video(args.video, settings, args.output, workers=args.workers,
                          on_stage=lambda s: print(f"... {s}", file=sys.stderr))
     doc = json.loads(open_store(uris["manifest"].rsplit("/", 1)[0], settings).get_bytes("manifest.json"))
+    rc = 1 if st.status == "failed" else 0
+    if emit(args, {"status": st.status, "manifest": doc, "uris": uris}):
+        return rc
     print("\n".join(video_lines(doc["videos"][0])))
     print()
     print(summary_table(doc))
     print()
     for k, v in uris.items():
         print(f"{k + ':':<10}{v}")
-    return 1 if st.status == "failed" else 0
+    return rc

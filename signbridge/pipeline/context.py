@@ -13,24 +13,21 @@ from signbridge.errors import InputError, SignBridgeError
 from signbridge.pipeline.fingerprint import fingerprint
 from signbridge.pipeline.layout import RUNS, content_type
 from signbridge.pipeline.state import VideoState, new_run_id
+from signbridge.processes import alive, create_time
 from signbridge.settings import Settings
 
 
 def clean_stale_scratch(base: Path) -> int:
     """Remove scratch folders whose process is gone (a killed worker's downloaded videos must not
-    outlive their run). Returns how many were removed."""
+    outlive their run). Its ``.pid`` file holds the owner's PID and create time, so a folder whose PID
+    now belongs to another process is removed too. Returns how many were removed."""
     n = 0
     for d in base.iterdir() if base.is_dir() else ():
         try:
-            pid = int((d / ".pid").read_text())
+            pid, _, started = (d / ".pid").read_text().strip().partition(" ")
+            if alive(int(pid), float(started) if started else None):
+                continue
         except (OSError, ValueError):
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
             continue
         shutil.rmtree(d, ignore_errors=True)
         n += 1
@@ -60,7 +57,7 @@ class Context:
             base.mkdir(parents=True, exist_ok=True)
             clean_stale_scratch(base)
             self._scratch = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-", dir=base))
-            (self._scratch / ".pid").write_text(str(os.getpid()))
+            (self._scratch / ".pid").write_text(f"{os.getpid()} {create_time(os.getpid())}")
         return self._scratch
 
     def close(self) -> None:

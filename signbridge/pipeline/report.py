@@ -186,6 +186,7 @@ th{{background:#f4f4f4}} td.num{{text-align:right;font-variant-numeric:tabular-n
             what = (a(out, link, out) if out else "") + (" (finished in an earlier run)"
                                                           if v["status"] == "skipped" else "")
             what += f"<div class=note>{_e(v['note'])}</div>" if v.get("note") else ""
+            what += f"<div class=note>{_e(fallback_note(d))}</div>" if fallback_note(d) else ""
         else:
             what = f"{_e(v.get('failed_stage') or '')}: {_e(v.get('error'))}"
         parts.append(f"<tr><td class=num>{i + 1}</td><td title='{_e(v['input_uri'])}'>{_e(_name(v['input_uri']))}</td>"
@@ -260,6 +261,18 @@ def _short(uri: str, width: int = 28) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
+def fallback_note(detection: dict) -> str | None:
+    """How many sentences the rules grammar wrote because the configured composer could not, and why."""
+    fb = (detection or {}).get("rules_fallbacks") or {}
+    n = sum(fb.values())
+    if not n:
+        return None
+    total = detection.get("sentences") or n
+    why = "; ".join(f"{k if len(k) <= 240 else k[:239] + '…'}" + (f" ({c}×)" if c > 1 else "")
+                    for k, c in sorted(fb.items(), key=lambda kv: -kv[1]))
+    return f"{n} of {total} sentence(s) fell back to the rules grammar: {why}"
+
+
 def summary_table(manifest: dict) -> str:
     """One line per video: status, what was recognised, detection, stage seconds, first caption."""
     head = ["video", "status", "signs", "unclear", "sentences", "hands", "extract", "recog", "compose", "speak",
@@ -274,6 +287,8 @@ def summary_table(manifest: dict) -> str:
             note = f"[{v.get('failed_stage') or '?'}] {note}"
         elif v["status"] == "skipped":
             note = "done in an earlier run" + (f"; {v['note']}" if v.get("note") else "")
+        elif d.get("rules_fallbacks") and not note:
+            note = f"{sum(d['rules_fallbacks'].values())} of {d.get('sentences', '?')} sentence(s) fell back to rules"
         rows.append([_short(v["input_uri"]), v["status"], str(d.get("signs", "-")), str(d.get("unclear", "-")),
                      str(d.get("sentences", "-")), f"{hands:.0%}" if hands is not None else "-",
                      *[f"{t[s]:.1f}s" if s in t else "-" for s in ("extract", "recognize", "compose", "speak", "mux")],
@@ -294,6 +309,8 @@ def video_lines(v: dict, local: dict[str, str] | None = None) -> list[str]:
     if v["status"] in ("ok", "skipped", "no_signing"):
         lines += [f"    note: {v['note']}"] if v.get("note") else []
         lines += [f"    hints: {v['detection']['hints']}"] if (v.get("detection") or {}).get("hints") else []
+        fb = fallback_note(v.get("detection") or {})
+        lines += [f"    composer: {fb}"] if fb else []
         lines += [f"    {name:<12} {uri}" for name, uri in ordered_outputs(local or v.get("outputs") or {})]
     elif v.get("error"):
         lines.append(f"    {v.get('failed_stage') or ''}: {v['error']}")

@@ -87,6 +87,8 @@ def compose_videos(states: Sequence[VideoState], ctx: Context) -> None:
         def write(st: VideoState = st, tr=tr) -> None:
             st.outputs["transcript"] = ctx.put_json(ctx.folder(st), TRANSCRIPT, tr.to_dict())
             st.detection["sentences"] = len(tr.sentences)
+            if tr.fallbacks:  # the configured composer failed for these: the run summary says how many and why
+                st.detection["rules_fallbacks"] = dict(tr.fallbacks)
         guard(st, "compose", write)
 
 

@@ -1,9 +1,9 @@
 """``signbridge probe``: layer-wise linear probes of sign information.
 
-    signbridge probe vlm --model DIR --images CSV|DIR --out DIR      # a local HF vision-language model
-    signbridge probe vlm --model DIR --videos MANIFEST.csv --out DIR # frames sampled from labelled videos
-    signbridge probe recognizer --alphabet NPZ|--wlasl DIR --out DIR # our own landmark recogniser
-    signbridge probe fit ACTS.npz [ACTS.npz ...] --out DIR           # re-probe cached activations, no model
+    signbridge probe vlm --model DIR --images CSV|DIR -o DIR      # a local HF vision-language model
+    signbridge probe vlm --model DIR --videos MANIFEST.csv -o DIR # frames sampled from labelled videos
+    signbridge probe recognizer --alphabet NPZ|--wlasl DIR -o DIR # our own landmark recogniser
+    signbridge probe fit ACTS.npz [ACTS.npz ...] -o DIR           # re-probe cached activations, no model
     signbridge probe tiny-vlm DIR                                    # random-weight LLaVA for smoke tests
 """
 from __future__ import annotations
@@ -34,8 +34,13 @@ def _poolings(text: str) -> tuple[str, ...]:
 
 
 def _probe_args(p: argparse.ArgumentParser) -> None:
+    from signbridge.cli import add_json
+
     g = p.add_argument_group("probes")
-    g.add_argument("--out", required=True, help="folder for curve.png/svg, projection, layers.csv, results.json, report.html")
+    out = g.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", dest="out", metavar="DIR",
+                     help="folder for curve.png/svg, projection, layers.csv, results.json, report.html")
+    out.add_argument("--out", dest="out", help=argparse.SUPPRESS)  # deprecated spelling of --output
     g.add_argument("--repeats", type=int, default=5, help="repeats of stratified k-fold (default 5)")
     g.add_argument("--folds", type=int, default=5, help="folds per repeat (default 5; fewer if a label is rarer)")
     g.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logistic regression (default 1)")
@@ -44,6 +49,12 @@ def _probe_args(p: argparse.ArgumentParser) -> None:
                    help="parallel probe fits (default SIGNBRIDGE_WORKERS; 0 = all cores)")
     g.add_argument("--layers", type=_ints, default=None,
                    help="probe only these layers, e.g. 8,16,24,31 (activations are still taken at every layer)")
+    add_json(p, "the summary (what results.json holds)")
+
+
+def _cache_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", dest="use_cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="read and write the activation cache (default: on)")
 
 
 def _options(args, settings):
@@ -55,7 +66,7 @@ def _options(args, settings):
 
 
 def register(sub) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
 
     probe = sub.add_parser("probe", help="layer-wise linear probes of sign information in VLMs and our recogniser",
                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,11 +89,12 @@ def register(sub) -> None:
     v.add_argument("--device", dest="device", help="auto, cpu, cuda, cuda:N (SIGNBRIDGE_DEVICE)")
     v.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
                    help="weights dtype (auto: the checkpoint's on GPU, float32 on CPU)")
-    v.add_argument("--load-in-4bit", action="store_true", help="4-bit NF4 weights via bitsandbytes (CUDA only)")
-    v.add_argument("--no-generate", dest="generate", action="store_false",
-                   help="skip the model's own answers (no latent-versus-generated gap)")
+    v.add_argument("--load-in-4bit", action=argparse.BooleanOptionalAction, default=False,
+                   help="4-bit NF4 weights via bitsandbytes (CUDA only)")
+    v.add_argument("--generate", action=argparse.BooleanOptionalAction, default=True,
+                   help="also ask the model for its own answers, for the latent-versus-generated gap (default: on)")
     v.add_argument("--max-new-tokens", type=int, default=12, help="answer length (default 12)")
-    v.add_argument("--no-cache", dest="use_cache", action="store_false", help="neither read nor write the cache")
+    _cache_flag(v)
     _probe_args(v)
     add_common(v)
     v.set_defaults(func=_cmd_vlm)
@@ -102,13 +114,13 @@ def register(sub) -> None:
     rsrc.add_argument("--wlasl", help="folder of WLASL holistic .npy files with labels.csv")
     r.add_argument("--checkpoint", dest="checkpoint", help="recogniser checkpoint folder (SIGNBRIDGE_CHECKPOINT; default: shipped)")
     r.add_argument("--per-class", type=int, default=None, help="alphabet: N evenly spaced frames per letter")
-    r.add_argument("--heldout-only", action="store_true",
+    r.add_argument("--heldout-only", action=argparse.BooleanOptionalAction, default=False,
                    help="alphabet: only the frame blocks the letter classifier did not train on")
     r.add_argument("--min-per-class", type=int, default=3, help="wlasl: drop glosses with fewer clips (default 3)")
     r.add_argument("--group-by", choices=("signer", "clip"), default="signer",
                    help="wlasl: keep each signer (default) or only each clip on one side of a split")
     r.add_argument("--device", dest="device", help="auto, cpu, cuda, cuda:N (SIGNBRIDGE_DEVICE)")
-    r.add_argument("--no-cache", dest="use_cache", action="store_false", help="neither read nor write the cache")
+    _cache_flag(r)
     _probe_args(r)
     add_common(r)
     r.set_defaults(func=_cmd_recognizer)
@@ -118,11 +130,16 @@ def register(sub) -> None:
     t.add_argument("--hidden", type=int, default=32)
     t.add_argument("--layers", type=int, default=2)
     t.add_argument("--image-size", type=int, default=28)
+    add_json(t, "where the model was written")
     add_common(t)
     t.set_defaults(func=_cmd_tiny)
 
 
-def _report(out: Path, summary: dict) -> None:
+def _report(out: Path, summary: dict, args) -> None:
+    from signbridge.cli import emit
+
+    if emit(args, summary):
+        return
     b = summary["best"]
     ib = summary.get("input_baseline")
     line = (f"best layer {b['layer']} ({b['pooling']}): {b['accuracy']:.1%} "
@@ -160,7 +177,7 @@ def _cmd_vlm(args) -> int:
     summary = probe_activations(acts, out, _options(args, settings), model=str(args.model), data=data.source,
                                 answers=answers, prompt=prompt, skipped=data.skipped, extra={"extraction": info},
                                 baseline=("raw 28x28 pixels", pixel_features(data.items)))
-    _report(out, summary)
+    _report(out, summary, args)
     return 0
 
 
@@ -190,7 +207,7 @@ def _cmd_recognizer(args) -> int:
                                 skipped=data.skipped, extra={"extraction": info},
                                 baseline=("raw hand landmarks (21x3)", np.stack(data.items).reshape(len(data), -1))
                                 if data.kind == "hands" else None)
-    _report(out, summary)
+    _report(out, summary, args)
     return 0
 
 
@@ -216,13 +233,16 @@ def _cmd_fit(args) -> int:
     out = Path(args.out)
     summary = probe_activations(acts, out, _options(args, settings), model=str(meta.get("model", "?")),
                                 data=str(meta.get("data", "?")), answers=answers, prompt=prompt)
-    _report(out, summary)
+    _report(out, summary, args)
     return 0
 
 
 def _cmd_tiny(args) -> int:
     from signbridge.probe.tiny import build_tiny_vlm
 
+    from signbridge.cli import emit
+
     path = build_tiny_vlm(args.dest, hidden=args.hidden, layers=args.layers, image_size=args.image_size)
-    print(f"wrote a random-weight LLaVA-architecture model to {path}")
+    if not emit(args, {"model": str(path)}):
+        print(f"wrote a random-weight LLaVA-architecture model to {path}")
     return 0

@@ -124,10 +124,11 @@ def load_float(checkpoint: str | Path | None):
 def _sign_features(data: LabelledSet, cfg: dict[str, Any]) -> np.ndarray:
     from signbridge.recognize.features import FeatureConfig, span_features
     from signbridge.recognize.frames import Frames, frames_from_npy
-    from signbridge.recognize.hands import hand_features, sample_hands
+    from signbridge.recognize.hands import HandFeatureConfig, nose_anchor, sample_hands
 
     hands_only = cfg["features"].get("kind") == "hands"
     fc = FeatureConfig.from_dict(cfg["features"])
+    hc = HandFeatureConfig.from_dict(cfg["features"])
     out = []
     for item, sid in zip(data.items, data.ids):
         if data.kind == "hands":
@@ -139,7 +140,8 @@ def _sign_features(data: LabelledSet, cfg: dict[str, Any]) -> np.ndarray:
         else:
             f = frames_from_npy(Path(data.source) / sid, fps=25.0)
             span = np.array([[f.t_ms[0], f.t_ms[-1] + 40.0]])
-        out.append(hand_features(sample_hands(f, span, cfg["features"]["n_steps"])) if hands_only
+        anchor = nose_anchor(f, span) if hc.version == "2" else None
+        out.append(hc.features(sample_hands(f, span, hc.n_steps), anchor) if hands_only
                    else span_features(f, span, fc))
     return np.concatenate(out).astype(np.float32)
 

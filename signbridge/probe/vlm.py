@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,29 +44,64 @@ class LoadedVLM:
     quantization: str | None
 
 
-def load_vlm(path: str | Path, device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False) -> LoadedVLM:
-    """Load processor + model from a local folder through the standard ``from_pretrained`` path."""
+def resolve_model_folder(name: str | Path, *, what: str = "model") -> Path:
+    """A local folder, or a Hugging Face hub id (``org/name``) resolved through the hub cache.
+
+    A hub id not in the cache is downloaded unless ``HF_HUB_OFFLINE`` is set, the way ``from_pretrained``
+    treats ids; a path that does not exist and is no hub id is a clear error, never a download.
+    """
+    p = Path(str(name)).expanduser()
+    if p.is_dir():
+        return p
+    text = str(name)
+    if p.exists():
+        raise ModelError(f"the {what} must be a folder, not a file", source=text)
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) and not text.startswith((".", "/")):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            return Path(snapshot_download(text, local_files_only=True))
+        except LocalEntryNotFoundError:
+            if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+                raise ModelError(f"the {what} {text!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+                                 source=text, hint=f"`huggingface-cli download {text}` on a machine with access, "
+                                                   "or pass a local folder") from None
+        except Exception as e:  # noqa: BLE001 - an unusable cache entry: say so instead of a traceback
+            raise ModelError(f"cannot read the {what} from the Hugging Face cache: {str(e).splitlines()[0][:200]}",
+                             source=text) from None
+        log.warning("%s is not in the Hugging Face cache: downloading it", text)
+        try:
+            return Path(snapshot_download(text))
+        except Exception as e:  # noqa: BLE001 - network, permissions, unknown id
+            raise ModelError(f"cannot download the {what}: {str(e).splitlines()[0][:200]}", source=text,
+                             hint="check the id and the network, or pass a local folder") from None
+    raise ModelError("is not a folder", source=text,
+                     hint="download the model first, e.g. `huggingface-cli download llava-hf/llava-1.5-7b-hf "
+                          "--local-dir models/llava-1.5-7b-hf`, and pass that folder")
+
+
+def torch_dtype_for(dtype: str, device: str):
+    """``auto``: the checkpoint's own dtype on a GPU, float32 on the CPU."""
     import torch
 
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        raise ModelError("is not a folder", source=str(p),
-                         hint="download the model first, e.g. `huggingface-cli download llava-hf/llava-1.5-7b-hf "
-                              "--local-dir models/llava-1.5-7b-hf`, and pass that folder")
-    if not (p / "config.json").is_file():
-        raise ModelError("has no config.json, so it is not a Hugging Face model folder", source=str(p))
-    device = resolve_device(device)
-    from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    torch_dtype: Any
     if dtype == "auto":
-        torch_dtype = "auto" if device.startswith("cuda") else torch.float32
-    else:
-        try:
-            torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-        except KeyError:
-            raise ConfigError(f"--dtype {dtype!r} is not one of auto, float32, float16, bfloat16") from None
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
+        return "auto" if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    except KeyError:
+        raise ConfigError(f"--dtype {dtype!r} is not one of auto, float32, float16, bfloat16") from None
+
+
+def load_model_weights(p: Path, device: str, dtype: str = "auto", load_in_4bit: bool = False,
+                       attn_implementation: str | None = None) -> tuple[Any, str | None]:
+    """(model on ``device``, quantisation) through ``AutoModelForImageTextToText.from_pretrained``."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    kwargs: dict[str, Any] = {"dtype": torch_dtype_for(dtype, device), "local_files_only": True}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
     quant = None
     if load_in_4bit:
         if importlib.util.find_spec("bitsandbytes") is None:
@@ -81,7 +117,6 @@ def load_vlm(path: str | Path, device: str = "auto", dtype: str = "auto", load_i
         kwargs["device_map"] = {"": device}
         quant = "bnb-nf4"
     try:
-        processor = AutoProcessor.from_pretrained(str(p), local_files_only=True)
         model = AutoModelForImageTextToText.from_pretrained(str(p), **kwargs)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise ModelError(f"cannot be loaded as a vision-language model: {str(e).splitlines()[0][:300]}",
@@ -89,13 +124,35 @@ def load_vlm(path: str | Path, device: str = "auto", dtype: str = "auto", load_i
     if quant is None:
         model.to(device)
     model.eval()
+    return model, quant
+
+
+def load_vlm(path: str | Path, device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False) -> LoadedVLM:
+    """Load processor + model from a local folder through the standard ``from_pretrained`` path."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise ModelError("is not a folder", source=str(p),
+                         hint="download the model first, e.g. `huggingface-cli download llava-hf/llava-1.5-7b-hf "
+                              "--local-dir models/llava-1.5-7b-hf`, and pass that folder")
+    if not (p / "config.json").is_file():
+        raise ModelError("has no config.json, so it is not a Hugging Face model folder", source=str(p))
+    device = resolve_device(device)
+    torch_dtype_for(dtype, device)  # a bad --dtype is named before anything is read
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(str(p), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ModelError(f"cannot be loaded as a vision-language model: {str(e).splitlines()[0][:300]}",
+                         source=str(p), hint="needs config.json, weights and processor files from the Hugging Face repo") from None
+    model, quant = load_model_weights(p, device, dtype, load_in_4bit)
     tok = getattr(processor, "tokenizer", None)
     if tok is None:
         raise ModelError("its processor has no tokenizer", source=str(p))
     tok.padding_side = "left"  # decoder-only batching: the prompt ends at the last position
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return LoadedVLM(model, processor, device, str(p), str(getattr(model, "dtype", torch_dtype)), quant)
+    return LoadedVLM(model, processor, device, str(p), str(getattr(model, "dtype", dtype)), quant)
 
 
 def decoder_layers(model) -> Sequence:

@@ -31,9 +31,12 @@ SPLIT_MS = 1700.0  # pieces longer than this may hold two signs
 INSERT = 5.0  # cost of signing that is not in the script (about -log 0.007)
 SKIP = 5.0  # cost of a script sign that is not placed
 MERGE = 0.3  # cost per extra piece in a merged sign
+CUT = 3.0  # cost of a span boundary inside a segmenter piece (where no rest separates two signs)
 MAX_COST = 12.0
 WINDOW = 2
-BOUNDARY = 0.65  # where in the rest between two signs one span ends and the next begins (fitted on the 28-sign bench video only; signs end with a longer return to rest than they start)
+BOUNDARY = 0.65  # where in the rest between two signs one span ends and the next begins (signs end with a longer return to rest than they start)
+# SPLIT_MS, MIN_PIECE_MS, CUT and BOUNDARY were chosen on the 28-sign bench video and lesson 0 of
+# benchmarks/bench_hints.py; lesson 1 is the held-out check (docs/hints.md)
 
 
 @dataclass
@@ -55,19 +58,19 @@ class Alignment:
     extra_units: list[int]
 
 
-def atoms(frames, core: np.ndarray, cfg, ref) -> np.ndarray:
+def atoms(frames, core: np.ndarray, cfg, ref) -> tuple[np.ndarray, np.ndarray]:
     """The segmenter's pieces, long ones cut where the hands move slowest (signs with no rest between them).
 
     Cutting too often costs little (the alignment merges pieces back); too seldom, two script words share one
     span. So a piece longer than ``SPLIT_MS`` is cut at its slowest moments, at least ``MIN_PIECE_MS`` apart."""
     if len(core) == 0:
-        return np.zeros((0, 2))
+        return np.zeros((0, 2)), np.zeros((0, 2), bool)
     from signbridge.recognize.segment import _smooth
 
     _, speed, _ = activity(frames, cfg, ref)
     t = frames.t_ms
     speed = _smooth(speed, t, 100.0) if len(t) > 2 else speed
-    out = []
+    out, cut = [], []
     for a, b in core:
         cuts: list[float] = []
         if b - a > SPLIT_MS:
@@ -79,7 +82,8 @@ def atoms(frames, core: np.ndarray, cfg, ref) -> np.ndarray:
                     cuts.append(float(t[j]))
         edges = [float(a), *sorted(cuts), float(b)]
         out += list(zip(edges[:-1], edges[1:]))
-    return np.array(out, dtype=np.float64).reshape(-1, 2)
+        cut += [(k > 0, k < len(edges) - 2) for k in range(len(edges) - 1)]  # (starts at a cut, ends at a cut)
+    return np.array(out, dtype=np.float64).reshape(-1, 2), np.array(cut, dtype=bool).reshape(-1, 2)
 
 
 def candidate_units(pieces: np.ndarray) -> tuple[np.ndarray, dict[tuple[int, int], int]]:
@@ -108,7 +112,8 @@ def emissions(probs: np.ndarray, script: Script) -> np.ndarray:
     return np.minimum(-np.log(np.maximum(p, 1e-12)), MAX_COST), post
 
 
-def dp(cost: np.ndarray, index: dict[tuple[int, int], int], n_pieces: int) -> tuple[list[tuple[int, int, int]], float]:
+def dp(cost: np.ndarray, index: dict[tuple[int, int], int], n_pieces: int,
+       cut: np.ndarray | None = None) -> tuple[list[tuple[int, int, int]], float]:
     """Monotonic alignment: list of (slot, first piece, pieces) and the total cost."""
     n_words = cost.shape[1]
     D = np.full((n_pieces + 1, n_words + 1), np.inf)
@@ -131,6 +136,8 @@ def dp(cost: np.ndarray, index: dict[tuple[int, int], int], n_pieces: int) -> tu
                     if u is None:
                         break
                     c = d + cost[u, j] + MERGE * (m - 1)
+                    if cut is not None:  # a span that starts or ends inside a segmenter piece
+                        c += CUT / 2 * (int(cut[i, 0]) + int(cut[i + m - 1, 1]))
                     if c < D[i + m, j + 1]:
                         D[i + m, j + 1] = c
                         back[(i + m, j + 1)] = (i, j, m)
@@ -146,14 +153,14 @@ def dp(cost: np.ndarray, index: dict[tuple[int, int], int], n_pieces: int) -> tu
 
 def align(frames, core: np.ndarray, cfg, ref, script: Script, classify) -> Alignment:
     """Place ``script`` on one video. ``classify(units_ms) -> (U, L) pooled probabilities``."""
-    pieces = atoms(frames, core, cfg, ref)
+    pieces, cut = atoms(frames, core, cfg, ref)
     units, index = candidate_units(pieces)
     probs = classify(units) if len(units) else np.zeros((0, 1))
     if len(units) == 0 or not script.words:
         return Alignment([], list(range(len(script.words))), [tuple(p) for p in pieces], probs, units,
                          [index[(i, 1)] for i in range(len(pieces))] if len(units) else [])
     cost, post = emissions(probs, script)
-    path, _ = dp(cost, index, len(pieces))
+    path, _ = dp(cost, index, len(pieces), cut)
     placed, used = [], set()
     for slot, i, m in path:
         u = index[(i, m)]

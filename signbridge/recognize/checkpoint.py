@@ -33,7 +33,8 @@ import numpy as np
 from signbridge.errors import ModelError
 from signbridge.recognize.features import FeatureConfig
 from signbridge.recognize.fingerspell import LETTERS, N_LETTER_FEATURES, FingerspellConfig
-from signbridge.recognize.hands import HandFeatureConfig, hand_features, sample_hands
+from signbridge.recognize.hands import VERSIONS as HAND_VERSIONS
+from signbridge.recognize.hands import HandFeatureConfig, nose_anchor, sample_hands
 from signbridge.recognize.openset import read_calibration
 from signbridge.recognize.same_signs import pool, representatives
 from signbridge.recognize.segment import SegmentConfig
@@ -147,6 +148,9 @@ class Recognizer:
                             else FeatureConfig.from_dict(self.config["features"]))
         self.segment_cfg = SegmentConfig.from_dict(self.config.get("segmentation", {}))
         self.spell_cfg = FingerspellConfig.from_dict(self.config.get("fingerspelling", {}))
+        if self.hands_only and self.feature_cfg.version not in HAND_VERSIONS:
+            raise ModelError(f"hand feature version {self.feature_cfg.version!r} is not one this SignBridge knows "
+                             f"({', '.join(HAND_VERSIONS)})", source=str(self.dir), hint="upgrade SignBridge")
         m = self.config["model"]
         if m["n_features"] != self.feature_cfg.n_features:
             raise ModelError(f"model expects {m['n_features']} features, feature settings give "
@@ -192,7 +196,9 @@ class Recognizer:
     def features(self, frames, spans_ms: np.ndarray, ref=None) -> np.ndarray:
         """(S, T, F) model input for spans of one video, in this checkpoint's feature kind."""
         if self.hands_only:
-            return hand_features(sample_hands(frames, spans_ms, self.feature_cfg.n_steps))
+            fc = self.feature_cfg
+            anchor = nose_anchor(frames, spans_ms) if fc.version == "2" else None
+            return fc.features(sample_hands(frames, spans_ms, fc.n_steps), anchor)
         from signbridge.recognize.features import span_features
 
         return span_features(frames, spans_ms, self.feature_cfg, ref=ref)

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from signbridge.cli import add_common, settings_from_args
+from signbridge.cli import add_common, add_json, emit, say, settings_from_args
 
 DEFAULT_DATA = "npy:../shared/data/wlasl_holistic_landmarks_npy"
 
@@ -40,6 +40,7 @@ def register_dataset_segment(dsub) -> None:
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--workers", type=int, help="extraction processes (SIGNBRIDGE_WORKERS)")
     _model_flags(p)
+    add_json(p, "the words placed, not placed and the output folder")
     add_common(p)
     p.set_defaults(func=cmd_dataset_segment)
 
@@ -49,6 +50,8 @@ def cmd_dataset_segment(args) -> int:
 
     settings = settings_from_args(args)
     s = segment_recording(args.video, args.script, args.output, settings, workers=args.workers)
+    if emit(args, s):
+        return 0
     print(f"{s['placed']} of {s['words']} words placed -> {s['output']} (labels.csv)")
     if s["unplaced"]:
         print(f"not placed ({len(s['unplaced'])}): {', '.join(s['unplaced'][:20])}"
@@ -56,20 +59,39 @@ def cmd_dataset_segment(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def _recognizer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-confidence", dest="min_confidence", type=float,
+                   help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
+    p.add_argument("--recognizer", choices=("classifier", "vlm", "hybrid"),
+                   help="what decides each span (SIGNBRIDGE_RECOGNIZER; vlm/hybrid read frames from each "
+                        "landmarks file's source video)")
+    p.add_argument("--vlm-model", dest="vlm_model",
+                   help="vision-language model folder or hub id for vlm/hybrid (SIGNBRIDGE_VLM_MODEL)")
+
+
+def _register_recognize(sub) -> None:
     p = sub.add_parser("recognize", help="landmarks Parquet -> gloss tracks (JSON)",
                        description="Segment and classify signs in landmark files; one gloss_track JSON per input. "
                                    "All spans of all inputs are classified in shared batches.")
     p.add_argument("inputs", nargs="+", metavar="LANDMARKS",
                    help="landmarks .parquet files, folders of them, or s3://bucket/key.parquet")
     p.add_argument("-o", "--output", required=True, help="output folder or s3://bucket/prefix")
-    p.add_argument("--min-confidence", dest="min_confidence", type=float,
-                   help="override the calibrated cut-off (SIGNBRIDGE_MIN_CONFIDENCE; unset: calibration.json)")
+    _recognizer_flags(p)
     add_hint_flags(p)
     _model_flags(p)
+    add_json(p, "each input's gloss track URI and words")
     add_common(p)
     p.set_defaults(func=cmd_recognize)
 
+
+def register(sub) -> None:
+    _register_recognize(sub)
+    _register_train(sub)
+    _register_eval(sub)
+    _register_vocab(sub)
+
+
+def _register_train(sub) -> None:
     p = sub.add_parser("train", help="train the sign + letter classifiers and write a checkpoint",
                        description="Train with a fixed seed on WLASL .npy, Kaggle ISLR or our Parquet datasets.")
     p.add_argument("--data", action="append", metavar="SPEC",
@@ -84,7 +106,7 @@ def register(sub) -> None:
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--steps", type=int, default=24, help="time steps each span is resampled to")
     p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--canonical-hand", dest="canonical_hand", action="store_true",
+    p.add_argument("--canonical-hand", dest="canonical_hand", action=argparse.BooleanOptionalAction, default=False,
                    help="mirror spans whose left hand leads, so every span shows one dominant hand (train and inference)")
     p.add_argument("--hand-body", dest="hand_body", choices=("points", "wrist"), default="points",
                    help="hands in body coordinates: all 21 points, or the wrist only (shape is always given)")
@@ -99,38 +121,46 @@ def register(sub) -> None:
     p.add_argument("--name", default="asl-isolated")
     p.add_argument("--version", default="1")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    add_json(p, "the written checkpoint's configuration")
     add_common(p)
     p.set_defaults(func=cmd_train)
 
+
+def _register_eval(sub) -> None:
     p = sub.add_parser("eval", help="top-1/top-5, per-class recall and a confusion-matrix plot",
                        description="Evaluate a checkpoint (its exported inference model) on labelled data.")
     p.add_argument("--data", action="append", metavar="SPEC", help=f"dataset spec (default {DEFAULT_DATA})")
     p.add_argument("--split", default="val", choices=("train", "val", "test", "all"),
                    help="which split of the data to evaluate (default val)")
     p.add_argument("--letters", help="also evaluate letters on the block-held-out frames of this .npz")
-    p.add_argument("--segmentation", action="store_true",
+    p.add_argument("--segmentation", action=argparse.BooleanOptionalAction, default=False,
                    help="also evaluate boundaries on sequences concatenated from the evaluated clips")
     p.add_argument("-o", "--output", default="eval-report", help="folder for confusion.png and report.json")
     _model_flags(p)
+    add_json(p, "the report (what report.json holds)")
     add_common(p)
     p.set_defaults(func=cmd_eval)
 
+
+def _register_vocab(sub) -> None:
     p = sub.add_parser("vocab", help="few-shot vocabulary: add, list, remove signs without retraining")
     vs = p.add_subparsers(dest="vocab_cmd", metavar="ACTION")
     a = vs.add_parser("add", help="add GLOSS from 1-5 example clips (videos or landmarks .parquet)")
     a.add_argument("gloss")
     a.add_argument("clips", nargs="+")
     _model_flags(a)
+    add_json(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_add)
     a = vs.add_parser("list", help="trained and few-shot glosses")
-    a.add_argument("--json", action="store_true")
+    add_json(a, "the vocabulary")
     _model_flags(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_list)
     a = vs.add_parser("remove", help="remove a few-shot gloss")
     a.add_argument("gloss")
     _model_flags(a)
+    add_json(a)
     add_common(a)
     a.set_defaults(func=cmd_vocab_remove)
     from signbridge.review.cli import register_vocab_actions
@@ -164,7 +194,7 @@ def cmd_recognize(args) -> int:
     from signbridge.errors import SignBridgeError
     from signbridge.recognize.checkpoint import load_recognizer
     from signbridge.recognize.frames import read_landmarks_file
-    from signbridge.recognize.infer import frames_for_tables, recognize_frames
+    from signbridge.recognize.infer import frames_for_tables
     from signbridge.storage import open_store
 
     settings = settings_from_args(args)
@@ -184,8 +214,11 @@ def cmd_recognize(args) -> int:
         from signbridge.recognize.hints import hint_texts, lexicon_for
 
         hints = [hint_texts(settings.vocabulary, settings.script, settings).resolve(lexicon_for(rec))] * len(items)
-    tracks = recognize_frames(items, rec, settings, hints) if items else []
+    tracks = _recognize_items(items, names, rec, settings, hints)
+    failed += len(items) - len(tracks)
+    names = [n for n in names if n is not None]
     used: set[str] = set()
+    results = []
     for name, track in zip(names, tracks):
         key = f"{name}.gloss_track.json"
         k = 2
@@ -194,15 +227,42 @@ def cmd_recognize(args) -> int:
             k += 1
         used.add(key)
         uri = store.put_bytes(key, json.dumps(track.to_dict(), indent=1).encode(), "application/json")
-        words = " ".join(s.label for s in track.spans) or "(no signing detected)"
-        print(f"{track.source_uri} -> {uri}: {words}")
-        if track.hints:
-            from signbridge.recognize.hints import describe
+        results.append({"input": track.source_uri, "gloss_track": uri, "labels": [s.label for s in track.spans],
+                        **({"hints": track.hints} if track.hints else {})})
+        if not args.json:
+            words = " ".join(s.label for s in track.spans) or "(no signing detected)"
+            print(f"{track.source_uri} -> {uri}: {words}")
+            if track.hints:
+                from signbridge.recognize.hints import describe
 
-            print(f"  {describe(track.hints)}")
+                print(f"  {describe(track.hints)}")
+    emit(args, {"outputs": results, "failed": failed})
     if failed:
         print(f"signbridge recognize: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _recognize_items(items: list, names: list, rec, settings, hints: list | None = None) -> list:
+    """All items in shared batches; with a VLM (which reads each source video) one video at a time, so a
+    video gone from its URI is reported and skipped (its name in ``names`` set to None)."""
+    from signbridge.errors import SignBridgeError
+    from signbridge.recognize.infer import recognize_frames
+
+    if not items:
+        return []
+    if settings.recognizer == "classifier":
+        return recognize_frames(items, rec, settings, hints)
+    from signbridge.recognize.vlm_model import load_vlm_recognizer
+
+    load_vlm_recognizer(settings)  # a bad model setting fails once, before any video is read
+    tracks = []
+    for i, item in enumerate(items):
+        try:
+            tracks += recognize_frames([item], rec, settings, [hints[i]] if hints else None)
+        except SignBridgeError as e:
+            print(f"signbridge recognize: skipped: {e}", file=sys.stderr)
+            names[i] = None
+    return tracks
 
 
 def _train_command(args) -> str:
@@ -237,14 +297,15 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = _train_command(args)
-    run_training(args.data or [DEFAULT_DATA], args.letters, args.output, seed=args.seed, epochs=args.epochs,
-                 holdout=args.holdout, d_model=args.d_model, n_layers=args.layers, n_steps=args.steps,
-                 dropout=args.dropout, letter_epochs=args.letter_epochs, resume=args.resume,
-                 max_steps=args.max_steps, name=args.name, version=args.version, command=command,
-                 kaggle_fps=args.kaggle_fps, canonical_hand=args.canonical_hand,
-                 hand_body=args.hand_body, mixup=args.mixup,
-                 proto_blend=args.proto_blend, temperature=args.temperature,
-                 log_fn=lambda m: print(m, file=sys.stderr))
+    config = run_training(args.data or [DEFAULT_DATA], args.letters, args.output, seed=args.seed,
+                          epochs=args.epochs, holdout=args.holdout, d_model=args.d_model, n_layers=args.layers,
+                          n_steps=args.steps, dropout=args.dropout, letter_epochs=args.letter_epochs,
+                          resume=args.resume, max_steps=args.max_steps, name=args.name, version=args.version,
+                          command=command, kaggle_fps=args.kaggle_fps, canonical_hand=args.canonical_hand,
+                          hand_body=args.hand_body, mixup=args.mixup, proto_blend=args.proto_blend,
+                          temperature=args.temperature, log_fn=lambda m: print(m, file=sys.stderr))
+    if not emit(args, {"output": args.output, "config": config}):
+        print(f"checkpoint: {args.output}")
     return 0
 
 
@@ -281,6 +342,7 @@ def cmd_eval(args) -> int:
                                                format_report, plot_confusion)
     from signbridge.recognize.train import normalise_label
 
+    out_ = say(args)
     settings = settings_from_args(args)
     rec = load_recognizer(settings)
     samples = []
@@ -294,9 +356,9 @@ def cmd_eval(args) -> int:
         raise InputError(f"no samples in split {args.split!r}", hint="use --split train, val, test or all: which ones the data has is in its labels")
     out = Path(args.output)
     res = evaluate_isolated(rec, samples, settings.batch_size)
-    print(f"model: {rec.name} {rec.version} ({rec.dir})")
-    print(training_note(rec.config.get("train", {}), args.data or [DEFAULT_DATA], args.split))
-    print(format_report(res))
+    out_(f"model: {rec.name} {rec.version} ({rec.dir})")
+    out_(training_note(rec.config.get("train", {}), args.data or [DEFAULT_DATA], args.split))
+    out_(format_report(res))
     report = {"model": {"name": rec.name, "version": rec.version, "dir": str(rec.dir)}, "split": args.split,
               "signs": res}
     if args.letters:
@@ -306,15 +368,16 @@ def cmd_eval(args) -> int:
         test = block_split(y, num)
         acc = float(np.mean(rec.letter_probs(X[test]).argmax(1) == y[test]))
         report["letters"] = {"block_heldout_top1": acc, "n": int(test.sum())}
-        print(f"letters (block-held-out frames, n={int(test.sum())}): {acc:.2%}")
+        out_(f"letters (block-held-out frames, n={int(test.sum())}): {acc:.2%}")
     if args.segmentation:
         seg = evaluate_segmentation(concatenated_sequences(samples), rec.segment_cfg)
         report["segmentation"] = seg
-        print(f"segmentation on {seg['sequences']} concatenated sequences: precision {seg['precision']:.2f} "
+        out_(f"segmentation on {seg['sequences']} concatenated sequences: precision {seg['precision']:.2f} "
               f"recall {seg['recall']:.2f} F1 {seg['f1']:.2f} at IoU >= 0.5")
     png = plot_confusion(res, out / "confusion.png")
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"confusion matrix: {png}; report: {out / 'report.json'}")
+    out_(f"confusion matrix: {png}; report: {out / 'report.json'}")
+    emit(args, {**report, "report": str(out / "report.json"), "confusion": str(png)})
     return 0
 
 
@@ -322,7 +385,8 @@ def cmd_vocab_add(args) -> int:
     from signbridge.recognize.vocab import add_gloss
 
     r = add_gloss(args.gloss, args.clips, settings_from_args(args))
-    print(f"added {r['gloss']!r} from {r['clips']} clip(s) -> {r['file']}")
+    if not emit(args, r):
+        print(f"added {r['gloss']!r} from {r['clips']} clip(s) -> {r['file']}")
     return 0
 
 
@@ -330,8 +394,7 @@ def cmd_vocab_list(args) -> int:
     from signbridge.recognize.vocab import list_vocab
 
     v = list_vocab(settings_from_args(args))
-    if args.json:
-        print(json.dumps(v, indent=1))
+    if emit(args, v):
         return 0
     print(f"model: {v['model']} ({v['checkpoint']})")
     print(f"trained glosses ({len(v['trained'])}): {', '.join(v['trained'])}")
@@ -346,5 +409,6 @@ def cmd_vocab_remove(args) -> int:
     from signbridge.recognize.vocab import remove_gloss
 
     path = remove_gloss(args.gloss, settings_from_args(args))
-    print(f"removed {args.gloss!r} from {path}")
+    if not emit(args, {"removed": args.gloss, "file": str(path)}):
+        print(f"removed {args.gloss!r} from {path}")
     return 0

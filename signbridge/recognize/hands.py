@@ -9,6 +9,14 @@ swapped left/right labelling only matters for two-handed signs.
 
 Training sequences and inference spans are both resampled to ``n_steps`` by :func:`sample_hands`, the same
 nearest-detection rule with the same gap tolerance, so training sees what inference computes.
+
+Feature version "2" adds where the hands are (issue #23: MOTHER at the chin, FATHER at the forehead): each
+wrist relative to the nose, in the same units as the paths (4 palm lengths). The training data has no face, so
+there the nose is taken where WLASL's dictionary framing puts it (:data:`FRAME_NOSE`, the median Holistic nose
+of 239 WLASL videos; on the 82 of them in the training pack the real nose is a median 0.25 palm lengths lower,
+interquartile range 0.7 vertically and 0.5 across). At inference Holistic's nose is used when the pose was
+seen, so any framing maps onto the same body-relative channel. Version "1" (the shipped model) is unchanged;
+docs/benchmarks.md has what version "2" gave on signers a model never saw.
 """
 from __future__ import annotations
 
@@ -22,6 +30,8 @@ from signbridge.recognize.frames import GAP_TOLERANCE_MS, Frames, nearest_presen
 
 CLIP = 8.0
 PALM_TO_BODY = 4.0  # positions are in units of 4 palm lengths (about a shoulder width)
+FRAME_NOSE = (0.5, 0.26)  # image x, y of the nose in WLASL framing (median of wlasl_holistic_landmarks_npy)
+VERSIONS = ("1", "2")  # "2" = "1" + each wrist relative to the nose (location channel)
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,11 @@ class HandFeatureConfig:
 
     @property
     def n_features(self) -> int:
-        return 2 * (63 + 2 + 2 + 1) + 2
+        return 2 * (63 + 2 + 2 + 1) + 2 + (4 if self.version == "2" else 0)
+
+    def features(self, h: np.ndarray, anchor: np.ndarray | None = None) -> np.ndarray:
+        """:func:`hand_features` of this version (``anchor``: the nose per span, version "2" only)."""
+        return hand_features(h, self.version, anchor)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,12 +95,33 @@ def _palm(h: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(palm) & (palm > 1e-3), palm, 0.05)
 
 
-def hand_features(h: np.ndarray) -> np.ndarray:
-    """(N, T, 2, 21, 3) hands (left, right; NaN missing) -> (N, T, F) float32 model input."""
+def nose_anchor(frames: Frames, spans_ms: np.ndarray) -> np.ndarray:
+    """(S, 2) image x, y of the nose per span: the median over the span's frames with a pose, else over the
+    video's; NaN where the video has no pose (the features then use :data:`FRAME_NOSE`)."""
+    spans_ms = np.asarray(spans_ms, dtype=np.float64).reshape(-1, 2)
+    nose = frames.pose[:, 0, :2]
+    ok = ~np.isnan(nose[:, 0])
+    out = np.full((len(spans_ms), 2), np.nan, np.float32)
+    if not ok.any():
+        return out
+    whole = np.median(nose[ok], axis=0)
+    for i, (a, b) in enumerate(spans_ms):
+        m = ok & (frames.t_ms >= a) & (frames.t_ms < b)
+        out[i] = np.median(nose[m], axis=0) if m.any() else whole
+    return out
+
+
+def hand_features(h: np.ndarray, version: str = "1", anchor: np.ndarray | None = None) -> np.ndarray:
+    """(N, T, 2, 21, 3) hands (left, right; NaN missing) -> (N, T, F) float32 model input.
+
+    ``version`` "2" appends each wrist relative to ``anchor`` ((N, 2) image x, y of the nose; NaN rows or
+    None: :data:`FRAME_NOSE`)."""
+    if version not in VERSIONS:
+        raise ValueError(f"hand feature version {version!r} is not one of {VERSIONS}")
     h = np.asarray(h, dtype=np.float32)
     N, T = h.shape[:2]
     if N == 0:
-        return np.zeros((0, T, HandFeatureConfig(n_steps=T).n_features), np.float32)
+        return np.zeros((0, T, HandFeatureConfig(n_steps=T, version=version).n_features), np.float32)
     flip = dominant_left(h)
     if flip.any():
         h = h.copy()
@@ -106,8 +141,15 @@ def hand_features(h: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         shape = rel / np.maximum(palm_f, 1e-6)
     inter = pos[:, :, 1] - pos[:, :, 0]
-    x = np.concatenate([shape.reshape(N, T, -1), pos.reshape(N, T, -1), vel.reshape(N, T, -1),
-                        pres.astype(np.float32), inter], axis=-1).astype(np.float32)
+    parts = [shape.reshape(N, T, -1), pos.reshape(N, T, -1), vel.reshape(N, T, -1), pres.astype(np.float32), inter]
+    if version == "2":
+        a = np.tile(np.asarray(FRAME_NOSE, np.float32), (N, 1))
+        if anchor is not None:
+            given = np.asarray(anchor, np.float32).reshape(N, 2)
+            a = np.where(np.isnan(given), a, given)
+        a[flip, 0] = 1.0 - a[flip, 0]  # mirrored with the hands
+        parts.append(((w - a[:, None, None, :]) / scale[:, None, None, None]).reshape(N, T, -1))
+    x = np.concatenate(parts, axis=-1).astype(np.float32)
     np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(x, -CLIP, CLIP, out=x)
     return x

@@ -15,34 +15,21 @@ threshold, uncertain below it. A track with no word shown says
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from signbridge.errors import ConfigError, SchemaError
-from signbridge.records import NO_SIGNING, UNKNOWN, GlossSpan, GlossTrack, TopK
-from signbridge.recognize.align import align, report_spans
+from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
 from signbridge.recognize.frames import Frames, body_reference, frames_from_table
 from signbridge.recognize.hints import Hints
 from signbridge.recognize.listprior import posterior, thresholds_for
 from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
-from signbridge.recognize.segment import segment_runs
+from signbridge.recognize.plans import Plan, plan_frames, status_of
 
 log = logging.getLogger(__name__)
 TOP_K = 5
-
-
-@dataclass
-class _Plan:
-    frames: Frames
-    spans: np.ndarray
-    core: np.ndarray
-    runs: np.ndarray
-    ref: tuple[float, float, float, float]
-    source: str
-    sha256: str
 
 
 def frames_for_tables(tables: Sequence, sources: Sequence[str] | None = None) -> list[tuple[Frames, str, str]]:
@@ -63,31 +50,55 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
                      hints: Sequence[Hints | None] | None = None) -> list[GlossTrack]:
     """Core of recognition on already-read Frames (``(frames, source_uri, sha256)`` per video).
 
+    ``settings.recognizer``: the classifier decides (default), or a vision-language model decides every span
+    (``vlm``) or the spans the classifier leaves unclear (``hybrid``); see :mod:`signbridge.recognize.vlm`.
     ``hints`` (one per video, or None): a word list restricts what may be shown to its glosses, through the
     list prior and the cut-offs fitted for lists of its size (:mod:`listprior`); a script is aligned to the
-    signing instead (:mod:`align`)."""
-    plans: list[_Plan] = []
-    feats = []
-    for frames, uri, sha in items:
-        if not frames.any_hand.any():
-            log.warning("%s: no hands detected in any frame; %s", uri, NO_SIGNING)
-        ref = body_reference(frames)
-        spans, core, runs = segment_runs(frames, rec.segment_cfg, ref)
-        plans.append(_Plan(frames, spans, core, runs, ref, uri, sha))
-        feats.append(rec.features(frames, core, ref))
+    signing instead (:mod:`scripted`). The VLM takes a word list as its candidates (one list per call).
+    """
+    mode = getattr(settings, "recognizer", "classifier")
+    if mode in ("vlm", "hybrid"):
+        lists = {tuple(h.vocabulary.words) for h in hints or [] if h is not None and h.vocabulary is not None}
+        vocab = [rec.labels[g] for h in hints or [] if h is not None and h.vocabulary is not None
+                 for g in h.vocabulary.glosses] if len(lists) == 1 else None
+        if mode == "vlm":
+            from signbridge.recognize.vlm import recognize_with_vlm
+
+            return recognize_with_vlm(plan_frames(items, rec), rec, settings, vocabulary=vocab)
+        from signbridge.recognize.vlm import decide_unclear
+
+        return decide_unclear(*classify_frames(items, rec, settings, hints), rec, settings, vocabulary=vocab)
+    return classify_frames(items, rec, settings, hints)[0]
+
+
+def shown_thresholds(rec, settings) -> dict[str, float]:
+    """The checkpoint's calibrated tier cut-offs, or ``settings.min_confidence`` as the shown cut-off."""
+    thresholds = dict(rec.thresholds)
+    if settings.min_confidence is not None:  # an explicit setting overrides the calibrated cut-off
+        thresholds["shown"] = float(settings.min_confidence)
+        thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
+    return thresholds
+
+
+def classify_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
+                    hints: Sequence[Hints | None] | None = None) -> tuple[list[GlossTrack], list[Plan]]:
+    """Gloss tracks decided by the landmark classifier, and the plans (spans) they came from."""
+    plans = plan_frames(items, rec)
+    feats = [rec.features(p.frames, p.core, p.ref) for p in plans]
     x = np.concatenate(feats) if feats else np.zeros((0, rec.feature_cfg.n_steps, rec.feature_cfg.n_features),
                                                       np.float32)
     probs, _ = rec.classify(x, settings.batch_size)
-    thresholds = calibrated_thresholds(rec, settings)
+    thresholds = shown_thresholds(rec, settings)
     tracks, k = [], 0
     for n, plan in enumerate(plans):
         p = probs[k:k + len(plan.spans)]
         k += len(plan.spans)
         hint = hints[n] if hints and n < len(hints) else None
-        info = None
+        th, info = thresholds, None
         if hint is not None and hint.script is not None:
-            spans, info = _aligned(plan, rec, settings, hint)
-            th = thresholds
+            from signbridge.recognize.scripted import aligned_spans
+
+            spans, info = aligned_spans(plan, rec, settings, hint.script)
         else:
             spans, th = _decide_hinted(plan, p, rec, settings, thresholds, hint)
         track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
@@ -96,21 +107,12 @@ def recognize_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
                            thresholds=th)
         if hint is not None:
             track.hints = {**hint.summary(), **({"alignment": info} if info else {})}
-        track.status, track.status_reason = _status(track, plan.frames)
+        track.status, track.status_reason = status_of(track, plan.frames)
         tracks.append(track)
-    return tracks
+    return tracks, plans
 
 
-def calibrated_thresholds(rec, settings) -> dict[str, float]:
-    """The checkpoint's tier cut-offs; an explicit ``min_confidence`` overrides the calibrated one."""
-    thresholds = dict(rec.thresholds)
-    if settings.min_confidence is not None:
-        thresholds["shown"] = float(settings.min_confidence)
-        thresholds["plain"] = max(thresholds["plain"], thresholds["shown"])
-    return thresholds
-
-
-def _decide_hinted(plan: _Plan, p: np.ndarray, rec, settings, thresholds: dict[str, float],
+def _decide_hinted(plan: Plan, p: np.ndarray, rec, settings, thresholds: dict[str, float],
                    hint: Hints | None) -> tuple[list[GlossSpan], dict[str, float]]:
     """Spans and the cut-offs used: a word list shows only its glosses, through the list prior and the
     cut-offs fitted for lists of its size; without one, the calibrated shown vocabulary."""
@@ -121,76 +123,29 @@ def _decide_hinted(plan: _Plan, p: np.ndarray, rec, settings, thresholds: dict[s
     if settings.min_confidence is not None:
         th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
     allowed = set(listed.tolist())
-    return _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed), th
+    short = {w.upper() for w in hint.vocabulary.words if 0 < len(w) <= 2 and w.isalpha()}
+    return _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed, short), th
 
 
 def classify_spans(frames: Frames, core_ms: np.ndarray, rec, settings, hint: Hints | None = None,
                    ref=None, spans_ms: np.ndarray | None = None) -> tuple[list[GlossSpan], dict[str, float]]:
-    """Spans found elsewhere (live endpointing), decided as :func:`recognize_frames` decides: the same
+    """Spans found elsewhere (live endpointing), decided as :func:`classify_frames` decides: the same
     features, tiers, fingerspelling reading, word-list prior and cut-offs. ``core_ms``: what the classifier
     sees; ``spans_ms``: the times the spans report (default ``core_ms``). Each span is its own run."""
     if hint is not None and hint.script is not None:
         raise ConfigError("a script is aligned to a whole video; spans found one by one take a word list only")
     core = np.asarray(core_ms, dtype=np.float64).reshape(-1, 2)
     ref = body_reference(frames) if ref is None else ref
-    plan = _Plan(frames, core if spans_ms is None else np.asarray(spans_ms, np.float64).reshape(-1, 2), core,
-                 np.arange(len(core)), ref, "live", "")
+    plan = Plan(frames, core if spans_ms is None else np.asarray(spans_ms, np.float64).reshape(-1, 2), core,
+                np.arange(len(core)), ref, "live", "")
     probs, _ = rec.classify(rec.features(frames, core, ref), settings.batch_size)
-    return _decide_hinted(plan, probs, rec, settings, calibrated_thresholds(rec, settings), hint)
+    return _decide_hinted(plan, probs, rec, settings, shown_thresholds(rec, settings), hint)
 
 
-def _gloss_name(text: str) -> str:
-    """A script word the model has no class for, as a gloss name (lower case; letters, digits, spaces, - and ')."""
-    import re
-
-    return re.sub(r"[^a-z0-9 '\-]+", "", text.lower()).strip() or "unknown-word"
-
-
-def _aligned(plan: _Plan, rec, settings, hint: Hints) -> tuple[list[GlossSpan], dict]:
-    """Spans of a video whose script is known: each placed script sign labelled with its script word."""
-    script = hint.script
-    f = plan.frames
-
-    def classify(units):
-        return rec.classify(rec.features(f, units, plan.ref), settings.batch_size)[0]
-
-    al = align(f, plan.core, rec.segment_cfg, plan.ref, script, classify)
-    items: list[tuple[tuple[float, float], GlossSpan]] = []
-    for pl in al.placed:
-        w = script.words[pl.slot]
-        label = rec.labels[w.gloss] if w.gloss is not None else _gloss_name(w.text)
-        row = al.unit_probs[pl.unit]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6), top, tier="plain",
-                                            script_word=w.text, script_index=pl.slot,
-                                            alignment_confidence=round(pl.confidence, 6))))
-    for core, u in zip(al.extra, al.extra_units):
-        row = al.unit_probs[u]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((core, GlossSpan(0.0, 0.0, UNKNOWN, "unknown", round(float(row.max()), 6), top, tier="unclear")))
-    items.sort(key=lambda it: it[0])
-    rep = report_spans([c for c, _ in items], rec.segment_cfg, f.duration_ms or float(f.t_ms[-1]) if len(f) else 0.0)
-    for (_, span), (a, b) in zip(items, rep):
-        span.start_ms, span.end_ms = float(a), float(b)
-    info = {"placed": len(al.placed), "unplaced": [{"index": i, "word": script.words[i].text,
-                                                    "sentence": script.words[i].sentence} for i in al.unplaced],
-            "signing_not_in_script": len(al.extra), "sentences": list(script.sentences), "mode": script.mode,
-            "words": [{"text": w.text, "sentence": w.sentence} for w in script.words]}
-    return [s for _, s in items], info
-
-
-def _status(track: GlossTrack, frames: Frames) -> tuple[str, str]:
-    """(status, reason): whether any word is shown, and if not, why (for the run summary)."""
-    if not track.no_signing_recognised:
-        return "signing_recognised", ""
-    if not frames.any_hand.any():
-        return NO_SIGNING, "no hands detected in any frame"
-    if not track.spans:
-        return NO_SIGNING, "hands seen but no sign span found"
-    return NO_SIGNING, f"{len(track.spans)} sign span(s), none recognised with enough confidence ([unclear sign])"
-
-
-def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown) -> list[GlossSpan]:
+def _decide(plan: Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown,
+            short_words: set[str] | None = None) -> list[GlossSpan]:
+    """Spans with their tiers. ``shown(index)``: whether a gloss may be shown; ``short_words``: the one- and
+    two-letter spellings that may be shown (default: the calibration's words; with a word list, the list's)."""
     f = plan.frames
     labels = rec.labels
     if len(plan.spans) == 0:
@@ -218,7 +173,7 @@ def _decide(plan: _Plan, probs: np.ndarray, rec, thresholds: dict[str, float], s
             span = GlossSpan(float(t0), float(t1), top[0].label, "gloss", round(conf, 6), top, tier=tier)
         result.append((span, int(plan.runs[s])))
     spell = rec.calibration.get("fingerspelling", {})
-    words = set(spell.get("single_letter_words", ["A", "I"])) | \
+    words = short_words if short_words is not None else set(spell.get("single_letter_words", ["A", "I"])) | \
         set(spell.get("two_letter_words", TWO_LETTER_WORDS))  # older calibration files have no list
     return [_short_spelling(s, words) for s in _merge_spelling(result)]
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from signbridge.recognize.hands import HandFeatureConfig, hand_features
+from signbridge.recognize.hands import VERSIONS, HandFeatureConfig, hand_features
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class HandsTrainConfig:
     distill_weight: float = 0.7  # share of the loss on the teachers' soft targets (the rest: the labels)
     distill_temperature: float = 2.0
     signer_fold: tuple[int, int] | None = None  # (i, k): leave out the clips of signer fold i of k (signer_folds)
+    features: str = "1"  # hand feature version (hands.VERSIONS; "2" adds the location channel)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,7 +115,7 @@ def split_indices(data: dict[str, np.ndarray], cfg: HandsTrainConfig) -> dict[st
 def build_model(cfg: HandsTrainConfig):
     from signbridge.recognize.model import ModelConfig, SignClassifier
 
-    fc = HandFeatureConfig(n_steps=cfg.n_steps)
+    fc = HandFeatureConfig(n_steps=cfg.n_steps, version=cfg.features)
     mc = ModelConfig(n_features=fc.n_features, n_classes=cfg.vocab, n_steps=cfg.n_steps, d_model=cfg.d_model,
                      n_layers=cfg.n_layers, dropout=cfg.dropout, scale=cfg.scale)
     return SignClassifier(mc), fc, mc
@@ -175,6 +176,7 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
     idx = split_indices(data, cfg)
     hands, cls = data["hands"], data["cls"].astype(np.int64)
     tr, neg = idx["train"], idx["negatives"]
+    tr_hands = hands[tr]  # transitions draw from these every step: copy them once
     n_neg = int(round(cfg.batch_size * len(neg) / max(len(tr) + len(neg), 1)))
     n_tra = int(round(cfg.batch_size * cfg.transition_share))
     n_in = cfg.batch_size - n_neg - n_tra
@@ -196,8 +198,9 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
                 break
             bi = perm[k * n_in:(k + 1) * n_in]
             parts = [hands[bi], hands[rng.choice(neg, n_neg)] if n_neg else hands[:0],
-                     transitions(hands[tr], rng, n_tra)]
-            x = torch.as_tensor(hand_features(augment(np.concatenate(parts), rng, cfg.n_steps)), device=dev)
+                     transitions(tr_hands, rng, n_tra)]
+            x = torch.as_tensor(hand_features(augment(np.concatenate(parts), rng, cfg.n_steps), cfg.features),
+                                device=dev)
             logits, _ = model(x)
             y = torch.as_tensor(cls[bi], device=dev)
             loss = F.cross_entropy(logits[:len(bi)], y, label_smoothing=cfg.label_smoothing)
@@ -216,31 +219,31 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
             tot += float(loss.detach())
         ep = {"epoch": len(history) + 1, "step": step, "loss": tot / steps_per_epoch, "seconds": time.time() - t0}
         if len(history) % 10 == 0 or step >= total:
-            ep.update(evaluate(model, hands[idx["val"]], cls[idx["val"]], dev))
+            ep.update(evaluate(model, hands[idx["val"]], cls[idx["val"]], dev, cfg.features))
             log_fn(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in ep.items()))
         history.append(ep)
     return model.cpu().eval(), history
 
 
-def predict_logits(model, hands: np.ndarray, device="cpu", batch: int = 1024) -> np.ndarray:
-    """Logits of un-augmented clips (the inference features)."""
+def predict_logits(model, hands: np.ndarray, device="cpu", batch: int = 1024, version: str = "1") -> np.ndarray:
+    """Logits of un-augmented clips (the inference features of feature ``version``)."""
     import torch
 
     out = []
     model.eval()
     with torch.inference_mode():
         for i in range(0, len(hands), batch):
-            x = torch.as_tensor(hand_features(hands[i:i + batch].astype(np.float32)), device=device)
+            x = torch.as_tensor(hand_features(hands[i:i + batch].astype(np.float32), version), device=device)
             out.append(model(x)[0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def evaluate(model, hands: np.ndarray, y: np.ndarray, device="cpu") -> dict[str, float]:
+def evaluate(model, hands: np.ndarray, y: np.ndarray, device="cpu", version: str = "1") -> dict[str, float]:
     if len(hands) == 0:
         return {}
     dev = next(model.parameters()).device
     was = model.training
-    logits = predict_logits(model, hands, dev)
+    logits = predict_logits(model, hands, dev, version=version)
     model.train(was)
     top5 = np.argsort(-logits, axis=1)[:, :5]
     return {"val_top1": float(np.mean(top5[:, 0] == y)), "val_top5": float(np.mean((top5 == y[:, None]).any(1)))}
@@ -297,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--distill-temperature", type=float, default=HandsTrainConfig.distill_temperature)
     p.add_argument("--signer-fold", default=None, help="i/k: train a fold model without signer fold i of k "
                    "(for signer-disjoint calibration, see signer_folds)")
+    p.add_argument("--features", default=HandsTrainConfig.features, choices=VERSIONS,
+                   help="hand feature version: 1 (the shipped model's) or 2 (adds where the hands are, issue #23)")
     p.add_argument("--fold-models", default="", help="calibrate: comma-separated fold checkpoints (one per fold "
                    "of k) whose out-of-fold confidences fit the thresholds")
     a = p.parse_args(argv)
@@ -323,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                                max_steps=a.max_steps, max_seconds=a.max_seconds, stop_after=a.stop_after,
                                teachers=tuple(t for t in a.teachers.split(",") if t),
                                distill_weight=a.distill_weight, distill_temperature=a.distill_temperature,
-                               signer_fold=fold if a.signer_fold else None)
+                               signer_fold=fold if a.signer_fold else None, features=a.features)
         model, history = train(data, cfg, a.device)
         letters_from = a.letters_from or shipped_dir()
         n_train = len(split_indices(data, cfg)["train"])

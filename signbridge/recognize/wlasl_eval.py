@@ -29,11 +29,15 @@ def class_ranges(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
 
 
 def checkpoint_logits(ckpt: str | Path, hands: np.ndarray) -> np.ndarray:
-    """Logits of the checkpoint's TorchScript model on packed clips, one CPU thread (as inference runs)."""
+    """Logits of the checkpoint's TorchScript model on packed clips, one CPU thread (as inference runs).
+
+    The packed clips have no face: a version "2" model sees its location channel from the framing guess."""
     import torch
 
-    from signbridge.recognize.hands import hand_features
+    from signbridge.recognize.hands import HandFeatureConfig
 
+    cfg = json.loads((Path(ckpt) / "config.json").read_text())
+    fc = HandFeatureConfig.from_dict(cfg["features"])
     model = torch.jit.load(str(Path(ckpt) / "model.ts"), map_location="cpu").eval()
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -41,10 +45,10 @@ def checkpoint_logits(ckpt: str | Path, hands: np.ndarray) -> np.ndarray:
     try:
         with torch.inference_mode():
             for i in range(0, len(hands), 512):
-                out.append(model(torch.as_tensor(hand_features(hands[i:i + 512].astype(np.float32))))[0].numpy())
+                out.append(model(torch.as_tensor(fc.features(hands[i:i + 512].astype(np.float32))))[0].numpy())
     finally:
         torch.set_num_threads(before)
-    n_out = len(json.loads((Path(ckpt) / "config.json").read_text())["labels"])
+    n_out = len(cfg["labels"])
     return np.concatenate(out) if out else np.zeros((0, n_out), np.float32)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
     from signbridge.orchestrate.options import add_stage_options
 
     p = sub.add_parser("review", help="browser page to check and correct a run's recognised signs",
@@ -37,12 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--gloss-track", dest="gloss_track", help="the edited gloss track (JSON); or give --vocabulary "
                    "or --script to recognise the stored landmarks again with a word list or the script")
     r.add_argument("--reviewer", help="who made the edit (recorded in the revision; default: your user name)")
+    add_json(r, "the revision, what was redone and every output's URI")
     add_stage_options(r)
     r.set_defaults(func=_revise)
 
 
 def register_vocab_actions(vs: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
 
     a = vs.add_parser("add-from-reviews", help="add the new signs reviewers labelled to the few-shot vocabulary",
                       description="Every gloss a reviewer declared new (outside the vocabulary) in the newest "
@@ -50,11 +51,12 @@ def register_vocab_actions(vs: argparse._SubParsersAction) -> None:
                                   "spans' landmarks as its examples.")
     add_common(a)
     a.add_argument("results", help="results folder or s3://bucket/prefix")
+    add_json(a, "the glosses added")
     a.set_defaults(func=_vocab_from_reviews)
 
 
 def register_dataset_actions(dsub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json
 
     e = dsub.add_parser("export-reviews", help="reviewed spans → labelled landmark dataset (Parquet + card)",
                         description="Write every span a reviewer checked in the newest revision of each video "
@@ -63,6 +65,7 @@ def register_dataset_actions(dsub: argparse._SubParsersAction) -> None:
     e.add_argument("results", help="results folder or s3://bucket/prefix")
     e.add_argument("-o", "--output", required=True, help="dataset folder or s3://bucket/prefix")
     e.add_argument("--name", help="dataset name for the card (default: output folder name)")
+    add_json(e, "the dataset card")
     e.set_defaults(func=_export_reviews)
 
 
@@ -91,7 +94,7 @@ def _with_store(results: str, settings):
 def _revise(args) -> int:
     import getpass
 
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.review.revise import revise_folder
     from signbridge.review.runs import local_video, refresh
 
@@ -111,32 +114,46 @@ def _revise(args) -> int:
         edited = rerecognized_track(folder, settings)
     out = revise_folder(folder, edited, settings, reviewer=args.reviewer or getpass.getuser(),
                         source=None if args.gloss_track else "re-recognised track")
+    files = refresh(copy[0], copy[1], settings) if copy else None
+    if files is not None:
+        out["local_copy"] = {"folder": str(Path(args.folder).resolve()), "files": len(files)}
+    if emit(args, out):
+        return 0
     print(f"revision {out['revision']} rendered ({len(out['kept_sentences'])} of {out['sentences']} sentences "
           f"unchanged; {out['narration']['synthesised']} narration clips synthesised, "
           f"{out['narration']['cached']} from the cache); previous outputs: review/renders/{out['previous']}/")
     for name, uri in out["outputs"].items():
         print(f"    {name:<16} {uri}")
-    if copy:
-        files = refresh(copy[0], copy[1], settings)
+    for note in out.get("notes", []):  # labels changed by hand: the model's fields they still carried were replaced
+        print(f"note: {note}")
+    if files is not None:
         print(f"local copy updated: {len(files)} file(s) in {Path(args.folder).resolve()}")
     return 0
 
 
 def _vocab_from_reviews(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.review.feedback import add_from_reviews
 
     out = add_from_reviews(args.results, settings_from_args(args))
-    json.dump(out, sys.stdout, indent=1)
-    print()
+    if emit(args, out):
+        return 0
+    for a in out["added"]:
+        print(f"added {a['gloss']!r} from {a['clips']} reviewed span(s) -> {a['file']}")
+    if out["already_in_vocabulary"]:
+        print("already in the vocabulary: " + ", ".join(out["already_in_vocabulary"]))
+    if not out["added"] and not out["already_in_vocabulary"]:
+        print(f"no new sign declared by reviewers under {out['results']}")
     return 0
 
 
 def _export_reviews(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.review.feedback import export_reviews
 
     card = export_reviews(args.results, args.output, settings_from_args(args), name=args.name)
+    if emit(args, {"output": args.output, "card": card}):
+        return 0
     print(f"dataset {card['name']}: {card['counts']['clips']} reviewed clips, {card['counts']['labels']} labels "
           f"-> {args.output}")
     return 0

@@ -99,12 +99,13 @@ def add_from_reviews(results_uri: str, settings: Settings) -> dict[str, Any]:
 
 
 def export_reviews(results_uri: str, output: str, settings: Settings, *, name: str | None = None) -> dict[str, Any]:
-    """Reviewed spans as ``data/label=<label>/<clip_id>.parquet`` + ``videos.parquet`` + card (as ``dataset build``)."""
+    """Reviewed spans as ``data/train/<clip_id>.parquet`` (frames with ``video_id``, ``label``, ``split``) +
+    ``videos/train.parquet`` + card, the layout of ``dataset build``. One split: signers are not known here."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from signbridge import __version__
-    from signbridge.extract.dataset import partition_value
+    from signbridge.extract.dataset import PARQUET, drop_stale, frames_table
     from signbridge.storage import open_store
 
     results = Results(results_uri, settings)
@@ -116,27 +117,25 @@ def export_reviews(results_uri: str, output: str, settings: Settings, *, name: s
     rows, cache = [], {}
     with tempfile.TemporaryDirectory(prefix="signbridge-ds-") as tmp:
         for s in spans:
-            t = span_table(results, s, cache).replace_schema_metadata(None)
+            t = span_table(results, s, cache)
             if not t.num_rows:
                 continue
-            t = t.add_column(0, pa.field("video_id", pa.string(), nullable=False),
-                             pa.array([s.clip_id] * t.num_rows, pa.string()))
-            key = f"data/label={partition_value(s.label)}/{s.clip_id}.parquet"
-            pq.write_table(t, Path(tmp) / "f.parquet", compression="zstd")
-            store.put_file(key, Path(tmp) / "f.parquet", "application/vnd.apache.parquet")
-            rows.append({**s.__dict__, "frames": t.num_rows, "path": key})
+            key = f"data/train/{s.clip_id}.parquet"
+            pq.write_table(frames_table(t, s.clip_id, s.label, "train"), Path(tmp) / "f.parquet", compression="zstd")
+            store.put_file(key, Path(tmp) / "f.parquet", PARQUET)
+            rows.append({**s.__dict__, "split": "train", "frames": t.num_rows, "path": key})
         if not rows:
             raise InputError("the reviewed spans hold no landmark frames", source=results.uri)
         pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), Path(tmp) / "videos.parquet")
-        store.put_file("videos.parquet", Path(tmp) / "videos.parquet", "application/vnd.apache.parquet")
+        store.put_file("videos/train.parquet", Path(tmp) / "videos.parquet", PARQUET)
+    drop_stale(store, {r["path"] for r in rows} | {"videos/train.parquet"})
     per_label: dict[str, int] = {}
     for r in rows:
         per_label[r["label"]] = per_label.get(r["label"], 0) + 1
     card = {"name": name or Path(output.rstrip("/")).name or "signbridge-reviews",
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(), "created_by": f"signbridge {__version__}",
             "results": results.uri,
-            "layout": {"frames": "data/label=<label>/<clip_id>.parquet (hive, zstd)", "videos": "videos.parquet",
-                       "partition": "label"},
+            "layout": {"frames": "data/train/<clip_id>.parquet (zstd)", "videos": "videos/train.parquet"},
             "counts": {"clips": len(rows), "frames": sum(r["frames"] for r in rows), "labels": len(per_label),
                        "videos": len({r["folder"] for r in rows}), "corrected": sum(
                            1 for r in rows if r["model_label"] != r["label"])},
@@ -148,17 +147,20 @@ def export_reviews(results_uri: str, output: str, settings: Settings, *, name: s
 
 
 def _card_md(card: dict[str, Any]) -> str:
+    from signbridge.extract.dataset_card import hub_header
+
     c = card["counts"]
-    lines = [f"# {card['name']}", "",
+    header = hub_header(card["name"], {"train": {}}, [None], c["frames"])
+    lines = [header + f"# {card['name']}", "",
              f"Reviewed sign spans exported by {card['created_by']} on {card['created_at'][:10]} from "
              f"`{card['results']}`.", "",
              f"**{c['clips']} clips, {c['frames']} frames, {c['labels']} labels** from {c['videos']} videos; "
              f"{c['corrected']} clips carry a label the reviewer changed from the model's.", "",
              "## Layout", "",
-             "- `data/label=<label>/<clip_id>.parquet`: one row per sampled frame of the span, the landmarks "
-             "contract's columns (`schemas/landmarks.v1.json`) plus `video_id` (the clip id), hive-partitioned by "
-             "`label`.",
-             "- `videos.parquet`: one row per clip: label, kind, span times, the model's label at that place, "
+             "- `data/train/<clip_id>.parquet`: one row per sampled frame of the span: `video_id` (the clip id), "
+             "`label`, `split`, then the landmarks contract's columns (`schemas/landmarks.v1.json`; each part's "
+             "field metadata gives its `points` and `dims`). One split, `train`: the reviews do not say who signed.",
+             "- `videos/train.parquet`: one row per clip: label, kind, span times, the model's label at that place, "
              "revision, reviewer, source video and sha256.", "",
              "Only spans a reviewer labelled count (never UNKNOWN); each label is a person's judgement, not a "
              "verified ground truth.", "",

@@ -118,7 +118,9 @@ def revise_folder(folder_uri: str, edited: bytes | dict | str | Path, settings: 
     if not stored or rv.load_revision(folder, rid)["spans"] != reviewed.track.to_dict()["spans"]:
         rid = rv.save_revision(folder, reviewed, reviewer=reviewer or reviewed.meta.get("reviewer") or "cli",
                                based_on=current(folder)["revision"])["id"]
-    return render_revision(folder, rid, reviewed, settings)
+    for note in reviewed.notes:
+        log.info("%s: %s", folder.uri(), note)
+    return {**render_revision(folder, rid, reviewed, settings), "notes": list(reviewed.notes)}
 
 
 def _previous(folder) -> tuple[str, Transcript, GlossTrack]:

@@ -7,6 +7,13 @@ label came from the ``model`` or a ``reviewer``. Revisions live under
 overwritten. An id starts with the save time in nanoseconds and ends with a random
 part, so two saves of the same video at the same moment both land (each is one
 atomic put of a new object) and sort in the order they were made.
+
+A gloss track edited by hand usually changes only a span's ``label``: its ``kind``,
+``tier`` and ``confidence`` still say what the model said (``unknown`` / ``unclear``), and
+the edit must not come out as ``[unclear sign]``. So a span whose label differs from the
+model's is the reviewer's word, as the review page saves it: the model's kind, tier and
+confidence it still carries are replaced (and said so); a field the person also changed
+must agree with the label, or the edit is refused naming the span.
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ class Reviewed:
     sources: list[str]
     new_glosses: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # model fields of relabelled spans that were replaced
 
 
 def vocabulary(settings) -> list[str]:
@@ -86,11 +94,63 @@ def parse_reviewed(raw: bytes | str | dict, original: GlossTrack, vocab: set[str
     if not isinstance(new, list) or not all(isinstance(g, str) and NEW_GLOSS.fullmatch(g) for g in new):
         raise InputError("review.new_glosses must be lower-case gloss names (letters, digits, spaces, - or ')",
                          source=source)
+    sources = list(sources)
+    notes = _relabelled(track, original, sources, source)
     duration = original.duration_ms or track.duration_ms
     _check_spans(track, duration, vocab | set(new), source)
     track.duration_ms = original.duration_ms
     track.source_uri = original.source_uri
-    return Reviewed(track=track, sources=list(sources), new_glosses=sorted(set(new)), meta=dict(review))
+    return Reviewed(track=track, sources=sources, new_glosses=sorted(set(new)), meta=dict(review), notes=notes)
+
+
+def _kind_of(label: str) -> str:
+    return "unknown" if label == UNKNOWN else "fingerspelling" if label.startswith("fs-") else "gloss"
+
+
+def _where(i: int, s) -> str:
+    return f"span {i} ({s.start_ms:.0f}-{s.end_ms:.0f} ms, {s.label!r})"
+
+
+def _relabelled(track: GlossTrack, original: GlossTrack, sources: list[str], source: str) -> list[str]:
+    """Spans whose label is not the model's (changed, or a span the model did not have) become the reviewer's
+    word: kind, tier and confidence still holding the model's values are replaced; ones the person set too
+    must agree with the label. Returns what was replaced, per span; raises naming a contradictory span."""
+    model = {(round(s.start_ms), round(s.end_ms)): s for s in original.spans}
+    notes: list[str] = []
+    for i, s in enumerate(track.spans, 1):
+        was = model.get((round(s.start_ms), round(s.end_ms)))
+        if was is not None and s.label == was.label:
+            if s.label == UNKNOWN and s.tier not in (None, "unclear"):
+                raise InputError(f"{_where(i, s)}: tier {s.tier!r} but label UNKNOWN: an unclear span cannot be "
+                                 f"shown", source=source, hint="give the span a label, or tier 'unclear'")
+            continue
+        kind = _kind_of(s.label)
+        replaced: list[str] = []
+        if s.kind != kind:
+            if was is None or s.kind != was.kind:
+                raise InputError(f"{_where(i, s)}: kind {s.kind!r} does not go with label {s.label!r}", source=source,
+                                 hint=f"use kind {kind!r}, or leave the model's kind: a changed label sets it")
+            replaced.append(f"kind {s.kind!r} -> {kind!r}")
+            s.kind = kind  # type: ignore[assignment]
+        tier = "unclear" if kind == "unknown" else None  # a reviewer's word has no model tier
+        if s.tier != tier:
+            stale = was is not None and s.tier == was.tier
+            if s.tier == "unclear" and not stale:
+                raise InputError(f"{_where(i, s)}: tier 'unclear' with a label: an unclear span is labelled UNKNOWN",
+                                 source=source, hint="remove the tier (a reviewer's word is shown), or label it UNKNOWN")
+            if stale or kind == "unknown":
+                replaced.append(f"tier {s.tier!r} -> {tier!r}" if tier else f"the model's tier {s.tier!r} removed")
+                s.tier = tier  # type: ignore[assignment]
+        if was is not None and s.confidence == was.confidence:
+            s.confidence = 0.0 if kind == "unknown" else 1.0  # as the review page saves a reviewer's word
+            replaced.append(f"confidence {was.confidence:g} -> {s.confidence:g}")
+        if sources[i - 1] != "reviewer":
+            sources[i - 1] = "reviewer"
+            replaced.append("source 'model' -> 'reviewer'")
+        if replaced:
+            before = f"label {was.label!r} -> {s.label!r}" if was is not None else "a span the model did not have"
+            notes.append(f"{_where(i, s)}: {before} by hand, so {', '.join(replaced)}")
+    return notes
 
 
 def _check_spans(track: GlossTrack, duration_ms: float | None, vocab: set[str], source: str) -> None:
@@ -106,8 +166,11 @@ def _check_spans(track: GlossTrack, duration_ms: float | None, vocab: set[str], 
             raise InputError(f"{where} ends after the video ({duration_ms:.0f} ms)", source=source)
         prev_end = s.end_ms
         if s.kind == "unknown" or s.label == UNKNOWN:
-            if s.kind != "unknown" or s.label != UNKNOWN:
-                raise InputError(f"{where}: label UNKNOWN goes with kind 'unknown'", source=source)
+            if s.kind != "unknown":
+                raise InputError(f"{where}: kind {s.kind!r} does not go with label UNKNOWN (an unclear span has kind "
+                                 f"'unknown')", source=source, hint="give the span a label, or kind 'unknown'")
+            if s.label != UNKNOWN:
+                raise InputError(f"{where}: kind 'unknown' goes with label UNKNOWN", source=source)
         elif s.kind == "fingerspelling":
             if not FINGERSPELLING.fullmatch(s.label):
                 raise InputError(f"{where}: fingerspelling is written fs-LETTERS (e.g. fs-ANNA)", source=source)

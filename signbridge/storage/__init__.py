@@ -8,23 +8,23 @@ from signbridge.storage.keys import join_key, sha256_file, validate_key
 
 if TYPE_CHECKING:
     from signbridge.settings import Settings
+    from signbridge.storage.target import StoreChoice
 
 __all__ = ["ObjectInfo", "Store", "open_store", "join_key", "sha256_file", "validate_key",
            "resolve_s3_settings"]
 
 
-def resolve_s3_settings(settings: "Settings") -> "Settings":
-    """Fill endpoint and credentials from the embedded store when none are configured."""
-    if settings.s3_endpoint:
+def resolve_s3_settings(settings: "Settings", choice: "StoreChoice | None" = None) -> "Settings":
+    """The S3 settings of the store ``settings`` choose (:mod:`signbridge.storage.target`): the embedded
+    store's endpoint and keys when it is the one (running or not: a stopped store is named as such, never
+    silently replaced by AWS), else ``settings`` as they are (an endpoint, or boto3's AWS defaults)."""
+    from signbridge.storage.target import EMBEDDED, choose_store
+
+    if (choice or choose_store(settings)).kind != EMBEDDED:
         return settings
     from signbridge.storage.embedded import EmbeddedStore
 
-    emb = EmbeddedStore(settings)
-    if not emb.status().running:
-        return settings  # plain AWS defaults (env/instance profile); boto3 resolves them
-    creds = emb.credentials()
-    return settings.replace(s3_endpoint=emb.endpoint, s3_access_key=creds["access_key"],
-                            s3_secret_key=creds["secret_key"])
+    return EmbeddedStore(settings).client_settings()
 
 
 def open_store(uri: str, settings: "Settings", *, create: bool = False) -> Store:

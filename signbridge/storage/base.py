@@ -10,9 +10,12 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from signbridge.storage.keys import join_key, validate_key
+
+if TYPE_CHECKING:
+    from signbridge.storage.integrity import Integrity
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,13 @@ class Store(abc.ABC):
             self._delete(obj.key)
             n += 1
         return n
+
+    def integrity(self, info: ObjectInfo) -> "Integrity":
+        """What the store says about the bytes of a listed object, for checking a copy
+        (:func:`signbridge.storage.integrity.check_file`). Here: its size and ETag as listed."""
+        from signbridge.storage.integrity import Integrity
+
+        return Integrity(size=info.size, etag=info.etag)
 
     def presigned_url(self, key: str, expires_s: int = 900) -> str:
         """A URL that reads ``key`` without credentials (ffprobe, a browser): presigned for S3, ``file://``

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from signbridge.cli import add_common
+    from signbridge.cli import add_common, add_json, hidden_alias
 
     p = sub.add_parser("storage", help="run the embedded S3 store (SeaweedFS) and move objects",
                        description="Manage the embedded SeaweedFS S3 store (127.0.0.1 only) and move objects.")
@@ -19,58 +18,64 @@ def register(sub: argparse._SubParsersAction) -> None:
         q = ssub.add_parser(name, help=help_)
         add_common(q)
         q.add_argument("--port", dest="s3_port", type=int, help="S3 port (SIGNBRIDGE_S3_PORT)")
-        q.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json(q, "the store's state" if name != "env" else "the variables")
         q.set_defaults(func=_run)
     q = ssub.add_parser("ls", help="list objects under an s3:// or local prefix")
     add_common(q)
     q.add_argument("uri")
+    add_json(q, "the objects (key, URI, size, etag)")
     q.set_defaults(func=_ls)
     q = ssub.add_parser("put", help="upload a file")
     add_common(q)
     q.add_argument("path")
     q.add_argument("uri", help="destination s3://bucket/key")
+    add_json(q, "the object's URI")
     q.set_defaults(func=_put)
     q = ssub.add_parser("get", help="download an object, or every object under a prefix",
                         description="Download one object to PATH, or (a URI ending in '/', --recursive, or a "
                                     "prefix that is not an object) every object under it into the folder PATH, "
                                     "keeping the keys' folders. Parallel; files already there with the right "
                                     "checksum are kept, so an interrupted copy resumes; every copy is checked "
-                                    "against the store's checksum.")
+                                    "against the object: its size, and its content by the store's "
+                                    "checksum (a flexible checksum, else the ETag as an MD5 with the real part "
+                                    "sizes; an ETag that is no MD5, as for SSE-KMS, is warned about).")
     add_common(q)
     q.add_argument("uri")
     q.add_argument("path", nargs="?", help="destination file or folder (default: the object's name, or '.')")
-    q.add_argument("-r", "--recursive", action="store_true", help="URI is a prefix: copy everything under it")
-    q.add_argument("--threads", type=int, default=8, help="parallel downloads (default 8)")
+    q.add_argument("-r", "--recursive", action=argparse.BooleanOptionalAction, default=False,
+                   help="URI is a prefix: copy everything under it")
+    q.add_argument("-j", "--jobs", type=int, default=8, help="parallel downloads (default 8)")
+    hidden_alias(q, "--threads", "jobs", type=int)  # deprecated: --threads means torch threads elsewhere
+    add_json(q, "every file copied and whether it was already there")
     q.set_defaults(func=_get)
 
 
 def _run(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.storage.embedded import EmbeddedStore
 
     store = EmbeddedStore(settings_from_args(args))
     if args.action == "up":
         st = store.up()
-        if args.json:
-            print(json.dumps({"running": st.running, "pid": st.pid, "endpoint": st.endpoint}))
-        else:
+        if not emit(args, {**st.__dict__, "credentials": str(store.cred_file)}):
             print(f"SeaweedFS S3 is up at {st.endpoint} (pid {st.pid}, data {st.data_dir})")
             print(f"credentials: {store.cred_file}  (`signbridge storage env` prints export lines)")
         return 0
     if args.action == "down":
         stopped = store.down()
-        print("stopped" if stopped else "not running")
+        if not emit(args, {"stopped": stopped}):
+            print("stopped" if stopped else "not running")
         return 0
     if args.action == "env":
         c = store.credentials()
-        print(f"export AWS_ENDPOINT_URL={store.endpoint}")
-        print(f"export AWS_ACCESS_KEY_ID={c['access_key']}")
-        print(f"export AWS_SECRET_ACCESS_KEY={c['secret_key']}")
+        env = {"AWS_ENDPOINT_URL": store.endpoint, "AWS_ACCESS_KEY_ID": c["access_key"],
+               "AWS_SECRET_ACCESS_KEY": c["secret_key"]}
+        if not emit(args, env):
+            for k, v in env.items():
+                print(f"export {k}={v}")
         return 0
     st = store.status()
-    if args.json:
-        print(json.dumps(st.__dict__))
-    else:
+    if not emit(args, st.__dict__):
         print(f"{'running' if st.running else 'stopped'}: {st.endpoint} pid={st.pid} data={st.data_dir} ({st.detail})")
     return 0 if st.running else 3
 
@@ -86,28 +91,33 @@ def _split(uri: str):
 
 
 def _ls(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.storage import open_store
 
     store = open_store(args.uri, settings_from_args(args))
+    if args.json:
+        emit(args, [{"key": o.key, "uri": store.uri(o.key), "size": o.size, "etag": o.etag} for o in store.list()])
+        return 0
     for o in store.list():
         print(f"{o.size:>12}  {store.uri(o.key)}")
     return 0
 
 
 def _put(args) -> int:
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.storage import open_store
 
     root, key = _split(args.uri)
-    print(open_store(root, settings_from_args(args), create=True).put_file(key, args.path))
+    uri = open_store(root, settings_from_args(args), create=True).put_file(key, args.path)
+    if not emit(args, {"uri": uri, "path": args.path}):
+        print(uri)
     return 0
 
 
 def _get(args) -> int:
     from pathlib import Path
 
-    from signbridge.cli import settings_from_args
+    from signbridge.cli import emit, settings_from_args
     from signbridge.storage import open_store
     from signbridge.storage.download import copy_object, copy_prefix
 
@@ -125,13 +135,18 @@ def _get(args) -> int:
         if dest.is_dir():
             dest = dest / Path(key).name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        print(copy_object(store, info, dest).path)
+        c = copy_object(store, info, dest)
+        if not emit(args, {"files": [{"uri": c.uri, "path": c.path, "copied": c.fresh}]}):
+            print(c.path)
         return 0
     dest = Path(args.path or ".")
-    copied = copy_prefix(store, dest, key + "/" if key else "", threads=args.threads)
+    copied = copy_prefix(store, dest, key + "/" if key else "", threads=args.jobs)
     fresh = sum(c.fresh for c in copied)
-    for c in copied:
-        print(c.path)
-    print(f"{len(copied)} file(s) under {dest} ({fresh} copied, {len(copied) - fresh} already there)",
-          file=sys.stderr)
+    unchecked = sum(1 for c in copied if c.warning)
+    if not emit(args, {"files": [{"uri": c.uri, "path": c.path, "copied": c.fresh, "warning": c.warning}
+                                 for c in copied], "folder": str(dest)}):
+        for c in copied:
+            print(c.path)
+    print(f"{len(copied)} file(s) under {dest} ({fresh} copied, {len(copied) - fresh} already there)"
+          + (f"; {unchecked} checked by size only (see the warnings)" if unchecked else ""), file=sys.stderr)
     return 0

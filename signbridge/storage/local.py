@@ -78,6 +78,13 @@ class LocalStore(Store):
                     out.append(ObjectInfo(key=key, size=p.stat().st_size))
         return iter(sorted(out, key=lambda o: o.key))
 
+    def integrity(self, info: ObjectInfo):
+        """A folder's file is compared whole: its SHA-256 (computed when asked)."""
+        from signbridge.storage.integrity import Integrity
+        from signbridge.storage.keys import sha256_file
+
+        return Integrity(size=info.size, sha256=lambda: sha256_file(self._path(info.key)))
+
     def _presigned_url(self, key: str, expires_s: int) -> str:
         return self._path(key).as_uri()
 

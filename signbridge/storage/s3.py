@@ -6,6 +6,8 @@ a DAG file) stays cheap.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -34,19 +36,41 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout: float = 120):
+def _session():
+    """A boto3 session for the current AWS_* environment. ``boto3.client`` keeps one default session for the
+    life of the process, so a profile, config file or region changed later (a long-lived process, the tests)
+    was never seen; one session per distinct AWS environment keeps boto3's caches and sees every change."""
+    return _session_for(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+
+
+@functools.lru_cache(maxsize=8)
+def _session_for(_aws_env: tuple) -> Any:
     import boto3
+
+    return boto3.session.Session()
+
+
+def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout: float = 120):
+    """A boto3 S3 client for resolved settings (:func:`signbridge.storage.resolve_s3_settings`).
+
+    The region is passed only when set, so a profile's region holds; without an endpoint boto3 resolves
+    AWS's own, with its credential chain (profile, SSO, instance role). Addressing: path-style for an
+    endpoint, virtual-hosted on AWS (:func:`signbridge.storage.target.addressing_style`)."""
     from botocore.config import Config
 
+    from signbridge.storage.target import addressing_style
+
+    aws = not settings.s3_endpoint
     cfg = Config(
-        region_name=settings.s3_region,
+        region_name=settings.s3_region or None,
         retries={"max_attempts": max(1, settings.s3_retries), "mode": "standard"},  # exponential backoff + jitter
-        s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+        s3={"addressing_style": addressing_style(settings)},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        # SeaweedFS/MinIO/Ceph may not support the CRC64 default of newer botocore.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+        # AWS: uploads carry a CRC32 flexible checksum that downloads verify (storage/integrity.py);
+        # SeaweedFS/MinIO/Ceph may not support botocore's default checksum trailers, so only when required.
+        request_checksum_calculation="when_supported" if aws else "when_required",
+        response_checksum_validation="when_required",  # downloads are verified whole, by storage/integrity.py
     )
     kwargs: dict[str, Any] = {"config": cfg}
     if settings.s3_endpoint:
@@ -54,7 +78,7 @@ def make_client(settings: "Settings", connect_timeout: float = 10, read_timeout:
     if settings.s3_access_key:
         kwargs["aws_access_key_id"] = settings.s3_access_key
         kwargs["aws_secret_access_key"] = settings.s3_secret_key
-    return boto3.client("s3", **kwargs)
+    return _session().client("s3", **kwargs)
 
 
 @contextlib.contextmanager
@@ -65,8 +89,9 @@ def _s3_errors(what: str, endpoint: str | None):
         yield
     except NoCredentialsError:
         raise StorageError(f"{what}: no S3 credentials", permanent=True,
-                           hint="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or unset AWS_ENDPOINT_URL to use "
-                                "the embedded store (`signbridge info` shows where its keys are)") from None
+                           hint="give boto3 credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                                "SSO, an instance role), or SIGNBRIDGE_STORE=embedded for the embedded store "
+                                "(`signbridge info` says which store is used and why)") from None
     except EndpointConnectionError:
         raise StorageError(f"{what}: cannot reach S3 endpoint {endpoint or '(AWS default)'}",
                            hint="is the store running? `signbridge storage status`") from None
@@ -181,6 +206,50 @@ class S3Store(Store):
                     if k and not k.endswith("/"):
                         out.append(ObjectInfo(key=k, size=obj["Size"], etag=obj.get("ETag", "").strip('"')))
         return iter(out)
+
+    def integrity(self, info: ObjectInfo):
+        """One HEAD (with ``ChecksumMode``): size, ETag, flexible checksum and encryption; a multipart object's
+        part sizes are asked for only when a check needs them."""
+        from signbridge.storage.integrity import Integrity, hasher
+
+        with self._err(f"stat {self.uri(info.key)}"):
+            head = self.client.head_object(Bucket=self.bucket, Key=self._k(info.key), ChecksumMode="ENABLED")
+        found = [(alg.lower(), head[f"Checksum{alg}"]) for alg in ("CRC32", "SHA256", "SHA1", "CRC32C", "CRC64NVME")
+                 if head.get(f"Checksum{alg}")]
+        checksum = next((c for c in found if hasher(c[0])), found[0] if found else None)
+        etag = (head.get("ETag") or "").strip('"')
+        parts = next((int(v.rsplit("-", 1)[1]) for v in (etag, checksum[1] if checksum else "")
+                      if "-" in v and v.rsplit("-", 1)[1].isdigit()), 0)
+        return Integrity(size=int(head["ContentLength"]), etag=etag or None, checksum=checksum,
+                         encryption="SSE-C" if head.get("SSECustomerAlgorithm") else head.get("ServerSideEncryption"),
+                         part_sizes=lambda: self._part_sizes(info.key, parts) if parts else None)
+
+    def _part_sizes(self, key: str, n: int) -> list[int] | None:
+        """The sizes of a multipart object's ``n`` parts: GetObjectAttributes (one call per 1,000 parts), else
+        a HEAD per part (GetObjectAttributes needs its own permission and AWS lists parts only for objects
+        uploaded with checksums). None when the store gives neither."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sizes: list[int] = []
+        try:
+            marker = 0
+            while True:
+                doc = self.client.get_object_attributes(Bucket=self.bucket, Key=self._k(key), MaxParts=1000,
+                                                        PartNumberMarker=marker, ObjectAttributes=["ObjectParts"])
+                parts = doc.get("ObjectParts") or {}
+                sizes += [int(p["Size"]) for p in parts.get("Parts") or [] if "Size" in p]
+                if not parts.get("IsTruncated"):
+                    break
+                marker = int(parts["NextPartNumberMarker"])
+            if len(sizes) == n:
+                return sizes
+        except (ClientError, BotoCoreError):
+            pass
+        try:
+            return [int(self.client.head_object(Bucket=self.bucket, Key=self._k(key), PartNumber=i)["ContentLength"])
+                    for i in range(1, n + 1)]
+        except (ClientError, BotoCoreError):
+            return None
 
     def _presigned_url(self, key: str, expires_s: int) -> str:
         with self._err(f"presign {self.uri(key)}"):
