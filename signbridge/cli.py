@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "mux": "signbridge.mux.cli",
     "review": "signbridge.review.cli",
     "revise": "signbridge.review.cli",
+    "live": "signbridge.live.cli",
     "storage": "signbridge.storage.cli",
     "cluster": "signbridge.cluster.cli",
     "probe": "signbridge.probe.cli",

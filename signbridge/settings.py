@@ -213,6 +213,18 @@ _TABLE: list[Setting] = [
             stage="compose", output=True),
     Setting("language", "SIGNBRIDGE_LANGUAGE", "eng", str, "ISO 639-2 language tag of captions and narration.",
             stage="speak", output=True, option=True),
+    Setting("live_fps", "SIGNBRIDGE_LIVE_FPS", 15.0, float,
+            "`signbridge live`: frames per second taken from the source; when landmarks fall behind, the newest "
+            "frame wins and the others are dropped.", minimum=1, maximum=60),
+    Setting("live_max_side", "SIGNBRIDGE_LIVE_MAX_SIDE", 480, int,
+            "`signbridge live`: frames are downscaled so the longer side is at most this many pixels.", minimum=64),
+    Setting("live_hold_ms", "SIGNBRIDGE_LIVE_HOLD_MS", 300.0, float,
+            "`signbridge live`: how long the hands must rest, or hold still, before a sign counts as ended "
+            "(the endpointing hold; every caption waits this long after its sign).", minimum=50, maximum=2000,
+            flag="--hold-ms"),
+    Setting("live_timeout_s", "SIGNBRIDGE_LIVE_TIMEOUT_S", 15.0, float,
+            "`signbridge live`: seconds without a frame, at the start or mid-stream, after which the source "
+            "counts as lost (one error line; the captions so far are kept).", minimum=1, flag="--source-timeout"),
     Setting("log_level", "SIGNBRIDGE_LOG_LEVEL", "INFO", str, "Logging level."),
 ]
 
@@ -308,6 +320,10 @@ class Settings:
     low_confidence_marker: str = "(?)"
     low_confidence: float = 0.6
     language: str = "eng"
+    live_fps: float = 15.0
+    live_max_side: int = 480
+    live_hold_ms: float = 300.0
+    live_timeout_s: float = 15.0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

@@ -24,7 +24,7 @@ from signbridge.settings import SETTINGS_TABLE
 NO_JSON = {"review": "serves a web page until Ctrl-C", "bench": "runs a benchmark script with its own options",
            "completion": "prints shell code"}
 # option names that mean different things in different commands, and why that is one concept
-SHARED_NAMES = {"--port": "the port of the server that command starts (S3 store, cluster API, review page)",
+SHARED_NAMES = {"--port": "the port of the server that command starts (S3 store, cluster API, review or live page)",
                 "--threads": "torch CPU threads (recognition's setting, or training's own)",
                 "--output": "where the command writes (probe keeps its old dest name)"}
 

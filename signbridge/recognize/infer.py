@@ -19,10 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
-from signbridge.errors import SchemaError
+from signbridge.errors import ConfigError, SchemaError
 from signbridge.records import UNKNOWN, GlossSpan, GlossTrack, TopK
 from signbridge.recognize.fingerspell import read_span
-from signbridge.recognize.frames import Frames, frames_from_table
+from signbridge.recognize.frames import Frames, body_reference, frames_from_table
 from signbridge.recognize.hints import Hints
 from signbridge.recognize.listprior import posterior, thresholds_for
 from signbridge.recognize.openset import TWO_LETTER_WORDS, tier_of
@@ -99,16 +99,8 @@ def classify_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
             from signbridge.recognize.scripted import aligned_spans
 
             spans, info = aligned_spans(plan, rec, settings, hint.script)
-        elif hint is not None and hint.vocabulary is not None:
-            listed = np.asarray(hint.vocabulary.glosses, dtype=int)
-            th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
-            if settings.min_confidence is not None:
-                th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
-            allowed = set(listed.tolist())
-            short = {w.upper() for w in hint.vocabulary.words if 0 < len(w) <= 2 and w.isalpha()}
-            spans = _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed, short)
         else:
-            spans = _decide(plan, p, rec, thresholds, rec.shown)
+            spans, th = _decide_hinted(plan, p, rec, settings, thresholds, hint)
         track = GlossTrack(source_uri=plan.source, sha256=plan.sha256, model_name=rec.name,
                            model_version=rec.version, spans=spans, duration_ms=plan.frames.duration_ms,
                            vocabulary_sha256=rec.vocabulary_sha256, min_confidence=settings.min_confidence,
@@ -118,6 +110,36 @@ def classify_frames(items: Sequence[tuple[Frames, str, str]], rec, settings,
         track.status, track.status_reason = status_of(track, plan.frames)
         tracks.append(track)
     return tracks, plans
+
+
+def _decide_hinted(plan: Plan, p: np.ndarray, rec, settings, thresholds: dict[str, float],
+                   hint: Hints | None) -> tuple[list[GlossSpan], dict[str, float]]:
+    """Spans and the cut-offs used: a word list shows only its glosses, through the list prior and the
+    cut-offs fitted for lists of its size; without one, the calibrated shown vocabulary."""
+    if hint is None or hint.vocabulary is None:
+        return _decide(plan, p, rec, thresholds, rec.shown), thresholds
+    listed = np.asarray(hint.vocabulary.glosses, dtype=int)
+    th = thresholds_for(rec.calibration, len(listed), str(rec.dir / "calibration.json"))
+    if settings.min_confidence is not None:
+        th = {"shown": float(settings.min_confidence), "plain": max(th["plain"], settings.min_confidence)}
+    allowed = set(listed.tolist())
+    short = {w.upper() for w in hint.vocabulary.words if 0 < len(w) <= 2 and w.isalpha()}
+    return _decide(plan, posterior(p, listed) if len(p) else p, rec, th, lambda j: j in allowed, short), th
+
+
+def classify_spans(frames: Frames, core_ms: np.ndarray, rec, settings, hint: Hints | None = None,
+                   ref=None, spans_ms: np.ndarray | None = None) -> tuple[list[GlossSpan], dict[str, float]]:
+    """Spans found elsewhere (live endpointing), decided as :func:`classify_frames` decides: the same
+    features, tiers, fingerspelling reading, word-list prior and cut-offs. ``core_ms``: what the classifier
+    sees; ``spans_ms``: the times the spans report (default ``core_ms``). Each span is its own run."""
+    if hint is not None and hint.script is not None:
+        raise ConfigError("a script is aligned to a whole video; spans found one by one take a word list only")
+    core = np.asarray(core_ms, dtype=np.float64).reshape(-1, 2)
+    ref = body_reference(frames) if ref is None else ref
+    plan = Plan(frames, core if spans_ms is None else np.asarray(spans_ms, np.float64).reshape(-1, 2), core,
+                np.arange(len(core)), ref, "live", "")
+    probs, _ = rec.classify(rec.features(frames, core, ref), settings.batch_size)
+    return _decide_hinted(plan, probs, rec, settings, shown_thresholds(rec, settings), hint)
 
 
 def _decide(plan: Plan, probs: np.ndarray, rec, thresholds: dict[str, float], shown,

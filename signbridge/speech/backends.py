@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -101,6 +101,11 @@ class PiperTTS:
         self.voice = str(path)
         self._voice = _load_piper(self.voice, threads)
         self.sample_rate = int(self._voice.config.sample_rate)
+
+    def stream(self, text: str) -> Iterator[np.ndarray]:
+        """The audio sentence by sentence, each piece as soon as piper has made it (live speech)."""
+        for c in self._voice.synthesize(text):
+            yield np.asarray(c.audio_float_array, dtype=np.float32)
 
     def synth(self, text: str) -> np.ndarray:
         chunks = [c.audio_float_array for c in self._voice.synthesize(text)]
