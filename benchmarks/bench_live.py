@@ -197,7 +197,9 @@ def run(args) -> dict:
     time.sleep(0.5)
     evs = [json.loads(x) for x in events.read_text().splitlines()]
     report = analyse(evs, page.messages, relay.first, truth, period, args)
-    report.update({"return_code": rc, "live_said_last": [ln.strip() for ln in out_lines[-2:]],
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    report.update({"commit": commit, "return_code": rc, "live_said_last": [ln.strip() for ln in out_lines[-2:]],
                    "load_avg_during": loads, "machine": machine_info(), "loops": args.loops,
                    "stream_s": round(period * args.loops, 1), "vocabulary": args.vocabulary,
                    "busy_core": bool(args.busy), "relay_packets": relay.packets,
