@@ -248,3 +248,16 @@ def test_recognize_command_takes_a_word_list(processed_clip, tmp_path):
     assert "word list words.txt: 2 of 3 words matched (not known: blorf)" in res.stdout
     track = json.loads(next((tmp_path / "o").glob("*.gloss_track.json")).read_text())
     assert {s["label"] for s in track["spans"] if s["kind"] == "gloss"} <= {"go", "eat"}
+
+
+def test_an_s3_video_finds_its_sidecar(s3_server, s3_bucket, shared_data):
+    """An uploaded video named exactly (as `process` hands it to the DAG) finds the word list stored beside it."""
+    from signbridge.pipeline.discover import list_inputs
+    from signbridge.storage import open_store
+
+    store = open_store(s3_bucket, s3_server)
+    store.put_file("up/abc/62746.mp4", shared_data / "wlasl_clips" / "62746.mp4")
+    store.put_bytes("up/abc/62746.vocab.txt", b"week\nmonth\n")
+    states, bad = list_inputs([f"{s3_bucket}/up/abc/62746.mp4"], s3_server)
+    assert not bad and states[0].hints["vocabulary"]["text"] == "week\nmonth\n"
+    assert states[0].hints["vocabulary"]["source"].endswith("up/abc/62746.vocab.txt")

@@ -142,7 +142,7 @@ def test_udp_stream_gives_events_srt_page_and_voice_then_ctrl_c_ends_it(go_eat_r
                                  f"{''.join(live.said)}; events: {events.read_text()}") from None
         shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#captions li .text")]
         live.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert live.proc.wait(timeout=20) == 0, live.stderr()
+        assert live.proc.wait(timeout=60) == 0, live.stderr()
         live.wait_for(r"^stopped: \d+ captions from \d+ signs")
     finally:
         live.stop()

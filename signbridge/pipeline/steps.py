@@ -20,7 +20,12 @@ from signbridge.records import GlossTrack, Transcript
 
 def recognize_videos(states: Sequence[VideoState], ctx: Context) -> None:
     """Gloss tracks; all videos of the batch share the recogniser's batched forward passes."""
+    lacking = [st for st in states if st.active and "gloss_track" not in st.outputs]
     todo = pending(states, ctx, "gloss_track", GLOSS_TRACK)
+    for st in lacking:  # a track an interrupted run stored: its counts and hints still belong in the summary
+        if st not in todo and "signs" not in st.detection:
+            guard(st, "recognize", lambda st=st: _note_track(st, GlossTrack.from_dict(
+                ctx.get_json(ctx.folder(st), GLOSS_TRACK), source=ctx.folder(st).uri(GLOSS_TRACK))))
     if not todo:
         return
     mod = stage_module("recognize", "signbridge.recognize", todo)
@@ -77,6 +82,11 @@ def _write_track(st: VideoState, track: GlossTrack, ctx: Context) -> None:
     if track.duration_ms is None and st.duration_ms:
         track.duration_ms = st.duration_ms
     st.outputs["gloss_track"] = ctx.put_json(ctx.folder(st), GLOSS_TRACK, track.to_dict(), st)
+    _note_track(st, track)
+
+
+def _note_track(st: VideoState, track: GlossTrack) -> None:
+    """What the run summary says of a video's recognition: spans, unclear ones, the hints used."""
     unknown = sum(1 for s in track.spans if s.kind == "unknown")
     st.detection.update({"signs": len(track.spans), "unclear": unknown})
     if track.hints:

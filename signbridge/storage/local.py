@@ -95,16 +95,29 @@ class LocalStore(Store):
 
     @contextlib.contextmanager
     def _exclusive(self):
-        """One conditional operation at a time on this folder (an advisory lock file beside the objects)."""
+        """One conditional operation at a time on this folder: an advisory lock file beside the objects, removed
+        by its holder when done (so no lock file stays in a result folder). A waiter that wakes on a removed file
+        opens the new one: only the file at the path counts."""
         import fcntl
 
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".tmp-conditional.lock", "a+b") as f:
+        path = self.root / ".tmp-conditional.lock"
+        while True:
+            f = open(path, "a+b")
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                same = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            f.close()  # the holder before us removed this file: take the lock on the current one
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
 
     def _get_versioned(self, key: str) -> tuple[bytes, str] | None:
         p = self._path(key)
