@@ -211,9 +211,10 @@ def cmd_recognize(args) -> int:
             failed += 1
     hints = None
     if settings.vocabulary or settings.script:  # one list or script for every input, checked before any work
-        from signbridge.recognize.hints import hint_texts, lexicon_for
+        from signbridge.recognize.hints import hint_texts
+        from signbridge.recognize.infer import resolve_hints
 
-        hints = [hint_texts(settings.vocabulary, settings.script, settings).resolve(lexicon_for(rec))] * len(items)
+        hints = resolve_hints([hint_texts(settings.vocabulary, settings.script, settings)], rec) * len(items)
     tracks = _recognize_items(items, names, rec, settings, hints)
     failed += len(items) - len(tracks)
     names = [n for n in names if n is not None]

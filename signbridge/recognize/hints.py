@@ -138,11 +138,15 @@ def parse_vocabulary(text: str, source: str, lexicon: Lexicon) -> Vocabulary:
         if g not in glosses:
             glosses.append(g)
     if not glosses:
-        near = sorted({c for w in unmatched[:20] for c in lexicon.closest(w)})
         raise InputError(f"none of the word list's {len(words)} words is a sign the model knows",
-                         source=source, hint=("closest known words: " + ", ".join(near[:10]) if near else
-                                              "see `signbridge vocab list` for the glosses it knows"))
+                         source=source, hint=_closest_hint(lexicon, unmatched))
     return Vocabulary(source, words, glosses, matched, unmatched, hashlib.sha256(text.encode()).hexdigest())
+
+
+def _closest_hint(lexicon: Lexicon, words: list[str]) -> str:
+    near = sorted({c for w in words[:20] for c in lexicon.closest(w)})
+    return ("closest known words: " + ", ".join(near[:10]) if near else
+            "see `signbridge vocab list` for the glosses it knows")
 
 
 @dataclass
@@ -181,10 +185,8 @@ def parse_script(text: str, source: str, lexicon: Lexicon) -> Script:
     if not sentence_mode:
         words = [ScriptWord(ln, lexicon.lookup(ln), i) for i, ln in enumerate(lines)]
         if not any(w.gloss is not None for w in words):
-            near = sorted({c for w in lines[:20] for c in lexicon.closest(w)})
             raise InputError(f"none of the script's {len(lines)} words is a sign the model knows, so it cannot be "
-                             "aligned", source=source,
-                             hint="closest known words: " + ", ".join(near[:10]) if near else None)
+                             "aligned", source=source, hint=_closest_hint(lexicon, lines))
         return Script(source, "words", lines, words, 0, sha)
     sentences = [s.strip() for ln in lines for s in _SENTENCE_END.split(ln) if s.strip()]
     words, other = [], 0

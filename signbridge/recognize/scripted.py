@@ -23,6 +23,10 @@ def _gloss_name(text: str) -> str:
     return re.sub(r"[^a-z0-9 '\-]+", "", text.lower()).strip() or "unknown-word"
 
 
+def _top(row: np.ndarray, labels) -> list[TopK]:
+    return [TopK(labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
+
+
 def aligned_spans(plan: Plan, rec, settings, script: Script) -> tuple[list[GlossSpan], dict]:
     """Spans of a video whose script is known: each placed script sign labelled with its script word; pieces
     no script word took are [unclear sign] with their top-k. Returns the spans and the alignment summary."""
@@ -36,15 +40,14 @@ def aligned_spans(plan: Plan, rec, settings, script: Script) -> tuple[list[Gloss
     for pl in al.placed:
         w = script.words[pl.slot]
         label = rec.labels[w.gloss] if w.gloss is not None else _gloss_name(w.text)
-        row = al.unit_probs[pl.unit]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6), top, tier="plain",
+        items.append((pl.core_ms, GlossSpan(0.0, 0.0, label, "gloss", round(pl.confidence, 6),
+                                            _top(al.unit_probs[pl.unit], rec.labels), tier="plain",
                                             script_word=w.text, script_index=pl.slot,
                                             alignment_confidence=round(pl.confidence, 6))))
     for core, u in zip(al.extra, al.extra_units):
         row = al.unit_probs[u]
-        top = [TopK(rec.labels[j], round(float(row[j]), 6)) for j in np.argsort(-row)[:TOP_K]]
-        items.append((core, GlossSpan(0.0, 0.0, UNKNOWN, "unknown", round(float(row.max()), 6), top, tier="unclear")))
+        items.append((core, GlossSpan(0.0, 0.0, UNKNOWN, "unknown", round(float(row.max()), 6), _top(row, rec.labels),
+                                      tier="unclear")))
     items.sort(key=lambda it: it[0])
     rep = report_spans([c for c, _ in items], rec.segment_cfg, f.duration_ms or float(f.t_ms[-1]) if len(f) else 0.0)
     for (_, span), (a, b) in zip(items, rep):

@@ -132,28 +132,27 @@ def _find_local(raw: str, found: list, bad: list) -> None:
 
 def _sidecars(key: str, keys: set[str], root: str) -> dict:
     """``{"sidecars": {"vocabulary": uri, "script": uri}}`` for the hint files stored beside a video."""
-    from signbridge.recognize.hints import SCRIPT_SIDECAR, VOCAB_SIDECAR, sidecar_names
-
     folder, _, name = key.rpartition("/")
     pre = folder + "/" if folder else ""
-    out = {}
-    for kind, suffix in (("vocabulary", VOCAB_SIDECAR), ("script", SCRIPT_SIDECAR)):
-        for cand in sidecar_names(name, suffix):
-            if pre + cand in keys:
-                out[kind] = root + pre + cand
-                break
-    return {"sidecars": out} if out else {}
+    return _find_sidecars(name, lambda cand: root + pre + cand if pre + cand in keys else None)
 
 
 def _local_sidecars(path: Path) -> dict:
+    def found(cand: str) -> str | None:
+        return str((path.parent / cand).resolve()) if (path.parent / cand).is_file() else None
+
+    return _find_sidecars(path.name, found)
+
+
+def _find_sidecars(video_name: str, locate) -> dict:
+    """The first sidecar name of each kind that ``locate(name)`` finds (it returns the file's URI or None)."""
     from signbridge.recognize.hints import SCRIPT_SIDECAR, VOCAB_SIDECAR, sidecar_names
 
     out = {}
     for kind, suffix in (("vocabulary", VOCAB_SIDECAR), ("script", SCRIPT_SIDECAR)):
-        for cand in sidecar_names(path.name, suffix):
-            if (path.parent / cand).is_file():
-                out[kind] = str((path.parent / cand).resolve())
-                break
+        uri = next(filter(None, map(locate, sidecar_names(video_name, suffix))), None)
+        if uri:
+            out[kind] = uri
     return {"sidecars": out} if out else {}
 
 
