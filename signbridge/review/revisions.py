@@ -189,10 +189,11 @@ def save_revision(folder, reviewed: Reviewed, *, reviewer: str, based_on: str | 
     reviewer = " ".join(str(reviewer or "").split())[:80]
     if not reviewer:
         raise InputError("a revision needs the reviewer's name")
-    rid = new_revision_id()
+    now_ns = time.time_ns()
+    rid = new_revision_id(now_ns)  # the id and created_at come from one clock reading, so both order alike
+    created = _dt.datetime.fromtimestamp(now_ns / 1e9, _dt.timezone.utc).isoformat(timespec="milliseconds")
     doc = reviewed.track.to_dict()
-    doc["review"] = {"id": rid, "reviewer": reviewer,
-                     "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+    doc["review"] = {"id": rid, "reviewer": reviewer, "created_at": created,
                      "based_on": based_on, "restored_from": restored_from, "sources": list(reviewed.sources),
                      "new_glosses": list(reviewed.new_glosses)}
     folder.put_bytes(f"{REVISIONS}/{rid}.json", (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode(),
