@@ -428,22 +428,11 @@ def run_chunk_in_worker(task: ChunkTask) -> ChunkResult:
     return run_chunk(task, progress=report, graph_threads=_graph_threads)
 
 
-def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
-              graph_threads: int = 0) -> ChunkResult:
-    """Decode one chunk, run Holistic on every frame, keep the frames the chunk owns."""
-    t0 = time.perf_counter()
-    n_max = 0
-    pts_list: list[int] = []
-    data = {p: [] for p in PARTS}
-    present = {p: [] for p in PARTS}
-    warm = 0
-    report = DecodeReport()
-    drop = _face_drop_mask() if task.face_mode == "reduced" else None
-    pending = 0
+def chunk_frames(task: ChunkTask, report: DecodeReport):
+    """The frames of one chunk a Holistic graph sees: ``(ordinal, pts, rgb, timestamp_us)``, sampled and timed
+    as every extractor must (shared by the CPU graph and the GPU extractor, so both see the same frames)."""
     first = None
-    ordinals: list[int] = []
     last_bin = None
-    h = shared_graph(graph_threads, face=task.face_mode != "none")
     for ordinal, (pts, rgb) in enumerate(iter_frames(task.path, width=task.width, height=task.height,
                                                      select=task.select, seek_s=task.seek_s,
                                                      stop_pts=task.stop_pts, report=report,
@@ -456,30 +445,66 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
                 continue  # same 1/fps bin as the previous kept frame (the rule ffmpeg's select applies)
             last_bin = b
         tb = task.seconds_per_tick or (float(report.time_base) if report.time_base else 0.0)
-        res = h.process(rgb, 1_000_000 + int(round((pts - task.origin_pts) * tb * 1e6)) if tb else None)
-        if pts < task.start_pts:
-            warm += 1  # tracking warm-up before the chunk's first owned frame: dropped
-            continue
-        pts_list.append(pts)
-        ordinals.append(ordinal)
+        yield ordinal, pts, rgb, (1_000_000 + int(round((pts - task.origin_pts) * tb * 1e6)) if tb else None)
+
+
+class ChunkAccumulator:
+    """Collects one chunk's per-frame landmarks into a :class:`ChunkResult` (warm-up dropped, face mode applied)."""
+
+    def __init__(self, task: ChunkTask, progress: Callable[[int], None] | None = None) -> None:
+        self.task = task
+        self.progress = progress
+        self.report = DecodeReport()
+        self.t0 = time.perf_counter()
+        self.pts: list[int] = []
+        self.ordinals: list[int] = []
+        self.data: dict[str, list[np.ndarray]] = {p: [] for p in PARTS}
+        self.present: dict[str, list[bool]] = {p: [] for p in PARTS}
+        self.warm = 0
+        self.first: int | None = None
+        self.pending = 0
+        self._drop = _face_drop_mask() if task.face_mode == "reduced" else None
+
+    def add(self, ordinal: int, pts: int, res: dict[str, np.ndarray | None]) -> None:
+        if self.first is None:
+            self.first = pts
+        if pts < self.task.start_pts:
+            self.warm += 1  # tracking warm-up before the chunk's first owned frame: dropped
+            return
+        self.pts.append(pts)
+        self.ordinals.append(ordinal)
         for part in PARTS:
             v = res[part]
-            if part == "face" and task.face_mode == "none":
+            if part == "face" and self.task.face_mode == "none":
                 v = None
-            elif part == "face" and v is not None and drop is not None:
+            elif part == "face" and v is not None and self._drop is not None:
                 v = v.copy()
-                v[drop] = np.nan
-            present[part].append(v is not None)
-            data[part].append(v if v is not None else np.zeros(PART_WIDTH[part], dtype=np.float32))
-        n_max += 1
-        pending += 1
-        if progress and pending >= 8:
-            progress(pending)
-            pending = 0
-    if progress and pending:
-        progress(pending)
-    out = {p: (np.stack(data[p]) if data[p] else np.zeros((0, PART_WIDTH[p]), dtype=np.float32)) for p in PARTS}
-    pres = {p: np.asarray(present[p], dtype=bool) for p in PARTS}
-    return ChunkResult(task.video_key, task.chunk_index, np.asarray(pts_list, dtype=np.int64),
-                       np.asarray(ordinals, dtype=np.int64), out, pres,
-                       warmup_frames=warm, first_pts=first, seconds=time.perf_counter() - t0, report=report)
+                v[self._drop] = np.nan
+            self.present[part].append(v is not None)
+            self.data[part].append(v if v is not None else np.zeros(PART_WIDTH[part], dtype=np.float32))
+        self.pending += 1
+        if self.progress and self.pending >= 8:
+            self.progress(self.pending)
+            self.pending = 0
+
+    def result(self) -> ChunkResult:
+        if self.progress and self.pending:
+            self.progress(self.pending)
+            self.pending = 0
+        out = {p: (np.stack(self.data[p]) if self.data[p] else np.zeros((0, PART_WIDTH[p]), dtype=np.float32))
+               for p in PARTS}
+        pres = {p: np.asarray(self.present[p], dtype=bool) for p in PARTS}
+        task = self.task
+        return ChunkResult(task.video_key, task.chunk_index, np.asarray(self.pts, dtype=np.int64),
+                           np.asarray(self.ordinals, dtype=np.int64), out, pres, warmup_frames=self.warm,
+                           first_pts=self.first, seconds=time.perf_counter() - self.t0, report=self.report)
+
+
+def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
+              graph_threads: int = 0) -> ChunkResult:
+    """Decode one chunk, run Holistic on every frame, keep the frames the chunk owns."""
+    acc = ChunkAccumulator(task, progress)
+    h = shared_graph(graph_threads, face=task.face_mode != "none")
+    for ordinal, pts, rgb, ts in chunk_frames(task, acc.report):
+        acc.add(ordinal, pts, h.process(rgb, ts))
+    return acc.result()
