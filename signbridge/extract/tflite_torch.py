@@ -227,6 +227,9 @@ class TFLiteModule(torch.nn.Module):
         if name == "LOGISTIC":
             return _Step(name, data_in, outs, torch.sigmoid)
 
+        if name == "RELU":
+            return _Step(name, data_in, outs, F.relu)
+
         if name == "PAD":
             p = consts[ins[1]].astype(np.int64)
             if len(in_shape) != 4 or p[0].any():

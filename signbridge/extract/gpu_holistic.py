@@ -1,0 +1,549 @@
+"""MediaPipe Holistic's graph, reimplemented over batches: the GPU extractor's engine.
+
+The same TFLite models the CPU graph runs (read from the installed mediapipe wheel, run in PyTorch by
+:mod:`signbridge.extract.tflite_torch`) and the same logic between them, as the legacy
+``HolisticLandmarkCpu`` graph at ``model_complexity=1`` does it: pose detection only when tracking is lost,
+pose landmarks refined from the heatmap and smoothed (one-euro, visibility low-pass), hand ROIs from the pose
+re-cropped by the hand re-crop model, the face ROI from the pose re-found by the face detector, each tracked
+from the previous frame's landmarks when the ROI-tracking checks pass. Constants and formulas follow
+``docs/extraction.md`` ("How the GPU extractor follows the graph").
+
+One call to :meth:`HolisticGPU.process` takes one frame from each of many streams (videos or chunks) and
+runs each model once over every crop that needs it. Crops are bilinear samples of the full frame at the
+coordinates OpenCV's ``warpPerspective`` uses (1/32-pixel coordinates, uint8 rounding), gathered from one
+padded uint8 canvas on the device. Geometry between the models is vectorised numpy on the host (float64).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+VERSION = "1"
+
+POSE_DET, POSE_LM = "pose_detection/pose_detection.tflite", "pose_landmark/pose_landmark_full.tflite"
+HAND_RECROP, HAND_LM = "holistic_landmark/hand_recrop.tflite", "hand_landmark/hand_landmark_full.tflite"
+FACE_DET, FACE_LM = "face_detection/face_detection_short_range.tflite", "face_landmark/face_landmark.tflite"
+
+HAND_POSE_POINTS = {"left_hand": (15, 17, 19), "right_hand": (16, 18, 20)}  # wrist, pinky, index
+HAND_ROI_SUBSET = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18]
+
+
+def models_dir() -> Path:
+    """The mediapipe wheel's own model files: loaded where they are installed, never downloaded or copied."""
+    import mediapipe
+
+    return Path(mediapipe.__file__).parent / "modules"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto: the first CUDA/ROCm device (torch uses ``cuda`` for both), else the CPU."""
+    if name in ("auto", "", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from signbridge.errors import ConfigError
+
+        raise ConfigError(f"device {name!r} was asked for, but torch sees no CUDA/ROCm device",
+                          hint="use --device cpu, or install the GPU build of torch on a machine with a GPU")
+    return dev
+
+
+# --------------------------------------------------------------------------------------------- anchors
+@functools.lru_cache(maxsize=None)
+def ssd_anchors(input_size: int, strides: tuple[int, ...]) -> np.ndarray:
+    """SsdAnchorsCalculator with fixed anchor size, one aspect ratio plus one interpolated: (n, 2) centres."""
+    out = []
+    i = 0
+    while i < len(strides):
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            j += 1
+        per_cell = 2 * (j - i)
+        fm = math.ceil(input_size / strides[i])
+        ys, xs = np.meshgrid((np.arange(fm) + 0.5) / fm, (np.arange(fm) + 0.5) / fm, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(cells, per_cell, axis=0))
+        i = j
+    return np.concatenate(out).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------- geometry
+def normalize_radians(a: np.ndarray) -> np.ndarray:
+    return a - 2 * np.pi * np.floor((a + np.pi) / (2 * np.pi))
+
+
+def _rotation(p0: np.ndarray, p1: np.ndarray, target: float) -> np.ndarray:
+    """Rotation (radians) that turns the p0→p1 vector (pixels) to ``target``."""
+    return normalize_radians(target - np.arctan2(-(p1[:, 1] - p0[:, 1]), p1[:, 0] - p0[:, 0]))
+
+
+def transform_rect(r: np.ndarray, wh: np.ndarray, scale: float, shift_y: float = 0.0) -> np.ndarray:
+    """RectTransformationCalculator on normalised rects (xc, yc, w, h, rot): shift, square_long, scale."""
+    r = r.copy()
+    W, H = wh[:, 0], wh[:, 1]
+    c, s = np.cos(r[:, 4]), np.sin(r[:, 4])
+    r[:, 0] += (-H * r[:, 3] * shift_y * s) / W
+    r[:, 1] += (H * r[:, 3] * shift_y * c) / H
+    long = np.maximum(r[:, 2] * W, r[:, 3] * H)
+    r[:, 2] = long / W * scale
+    r[:, 3] = long / H * scale
+    return r
+
+
+def alignment_rect(p0: np.ndarray, p1: np.ndarray, wh: np.ndarray, target: float) -> np.ndarray:
+    """AlignmentPointsRectsCalculator: centre p0, side 2·|p1-p0| in pixels (points normalised)."""
+    a, b = p0 * wh, p1 * wh
+    box = 2 * np.hypot(*(b - a).T)
+    return np.stack([p0[:, 0], p0[:, 1], box / wh[:, 0], box / wh[:, 1], _rotation(a, b, target)], axis=1)
+
+
+def bbox_rect(pts: np.ndarray, wh: np.ndarray, i0: int, i1: int, target: float) -> np.ndarray:
+    """DetectionsToRects over the axis-aligned box of ``pts`` (n, k, 2) normalised, rotation from i0 to i1."""
+    lo, hi = pts.min(axis=1), pts.max(axis=1)
+    rot = _rotation(pts[:, i0] * wh, pts[:, i1] * wh, target)
+    return np.stack([(lo[:, 0] + hi[:, 0]) / 2, (lo[:, 1] + hi[:, 1]) / 2, hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1],
+                     rot], axis=1)
+
+
+def project(lm: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """LandmarkProjection: crop-normalised (n, k, 3) landmarks into the image (z scaled by the rect width)."""
+    x, y = lm[..., 0] - 0.5, lm[..., 1] - 0.5
+    c, s = np.cos(r[:, 4])[:, None], np.sin(r[:, 4])[:, None]
+    out = lm.copy()
+    out[..., 0] = r[:, 0:1] + (c * x - s * y) * r[:, 2:3]
+    out[..., 1] = r[:, 1:2] + (s * x + c * y) * r[:, 3:4]
+    out[..., 2] = lm[..., 2] * r[:, 2:3]
+    return out
+
+
+def hand_rect_from_landmarks(lm: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    """HandLandmarksToRectCalculator + transform (scale 2, shift_y -0.1) on (n, 21, 3) normalised landmarks."""
+    pts = lm[:, HAND_ROI_SUBSET, :2]
+    px = pts * wh[:, None, :]
+    p0 = lm[:, 0, :2] * wh
+    p1 = ((lm[:, 5, :2] + lm[:, 13, :2]) / 2 + lm[:, 9, :2]) / 2 * wh
+    rot = _rotation(p0, p1, np.pi / 2)
+    c_aa = (pts.min(axis=1) + pts.max(axis=1)) / 2 * wh
+    c, s = np.cos(-rot)[:, None], np.sin(-rot)[:, None]
+    d = px - c_aa[:, None, :]
+    rx, ry = c * d[..., 0] - s * d[..., 1], s * d[..., 0] + c * d[..., 1]
+    lo = np.stack([rx.min(1), ry.min(1)], axis=1)
+    hi = np.stack([rx.max(1), ry.max(1)], axis=1)
+    mid = (lo + hi) / 2
+    cb, sb = np.cos(rot), np.sin(rot)
+    centre = c_aa + np.stack([cb * mid[:, 0] - sb * mid[:, 1], sb * mid[:, 0] + cb * mid[:, 1]], axis=1)
+    size = hi - lo
+    r = np.stack([centre[:, 0] / wh[:, 0], centre[:, 1] / wh[:, 1], size[:, 0] / wh[:, 0], size[:, 1] / wh[:, 1],
+                  rot], axis=1)
+    return transform_rect(r, wh, 2.0, -0.1)
+
+
+def face_rect_from_landmarks(lm: np.ndarray, wh: np.ndarray) -> np.ndarray:
+    return transform_rect(bbox_rect(lm[:, :, :2], wh, 33, 263, 0.0), wh, 1.5)
+
+
+def tracking_keeps(prev: np.ndarray, recrop: np.ndarray, prev_lm: np.ndarray, wh: np.ndarray,
+                   degrees: float, translation: float, scale: float, margin: float) -> np.ndarray:
+    """RoiTrackingCalculator's checks: may the previous frame's ROI be used instead of the re-crop's?"""
+    W, H = wh[:, 0], wh[:, 1]
+    dd = np.degrees(prev[:, 4]) - np.degrees(recrop[:, 4])
+    dd = (dd + 180.0) % 360.0 - 180.0
+    ok = np.abs(dd) <= degrees
+    phi = -recrop[:, 4]
+    c, s = np.cos(phi), np.sin(phi)
+    dx, dy = (prev[:, 0] - recrop[:, 0]) * W, (prev[:, 1] - recrop[:, 1]) * H
+    rx, ry = c * dx - s * dy, s * dx + c * dy
+    rw, rh = recrop[:, 2] * W, recrop[:, 3] * H
+    ok &= (np.abs(rx) <= rw * translation) & (np.abs(ry) <= rh * translation)
+    ok &= (np.abs(prev[:, 2] * W - rw) <= rw * scale) & (np.abs(prev[:, 3] * H - rh) <= rh * scale)
+    lx = (prev_lm[..., 0] - recrop[:, 0:1]) * W[:, None]
+    ly = (prev_lm[..., 1] - recrop[:, 1:2]) * H[:, None]
+    qx, qy = c[:, None] * lx - s[:, None] * ly, s[:, None] * lx + c[:, None] * ly
+    half_w, half_h = (rw * (1 + margin) / 2)[:, None], (rh * (1 + margin) / 2)[:, None]
+    ok &= ((np.abs(qx) < half_w) & (np.abs(qy) < half_h)).all(axis=1)
+    return ok
+
+
+# --------------------------------------------------------------------------------------------- smoothing
+class OneEuro:
+    """MediaPipe's OneEuroFilter over an array of values (one filter per element, one shared clock)."""
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        self.freq = 30.0
+        self.last_t = 0
+        self.x_raw: np.ndarray | None = None
+        self.x_out: np.ndarray | None = None
+        self.dx_out: np.ndarray | None = None
+
+    def _alpha(self, cutoff):
+        te = 1.0 / self.freq
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / te)
+
+    def __call__(self, t_ns: int, scale: float, value: np.ndarray) -> np.ndarray:
+        if self.last_t >= t_ns:
+            return value
+        if self.last_t != 0 and t_ns != 0:
+            self.freq = 1.0 / ((t_ns - self.last_t) * 1e-9)
+        self.last_t = t_ns
+        dv = (value - self.x_raw) * scale * self.freq if self.x_raw is not None else np.zeros_like(value)
+        a_d = self._alpha(self.d_cutoff)
+        edv = dv if self.dx_out is None else a_d * dv + (1 - a_d) * self.dx_out
+        self.dx_out = edv.astype(np.float32)
+        cutoff = self.min_cutoff + self.beta * np.abs(edv)
+        a = self._alpha(cutoff)
+        out = value if self.x_out is None else a * value + (1 - a) * self.x_out
+        self.x_raw = np.asarray(value, dtype=np.float32)
+        self.x_out = np.asarray(out, dtype=np.float32)
+        return np.asarray(out, dtype=np.float64)
+
+
+@dataclass
+class StreamState:
+    """What one stream (a video or chunk) carries from frame to frame."""
+
+    pose_rect: np.ndarray | None = None
+    pose_filter: OneEuro = field(default_factory=lambda: OneEuro(0.05, 80.0, 1.0))
+    aux_filter: OneEuro = field(default_factory=lambda: OneEuro(0.01, 10.0, 1.0))
+    pose_vis: np.ndarray | None = None
+    aux_vis: np.ndarray | None = None
+    hands: dict = field(default_factory=lambda: {"left_hand": None, "right_hand": None})
+    face: np.ndarray | None = None
+    frames: int = 0
+
+
+def _lpf(prev: np.ndarray | None, v: np.ndarray, alpha: float = 0.1) -> np.ndarray:
+    return v.astype(np.float32) if prev is None else (alpha * v + (1 - alpha) * prev).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------- engine
+class HolisticGPU:
+    """The Holistic graph over batches of frames from many streams, on ``device`` (CUDA, ROCm or CPU)."""
+
+    def __init__(self, device: str = "auto", face: bool = True) -> None:
+        from signbridge.extract.tflite_torch import TFLiteModule
+
+        self.device = resolve_device(device)
+        self.face = face
+        root = models_dir()
+
+        def load(name: str, outputs: list[str] | None = None):
+            return TFLiteModule(root / name, outputs).to(self.device).eval()
+
+        self.pose_det = load(POSE_DET)
+        self.pose_lm = load(POSE_LM, ["Identity", "Identity_1", "Identity_3"])
+        self.hand_recrop = load(HAND_RECROP)
+        self.hand_lm = load(HAND_LM, ["Identity", "Identity_1"])
+        if face:
+            self.face_det = load(FACE_DET)
+            self.face_lm = load(FACE_LM)
+        self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
+        self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
+
+    def new_stream(self) -> StreamState:
+        return StreamState()
+
+    # ---- crops -------------------------------------------------------------------------------------
+    def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
+              lo: float, hi: float, zero_border: bool, keep_aspect: bool = True) -> torch.Tensor:
+        """ImageToTensor: rotated rect crops (rects normalised, one per row, from image ``img[i]``) as an
+        (n, out, out, 3) float tensor in [lo, hi]."""
+        dev = self.device
+        wh = sizes[torch.from_numpy(img).to(dev)].double()  # (n, 2)
+        r = torch.from_numpy(rects).to(dev)
+        cx, cy = r[:, 0] * wh[:, 0], r[:, 1] * wh[:, 1]
+        w, h = r[:, 2] * wh[:, 0], r[:, 3] * wh[:, 1]
+        if keep_aspect:  # pad the ROI to the tensor's (square) aspect: letterbox
+            side = torch.maximum(w, h)
+            w, h = side, side
+        c, s = torch.cos(r[:, 4]).float(), torch.sin(r[:, 4]).float()
+        cx, cy, w, h, wh = cx.float(), cy.float(), w.float(), h.float(), wh.float()
+        g = torch.arange(out, device=dev, dtype=torch.float32) / out - 0.5
+        u = g.view(1, 1, out) * w.view(-1, 1, 1)  # along the rect's x, per output column
+        v = g.view(1, out, 1) * h.view(-1, 1, 1)  # along the rect's y, per output row
+        sx = cx.view(-1, 1, 1) + c.view(-1, 1, 1) * u - s.view(-1, 1, 1) * v
+        sy = cy.view(-1, 1, 1) + s.view(-1, 1, 1) * u + c.view(-1, 1, 1) * v
+        sx = torch.round(sx * 32) / 32  # OpenCV's fixed-point coordinates (INTER_BITS = 5)
+        sy = torch.round(sy * 32) / 32
+        W = wh[:, 0].view(-1, 1, 1)
+        H = wh[:, 1].view(-1, 1, 1)
+        if not zero_border:
+            sx = torch.minimum(torch.clamp(sx, min=0.0), W - 1)
+            sy = torch.minimum(torch.clamp(sy, min=0.0), H - 1)
+        x0, y0 = torch.floor(sx), torch.floor(sy)
+        fx, fy = (sx - x0).float(), (sy - y0).float()
+        x0, y0 = x0.long(), y0.long()
+        n_img, ch, cw = canvas.shape[0], canvas.shape[1], canvas.shape[2]
+        flat = canvas.reshape(-1, 3)
+        base = torch.from_numpy(img).to(dev).view(-1, 1, 1) * (ch * cw)
+        Wl, Hl = W.long(), H.long()
+
+        def tap(xx, yy):
+            inside = (xx >= 0) & (xx < Wl) & (yy >= 0) & (yy < Hl)
+            idx = base + yy.clamp(0, ch - 1) * cw + xx.clamp(0, cw - 1)
+            val = flat[idx.view(-1)].view(*idx.shape, 3).float()
+            return val * inside.unsqueeze(-1).float()
+
+        top = tap(x0, y0) * (1 - fx).unsqueeze(-1) + tap(x0 + 1, y0) * fx.unsqueeze(-1)
+        bot = tap(x0, y0 + 1) * (1 - fx).unsqueeze(-1) + tap(x0 + 1, y0 + 1) * fx.unsqueeze(-1)
+        val = torch.round(top * (1 - fy).unsqueeze(-1) + bot * fy.unsqueeze(-1))  # OpenCV rounds to uint8
+        return val * ((hi - lo) / 255.0) + lo
+
+    # ---- detection ---------------------------------------------------------------------------------
+    @staticmethod
+    def _best_detection(raw: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, scale: float,
+                        n_kp: int, thresh: float = 0.5):
+        """Decode SSD boxes and return the first detection of weighted NMS (IoU 0.3): the top-scoring box,
+        its box and keypoints averaged over the boxes overlapping it, weighted by score. (n, 4), (n, k, 2),
+        found (n,)."""
+        a = anchors.unsqueeze(0)
+        xc = raw[..., 0] / scale + a[..., 0]
+        yc = raw[..., 1] / scale + a[..., 1]
+        w, h = raw[..., 2] / scale, raw[..., 3] / scale
+        boxes = torch.stack([xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2], dim=-1)
+        kp = raw[..., 4:4 + 2 * n_kp].reshape(*raw.shape[:2], n_kp, 2) / scale + a.unsqueeze(2)
+        score = torch.sigmoid(logits[..., 0].clamp(-100, 100))
+        valid = (score >= thresh) & (w >= 0) & (h >= 0)
+        masked = torch.where(valid, score, torch.full_like(score, -1.0))
+        best = masked.argmax(dim=1)
+        found = masked.gather(1, best[:, None])[:, 0] >= 0
+        seed = boxes[torch.arange(len(best)), best]
+        ix = (torch.minimum(boxes[..., 2], seed[:, None, 2]) - torch.maximum(boxes[..., 0], seed[:, None, 0])).clamp(min=0)
+        iy = (torch.minimum(boxes[..., 3], seed[:, None, 3]) - torch.maximum(boxes[..., 1], seed[:, None, 1])).clamp(min=0)
+        inter = ix * iy
+        area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+        sa = (seed[:, 2] - seed[:, 0]) * (seed[:, 3] - seed[:, 1])
+        iou = inter / (area + sa[:, None] - inter).clamp(min=1e-12)
+        wts = torch.where(valid & (iou > 0.3), score, torch.zeros_like(score))
+        tot = wts.sum(dim=1).clamp(min=1e-12)
+        box = (wts.unsqueeze(-1) * boxes).sum(1) / tot[:, None]
+        kps = (wts.view(*wts.shape, 1, 1) * kp).sum(1) / tot.view(-1, 1, 1)
+        return box, kps, found
+
+    # ---- one step ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def process(self, states: list[StreamState], frames: list[np.ndarray],
+                timestamps_us: list[int | None]) -> list[dict[str, np.ndarray | None]]:
+        n = len(frames)
+        out: list[dict[str, np.ndarray | None]] = [
+            {"face": None, "pose": None, "left_hand": None, "right_hand": None} for _ in range(n)]
+        if n == 0:
+            return out
+        ts = []
+        for st, t in zip(states, timestamps_us):
+            st.frames += 1
+            ts.append(int(t) * 1000 if t is not None else st.frames * 33_333_000)
+        hmax = max(f.shape[0] for f in frames)
+        wmax = max(f.shape[1] for f in frames)
+        host = np.zeros((n, hmax, wmax, 3), dtype=np.uint8)
+        for i, f in enumerate(frames):
+            host[i, :f.shape[0], :f.shape[1]] = f
+        pin = self.device.type == "cuda"
+        t_host = torch.from_numpy(host)
+        canvas = (t_host.pin_memory() if pin else t_host).to(self.device, non_blocking=pin)
+        wh = np.array([[f.shape[1], f.shape[0]] for f in frames], dtype=np.float64)
+        sizes = torch.from_numpy(wh).to(self.device)
+
+        # 1. pose ROI: the previous frame's, else detection on the full frame (letterboxed)
+        rects = np.zeros((n, 5))
+        have = np.zeros(n, dtype=bool)
+        detect = []
+        for i, st in enumerate(states):
+            if st.pose_rect is not None:
+                rects[i], have[i] = st.pose_rect, True
+            else:
+                detect.append(i)
+        if detect:
+            di = np.array(detect)
+            full = np.tile(np.array([[0.5, 0.5, 1.0, 1.0, 0.0]]), (len(di), 1))
+            x = self._crop(canvas, sizes, di, full, 224, -1.0, 1.0, zero_border=True)
+            raw, logits = self.pose_det(x)
+            _, kps, found = self._best_detection(raw, logits, self.pose_anchors, 224.0, 4)
+            kps, found = kps.double().cpu().numpy(), found.cpu().numpy()
+            W, H = wh[di, 0], wh[di, 1]
+            side = np.maximum(W, H)
+            pad_x, pad_y = (1 - W / side) / 2, (1 - H / side) / 2  # letterbox removal
+            kps[..., 0] = (kps[..., 0] - pad_x[:, None]) / (1 - 2 * pad_x[:, None])
+            kps[..., 1] = (kps[..., 1] - pad_y[:, None]) / (1 - 2 * pad_y[:, None])
+            r = transform_rect(alignment_rect(kps[:, 0], kps[:, 1], wh[di], np.pi / 2), wh[di], 1.25)
+            rects[di[found]] = r[found]
+            have[di[found]] = True
+
+        # 2. pose landmarks
+        pi = np.flatnonzero(have)
+        pose_ok = np.zeros(n, dtype=bool)
+        pose33 = np.zeros((n, 33, 4))
+        if len(pi):
+            x = self._crop(canvas, sizes, pi, rects[pi], 256, 0.0, 1.0, zero_border=False)
+            lm, flag, heat = self.pose_lm(x)
+            lm = lm.view(-1, 39, 5)
+            refined = self._refine_from_heatmap(lm[..., :2], heat)
+            lm = torch.cat([refined, lm[..., 2:]], dim=-1).double().cpu().numpy()
+            flag = flag[:, 0].cpu().numpy()
+            for k, i in enumerate(pi):
+                st = states[i]
+                if flag[k] <= 0.5:
+                    st.pose_rect = None
+                    st.pose_filter.reset()
+                    st.aux_filter.reset()
+                    continue
+                raw = lm[k].copy()
+                raw[:, :3] /= 256.0
+                raw[:, 3:] = 1 / (1 + np.exp(-raw[:, 3:]))
+                proj = project(raw[None, :, :3], rects[i:i + 1])[0]
+                self._smooth(st, proj, raw[:, 3], wh[i], ts[i], pose33, i)
+                pose_ok[i] = True
+        for i in np.flatnonzero(~have):
+            st = states[i]
+            st.pose_filter.reset()
+            st.aux_filter.reset()
+        for i in np.flatnonzero(~pose_ok):
+            st = states[i]
+            st.hands = {"left_hand": None, "right_hand": None}
+            st.face = None
+
+        # 3. hands and face from the pose, in two model rounds: re-crop / detection, then landmarks
+        ok = np.flatnonzero(pose_ok)
+        for i in ok:
+            out[i]["pose"] = pose33[i].astype(np.float32).ravel()
+        if len(ok):
+            self._hands(states, canvas, sizes, wh, ok, pose33, out)
+            if self.face:
+                self._face(states, canvas, sizes, wh, ok, pose33, out)
+        return out
+
+    def _refine_from_heatmap(self, xy: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+        """RefineLandmarksFromHeatmap (kernel 7, min confidence 0.5) on crop-pixel coordinates (n, 39, 2)."""
+        n, hm, wm, k = heat.shape
+        pos = xy / 256.0
+        col = torch.trunc(pos[..., 0] * wm).long()
+        row = torch.trunc(pos[..., 1] * hm).long()
+        inside = (col >= 0) & (col < wm) & (row >= 0) & (row < hm)
+        off = torch.arange(-3, 4, device=xy.device)
+        rr = row.unsqueeze(-1).unsqueeze(-1) + off.view(1, 1, 7, 1)  # (n, k, 7, 1)
+        cc = col.unsqueeze(-1).unsqueeze(-1) + off.view(1, 1, 1, 7)  # (n, k, 1, 7)
+        valid = (rr >= 0) & (rr < hm) & (cc >= 0) & (cc < wm)
+        rrc, ccc = rr.clamp(0, hm - 1), cc.clamp(0, wm - 1)
+        hmap = torch.sigmoid(heat.permute(0, 3, 1, 2))  # (n, k, h, w)
+        idx = (rrc * wm + ccc).expand(n, k, 7, 7).reshape(n, k, 49)
+        conf = hmap.reshape(n, k, hm * wm).gather(2, idx).view(n, k, 7, 7) * valid
+        total = conf.sum(dim=(2, 3))
+        mx = conf.amax(dim=(2, 3))
+        sx = (conf * ccc.float()).sum(dim=(2, 3))
+        sy = (conf * rrc.float()).sum(dim=(2, 3))
+        use = inside & (mx >= 0.5) & (total > 0)
+        nx = sx / wm / total.clamp(min=1e-12) * 256.0
+        ny = sy / hm / total.clamp(min=1e-12) * 256.0
+        return torch.stack([torch.where(use, nx, xy[..., 0]), torch.where(use, ny, xy[..., 1])], dim=-1)
+
+    def _smooth(self, st: StreamState, proj: np.ndarray, vis: np.ndarray, wh: np.ndarray, t_ns: int,
+                pose33: np.ndarray, i: int) -> None:
+        """PoseLandmarkFiltering: visibility low-pass, one-euro on pixels scaled by the aux span; next ROI."""
+        W, H = wh
+        aux = proj[33:35]
+        scale_px = 2 * math.hypot((aux[1, 0] - aux[0, 0]) * W, (aux[1, 1] - aux[0, 1]) * H)
+        st.pose_vis = _lpf(st.pose_vis, vis[:33])
+        st.aux_vis = _lpf(st.aux_vis, vis[33:35])
+        px = proj[:35] * np.array([W, H, W])
+        if scale_px < 1e-6:
+            body, aux_f = px[:33], px[33:35]
+        else:
+            body = st.pose_filter(t_ns, 1.0 / scale_px, px[:33])
+            aux_f = st.aux_filter(t_ns, 1.0 / scale_px, px[33:35])
+        body = body / np.array([W, H, W])
+        aux_f = aux_f / np.array([W, H, W])
+        pose33[i, :, :3] = body
+        pose33[i, :, 3] = st.pose_vis
+        whi = np.array([[W, H]])
+        st.pose_rect = transform_rect(alignment_rect(aux_f[None, 0, :2], aux_f[None, 1, :2], whi, np.pi / 2),
+                                      whi, 1.25)[0]
+
+    def _hands(self, states, canvas, sizes, wh, ok, pose33, out) -> None:
+        items = []  # (stream index, side)
+        for i in ok:
+            for side, (wr, _p, _ix) in HAND_POSE_POINTS.items():
+                if pose33[i, wr, 3] > 0.1:
+                    items.append((i, side))
+                else:
+                    states[i].hands[side] = None
+        if not items:
+            return
+        idx = np.array([i for i, _ in items])
+        whs = wh[idx]
+        pts = np.stack([pose33[i, list(HAND_POSE_POINTS[s]), :2] for i, s in items])  # wrist, pinky, index
+        wrist, pinky, index = pts[:, 0] * whs, pts[:, 1] * whs, pts[:, 2] * whs
+        m = (2 * index + pinky) / 3
+        box = 2 * np.hypot(*(m - wrist).T)
+        r = np.stack([m[:, 0] / whs[:, 0], m[:, 1] / whs[:, 1], box / whs[:, 0], box / whs[:, 1],
+                      _rotation(wrist, m, np.pi / 2)], axis=1)
+        roi_pose = transform_rect(r, whs, 2.7, -0.1)
+        x = self._crop(canvas, sizes, idx, roi_pose, 256, 0.0, 1.0, zero_border=False)
+        (crop,) = self.hand_recrop(x)
+        kp = crop.reshape(-1, 2, 2).double().cpu().numpy() / 256.0
+        kp = project(np.concatenate([kp, np.zeros((len(kp), 2, 1))], axis=2), roi_pose)[..., :2]
+        roi = transform_rect(alignment_rect(kp[:, 0], kp[:, 1], whs, -np.pi / 2), whs, 1.0, -0.1)
+        prev = [states[i].hands[s] for i, s in items]
+        with_prev = np.array([p is not None for p in prev])
+        if with_prev.any():
+            k = np.flatnonzero(with_prev)
+            plm = np.stack([prev[j] for j in k])
+            prect = hand_rect_from_landmarks(plm, whs[k])
+            keep = tracking_keeps(prect, roi[k], plm, whs[k], 40.0, 0.2, 0.4, -0.1)
+            roi[k[keep]] = prect[keep]
+        x = self._crop(canvas, sizes, idx, roi, 224, 0.0, 1.0, zero_border=False)
+        lm, flag = self.hand_lm(x)
+        lm = lm.view(-1, 21, 3).double().cpu().numpy()
+        flag = flag[:, 0].cpu().numpy()
+        lm[..., :2] /= 224.0
+        lm[..., 2] /= 224.0 * 0.4
+        proj = project(lm, roi)
+        for j, (i, side) in enumerate(items):
+            if flag[j] > 0.5:
+                states[i].hands[side] = proj[j]
+                out[i][side] = proj[j].astype(np.float32).ravel()
+            else:
+                states[i].hands[side] = None
+
+    def _face(self, states, canvas, sizes, wh, ok, pose33, out) -> None:
+        whs = wh[ok]
+        roi_pose = transform_rect(bbox_rect(pose33[ok, :11, :2], whs, 5, 2, 0.0), whs, 3.0)
+        x = self._crop(canvas, sizes, ok, roi_pose, 128, -1.0, 1.0, zero_border=True)
+        raw, logits = self.face_det(x)
+        _, kps, found = self._best_detection(raw, logits, self.face_anchors, 128.0, 6)
+        kps, found = kps.double().cpu().numpy(), found.cpu().numpy()
+        kp = project(np.concatenate([kps, np.zeros((*kps.shape[:2], 1))], axis=2), roi_pose)[..., :2]
+        roi = transform_rect(bbox_rect(kp, whs, 0, 1, 0.0), whs, 2.0, -0.1)
+        for j in np.flatnonzero(~found):
+            states[ok[j]].face = None
+        f = np.flatnonzero(found)
+        if not len(f):
+            return
+        idx, roi, whs = ok[f], roi[f], whs[f]
+        prev = [states[i].face for i in idx]
+        with_prev = np.array([p is not None for p in prev])
+        if with_prev.any():
+            k = np.flatnonzero(with_prev)
+            plm = np.stack([prev[j] for j in k])
+            prect = face_rect_from_landmarks(plm, whs[k])
+            keep = tracking_keeps(prect, roi[k], plm, whs[k], 15.0, 0.1, 0.3, -0.2)
+            roi[k[keep]] = prect[keep]
+        x = self._crop(canvas, sizes, idx, roi, 192, 0.0, 1.0, zero_border=False, keep_aspect=False)
+        lm, flag = self.face_lm(x)
+        lm = lm.reshape(-1, 468, 3).double().cpu().numpy() / 192.0
+        flag = torch.sigmoid(flag.reshape(-1)).cpu().numpy()
+        proj = project(lm, roi)
+        for j, i in enumerate(idx):
+            if flag[j] > 0.5:
+                states[i].face = proj[j]
+                out[i]["face"] = proj[j].astype(np.float32).ravel()
+            else:
+                states[i].face = None

@@ -1,0 +1,188 @@
+"""The GPU extractor's pool: many chunks decoded by ffmpeg side by side, their frames batched on one device.
+
+A drop-in for :class:`signbridge.extract.video.WorkerPool` (``submit(ChunkTask) -> Future[ChunkResult]``,
+``drain``, ``close``), so ``extract``, ``dataset build`` and ``process`` plan, merge and check chunks with the
+same code whichever extractor runs. Each active chunk is a *stream*: an ffmpeg process (a CPU core each) feeds a
+small queue, and one loop takes the next frame of every stream that has one and runs them through
+:class:`signbridge.extract.gpu_holistic.HolisticGPU` as one batch. A stream's frames stay in order, because
+tracking needs the previous frame; the batch is across streams.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from signbridge.extract.holistic import ChunkAccumulator, ChunkTask, chunk_frames
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass
+class _Stream:
+    task: ChunkTask
+    future: Future
+    acc: ChunkAccumulator
+    frames: "queue.Queue[Any]" = field(default_factory=lambda: queue.Queue(maxsize=4))
+    state: Any = None
+    error: BaseException | None = None
+    ended: bool = False
+    stop: bool = False  # the loop gave up on this stream: its decoder ends
+
+
+class GpuPool:
+    """Chunks in, chunk results out; ``streams`` chunks in flight, each with its own ffmpeg decoder."""
+
+    def __init__(self, device: str = "auto", *, streams: int | None = None, face: bool = True,
+                 max_batch: int | None = None) -> None:
+        from signbridge.extract.gpu_holistic import HolisticGPU
+
+        self.engine = HolisticGPU(device, face=face)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        on_gpu = self.engine.device.type == "cuda"
+        # on a GPU: enough streams to fill a batch, decoders spread over the cores; on a CPU: one per core
+        self.streams = int(streams or (max(32, 8 * cores) if on_gpu else max(2, cores)))
+        self.max_batch = int(max_batch or self.streams)
+        self.workers = self.streams  # chunk planning: long videos split so their chunks run side by side
+        self.progress: queue.Queue[tuple[int, int]] = queue.Queue()
+        self._waiting: queue.Queue[_Stream] = queue.Queue()
+        self._wake = threading.Event()
+        self._closed = False
+        self.stats = {"batches": 0, "frames": 0, "gpu_s": 0.0, "idle_s": 0.0}
+        self._loop_thread = threading.Thread(target=self._loop, name="signbridge-gpu-extract", daemon=True)
+        self._loop_thread.start()
+
+    # -- the WorkerPool interface ------------------------------------------------------------------
+    def submit(self, task: ChunkTask) -> Future:
+        if self._closed:
+            raise RuntimeError("the GPU extractor pool is closed")
+        fut: Future = Future()
+        key = task.video_key
+
+        def report(n: int) -> None:
+            self.progress.put((key, n))
+
+        self._waiting.put(_Stream(task, fut, ChunkAccumulator(task, report)))
+        self._wake.set()
+        return fut
+
+    def drain(self, timeout: float = 0.0) -> list[tuple[int, int]]:
+        out = []
+        try:
+            out.append(self.progress.get(timeout=timeout) if timeout else self.progress.get_nowait())
+            while True:
+                out.append(self.progress.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._loop_thread.join()
+
+    def __enter__(self) -> "GpuPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- decoding ----------------------------------------------------------------------------------
+    def _decode(self, s: _Stream) -> None:
+        try:
+            for item in chunk_frames(s.task, s.acc.report):
+                if s.stop:
+                    break
+                s.frames.put(item)
+                self._wake.set()
+        except BaseException as e:  # noqa: BLE001 — handed to the chunk's future by the loop
+            s.error = e
+        finally:
+            s.frames.put(_END)
+            self._wake.set()
+
+    # -- the batching loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        active: list[_Stream] = []
+        while True:
+            while len(active) < self.streams:
+                try:
+                    s = self._waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if not s.future.set_running_or_notify_cancel():
+                    continue
+                s.state = self.engine.new_stream()
+                threading.Thread(target=self._decode, args=(s,), daemon=True).start()
+                active.append(s)
+            if not active:
+                if self._closed and self._waiting.empty():
+                    return
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            batch, items = [], []
+            for s in active:
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    item = s.frames.get_nowait()
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    s.ended = True
+                    continue
+                batch.append(s)
+                items.append(item)
+            for s in [s for s in active if s.ended]:
+                active.remove(s)
+                self._settle(s)
+            if not batch:
+                t = time.perf_counter()
+                self._wake.wait(0.02)
+                self._wake.clear()
+                self.stats["idle_s"] += time.perf_counter() - t
+                continue
+            t = time.perf_counter()
+            try:
+                results = self.engine.process([s.state for s in batch], [it[2] for it in items],
+                                              [it[3] for it in items])
+            except Exception as e:  # noqa: BLE001 — a failed batch fails its chunks, not the pool
+                log.exception("GPU extractor batch failed")
+                for s in batch:
+                    s.error = e
+                results = None
+            self.stats["gpu_s"] += time.perf_counter() - t
+            self.stats["batches"] += 1
+            if results is None:
+                for s in batch:
+                    active.remove(s)
+                    self._drain_stream(s)
+                    self._settle(s)
+                continue
+            self.stats["frames"] += len(batch)
+            for s, it, res in zip(batch, items, results):
+                s.acc.add(it[0], it[1], res)
+
+    def _drain_stream(self, s: _Stream) -> None:
+        """Stop a failed stream's decoder: it blocks on a full queue until the queue is emptied."""
+        s.stop = True
+        while True:
+            try:
+                if s.frames.get(timeout=5) is _END:
+                    return
+            except queue.Empty:
+                return
+
+    def _settle(self, s: _Stream) -> None:
+        if s.error is not None:
+            s.future.set_exception(s.error)
+        else:
+            s.future.set_result(s.acc.result())
