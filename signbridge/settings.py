@@ -133,9 +133,14 @@ _TABLE: list[Setting] = [
     Setting("dataset_test", "SIGNBRIDGE_DATASET_TEST", 0.1, float,
             "`dataset build`: share of videos aimed at for the test split when the labels file names signers.",
             minimum=0, maximum=0.5, flag="--test-share", dataset=True),
+    Setting("extractor", "SIGNBRIDGE_EXTRACTOR", "cpu", str,
+            "Landmark extractor: cpu (MediaPipe's own graph, one process per core) or gpu (the same Holistic models "
+            "in PyTorch, batched across videos on SIGNBRIDGE_DEVICE; docs/extraction.md says when to choose which).",
+            stage="extract", output=True, option=True, choices=("cpu", "gpu"), dataset=True),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
-            "Torch device for recognition: auto (CUDA/ROCm when present, else CPU), cpu, cuda, cuda:N.",
-            stage="recognize", option=True),
+            "Torch device for recognition and for the GPU extractor: auto (CUDA/ROCm when present, else CPU), cpu, "
+            "cuda, cuda:N.",
+            stage="recognize", option=True, dataset=True),
     Setting("batch_size", "SIGNBRIDGE_BATCH_SIZE", 256, int, "Spans per forward pass in recognition."),
     Setting("checkpoint", "SIGNBRIDGE_CHECKPOINT", None, str,
             "Recogniser model directory. Unset: the checkpoint shipped inside the package.",
@@ -295,6 +300,7 @@ class Settings:
     face: str = "full"
     dataset_validation: float = 0.1
     dataset_test: float = 0.1
+    extractor: str = "cpu"
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None

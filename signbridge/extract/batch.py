@@ -55,7 +55,7 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
 
     Long because the pool, the look-ahead queue and the crash recovery share one set of local state."""
     from signbridge.extract.holistic import run_chunk
-    from signbridge.extract.video import WorkerPool, _ProgressPump, finish, prepare, resolve_workers, settle_chunk
+    from signbridge.extract.video import _ProgressPump, finish, make_pool, prepare, resolve_workers, settle_chunk
     from signbridge.storage.keys import sha256_file
 
     settings = settings.validate()
@@ -66,7 +66,7 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="frame", desc=f"0/{len(refs)} videos", dynamic_ncols=True)
-    pool = WorkerPool(n_workers) if n_workers > 1 else None
+    pool = make_pool(settings, n_workers)
     pump = _ProgressPump(pool, lambda _k, n: bar.update(n)) if (pool is not None and bar is not None) else None
     pending: deque[_Pending] = deque()
     done_count = 0
@@ -76,7 +76,7 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
         nonlocal pool, generation
         assert pool is not None
         pool.close()
-        pool = WorkerPool(n_workers)
+        pool = make_pool(settings, n_workers)
         generation += 1
         if pump is not None:
             pump._pool = pool
@@ -149,7 +149,7 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
             if p.tmp:
                 shutil.rmtree(p.tmp, ignore_errors=True)
 
-    lookahead = max(2, 2 * n_workers)
+    lookahead = max(2, 2 * (pool.workers if pool is not None else n_workers))
     try:
         for i, ref in enumerate(refs):
             started = time.perf_counter()
@@ -160,7 +160,8 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
                     tmp = tempfile.mkdtemp(prefix="signbridge-extract-")
                     path = str(Path(tmp) / PurePosixPath(ref.key or "video").name)
                     ref.store.get_file(ref.key, path)
-                job = prepare(path, settings, source_uri=ref.uri, workers=n_workers, chunk_s=chunk_s, key=i)
+                job = prepare(path, settings, source_uri=ref.uri, workers=pool.workers if pool is not None else 1,
+                              chunk_s=chunk_s, key=i)
                 sha = sha256_file(path)
                 if bar is not None and job.expected_frames:
                     bar.total = (bar.total or 0) + job.expected_frames

@@ -14,6 +14,10 @@ def _extraction_flags(p: argparse.ArgumentParser) -> None:
                    help="worker processes, one MediaPipe graph each; 0 = CPU cores (SIGNBRIDGE_WORKERS)")
     g.add_argument("--face", choices=("full", "reduced", "none"),
                    help="face landmarks: full mesh, reduced (mouth + eyebrows) or none (SIGNBRIDGE_FACE)")
+    g.add_argument("--extractor", choices=("cpu", "gpu"),
+                   help="cpu: MediaPipe's graph, one process per core; gpu: the same models batched across videos "
+                        "on --device (SIGNBRIDGE_EXTRACTOR, default cpu)")
+    g.add_argument("--device", help="torch device of the GPU extractor: auto, cuda, cuda:N, cpu (SIGNBRIDGE_DEVICE)")
     _progress_flags(g)
 
 

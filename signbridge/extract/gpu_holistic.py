@@ -34,10 +34,22 @@ HAND_ROI_SUBSET = [0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18]
 
 
 def models_dir() -> Path:
-    """The mediapipe wheel's own model files: loaded where they are installed, never downloaded or copied."""
-    import mediapipe
+    """The mediapipe wheel's own model files: read where the package is installed (found without importing
+    it: the GPU extractor needs its model files, not its graph runtime), never downloaded or copied."""
+    import importlib.util
 
-    return Path(mediapipe.__file__).parent / "modules"
+    from signbridge.errors import ConfigError
+
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the GPU extractor reads MediaPipe's models from the installed mediapipe package, "
+                          "which is not installed", hint="pip install mediapipe==0.10.21")
+    root = Path(list(spec.submodule_search_locations)[0]) / "modules"
+    missing = [m for m in (POSE_DET, POSE_LM, HAND_RECROP, HAND_LM, FACE_DET, FACE_LM) if not (root / m).is_file()]
+    if missing:
+        raise ConfigError(f"the installed mediapipe package ({root.parent}) lacks {', '.join(missing)}",
+                          hint="install mediapipe==0.10.21, the last release whose wheel ships the Holistic models")
+    return root
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -248,6 +260,10 @@ class HolisticGPU:
             self.face_lm = load(FACE_LM)
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
         self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
+        return f"torch {torch.__version__}, {self.device}: {name}"
 
     def new_stream(self) -> StreamState:
         return StreamState()

@@ -16,9 +16,9 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from signbridge.extract.holistic import ChunkAccumulator, ChunkTask, chunk_frames
+from signbridge.extract.holistic import ChunkAccumulator, ChunkResult, ChunkTask, chunk_frames
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ class GpuPool:
 
     def __init__(self, device: str = "auto", *, streams: int | None = None, face: bool = True,
                  max_batch: int | None = None) -> None:
-        from signbridge.extract.gpu_holistic import HolisticGPU
-
-        self.engine = HolisticGPU(device, face=face)
+        self.engine = engine(device, face)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         on_gpu = self.engine.device.type == "cuda"
         # on a GPU: enough streams to fill a batch, decoders spread over the cores; on a CPU: one per core
@@ -60,7 +58,8 @@ class GpuPool:
         self._loop_thread.start()
 
     # -- the WorkerPool interface ------------------------------------------------------------------
-    def submit(self, task: ChunkTask) -> Future:
+    def submit(self, task: ChunkTask, progress: Callable[[int], None] | None = None) -> Future:
+        """Queue a chunk; its progress goes to ``progress`` if given, else to :meth:`drain`."""
         if self._closed:
             raise RuntimeError("the GPU extractor pool is closed")
         fut: Future = Future()
@@ -69,9 +68,12 @@ class GpuPool:
         def report(n: int) -> None:
             self.progress.put((key, n))
 
-        self._waiting.put(_Stream(task, fut, ChunkAccumulator(task, report)))
+        self._waiting.put(_Stream(task, fut, ChunkAccumulator(task, progress or report)))
         self._wake.set()
         return fut
+
+    def run(self, task: ChunkTask, progress: Callable[[int], None] | None = None) -> ChunkResult:
+        return self.submit(task, progress).result()
 
     def drain(self, timeout: float = 0.0) -> list[tuple[int, int]]:
         out = []
@@ -186,3 +188,31 @@ class GpuPool:
             s.future.set_exception(s.error)
         else:
             s.future.set_result(s.acc.result())
+
+
+_engines: dict[tuple[str, bool], Any] = {}
+_pools: dict[tuple[str, bool], GpuPool] = {}
+_lock = threading.Lock()
+
+
+def engine(device: str = "auto", face: bool = True):
+    """This process's engine for a device (models loaded once: about a second, and a CUDA context)."""
+    from signbridge.extract.gpu_holistic import HolisticGPU
+
+    with _lock:
+        key = (device, face)
+        if key not in _engines:
+            _engines[key] = HolisticGPU(device, face=face)
+        return _engines[key]
+
+
+def shared_pool(device: str = "auto", face: bool = True) -> GpuPool:
+    """A pool that lives as long as the process, for chunks that arrive one at a time (DAG units)."""
+    with _lock:
+        key = (device, face)
+        pool = _pools.get(key)
+    if pool is None or pool._closed:
+        pool = GpuPool(device, face=face)
+        with _lock:
+            _pools[key] = pool
+    return pool

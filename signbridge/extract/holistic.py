@@ -72,6 +72,8 @@ class ChunkTask:
     origin_pts: int = 0  # stream start; graph timestamps are microseconds from here
     py_sample_fps: float = 0.0  # sample here instead of in ffmpeg (streams without a packet timeline)
     seconds_per_tick: float = 0.0  # stream time base (0: unknown, assume 30 fps steps)
+    extractor: str = "cpu"  # cpu: MediaPipe's graph; gpu: signbridge.extract.gpu_holistic
+    device: str = "auto"  # torch device of the GPU extractor
 
 
 @dataclass
@@ -503,6 +505,10 @@ class ChunkAccumulator:
 def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
               graph_threads: int = 0) -> ChunkResult:
     """Decode one chunk, run Holistic on every frame, keep the frames the chunk owns."""
+    if task.extractor == "gpu":  # a lone chunk (a DAG unit, a re-read): this process's GPU pool
+        from signbridge.extract.gpu_pool import shared_pool
+
+        return shared_pool(task.device, face=task.face_mode != "none").run(task, progress)
     acc = ChunkAccumulator(task, progress)
     h = shared_graph(graph_threads, face=task.face_mode != "none")
     for ordinal, pts, rgb, ts in chunk_frames(task, acc.report):

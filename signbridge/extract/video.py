@@ -111,11 +111,12 @@ def _prepare(path: str, settings, source_uri, workers, chunk_s, key) -> VideoJob
         expected = 0
     # one decoder thread per chunk when chunks run side by side (the cores belong to MediaPipe),
     # ffmpeg's own choice for a single pass or for big frames where decoding dominates
-    threads = 1 if len(chunks) > 1 and max(info.width, info.height) <= 1280 else 0
+    threads = 1 if (len(chunks) > 1 or settings.extractor == "gpu") and max(info.width, info.height) <= 1280 else 0
     tasks = [ChunkTask(key, c.index, path, w, h, select, c.seek_s, c.start_pts, c.stop_pts, settings.face,
                        threads=threads, origin_pts=tl.start_pts if tl.n_frames else 0,
                        seconds_per_tick=float(tl.time_base) if tl.n_frames else 0.0,
-                       py_sample_fps=0.0 if tl.n_frames else fps)
+                       py_sample_fps=0.0 if tl.n_frames else fps, extractor=settings.extractor,
+                       device=settings.device)
              for c in chunks]
     return VideoJob(key=key, path=path, source_uri=source_uri or path, info=info, timeline=tl, tasks=tasks,
                     sample_fps=fps, face_mode=settings.face, max_side=settings.max_side, expected_frames=expected)
@@ -140,7 +141,6 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
     """Merge chunk results into the landmarks table; check nothing was lost; compute stats."""
     import pyarrow as pa
 
-    from signbridge import __version__
     from signbridge.contracts import landmarks_arrow_schema, part_to_arrow, validate_landmarks, with_landmarks_metadata
     from signbridge.storage.keys import sha256_file
 
@@ -203,7 +203,7 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         "variable_frame_rate": info.variable_frame_rate,
         "chunks": len(results),
         "warmup_frames": int(sum(r.warmup_frames for r in results)),
-        "extractor": f"signbridge {__version__}",
+        "extractor": extractor_name(job.tasks[0]),
     }
     table = with_landmarks_metadata(table, meta)
     meta = validate_landmarks(table, source=job.source_uri)
@@ -215,6 +215,27 @@ def finish(job: VideoJob, results: Iterable[ChunkResult], *, sha256: str | None 
         raise err
     return Extraction(table=table, meta=meta, stats=stats, seconds=time.perf_counter() - job.started,
                       chunk_seconds=[round(r.seconds, 2) for r in results])
+
+
+def extractor_name(task: ChunkTask) -> str:
+    """Provenance: which code computed the landmarks (the models are always the mediapipe wheel's)."""
+    from signbridge import __version__
+
+    if task.extractor != "gpu":
+        return f"signbridge {__version__} (mediapipe cpu graph)"
+    from signbridge.extract.gpu_holistic import VERSION
+    from signbridge.extract.gpu_pool import engine
+
+    return f"signbridge {__version__} (gpu-holistic {VERSION}, {engine(task.device, task.face_mode != 'none').describe()})"
+
+
+def make_pool(settings, workers: int):
+    """The pool that runs chunks: the GPU extractor's, MediaPipe worker processes, or None (this process)."""
+    if settings.extractor == "gpu":
+        from signbridge.extract.gpu_pool import GpuPool
+
+        return GpuPool(settings.device, face=settings.face != "none")
+    return WorkerPool(workers) if workers > 1 else None
 
 
 def check_seek(job: VideoJob, r: ChunkResult) -> bool:
@@ -334,8 +355,8 @@ def extract_video(path: str | Path, settings, source_uri: str | None = None, wor
     cb = bar.update if bar is not None else None
     own_pool = None
     try:
-        if pool is None and len(job.tasks) > 1 and n_workers > 1:
-            own_pool = pool = WorkerPool(min(n_workers, len(job.tasks)))
+        if pool is None and (len(job.tasks) > 1 and n_workers > 1 or settings.extractor == "gpu"):
+            own_pool = pool = make_pool(settings, min(n_workers, len(job.tasks)))
         pump = _ProgressPump(pool, lambda _k, n: cb(n)) if (pool is not None and cb) else None
         try:
             results = run_job(job, pool, cb)

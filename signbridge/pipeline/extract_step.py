@@ -67,7 +67,7 @@ def extract_videos(states: Sequence[VideoState], ctx: Context, *, workers: int |
     from signbridge.extract.video import resolve_workers
 
     attempted = len(todo)
-    if len(todo) > 1 and resolve_workers(workers, ctx.settings) > 1:
+    if len(todo) > 1 and (resolve_workers(workers, ctx.settings) > 1 or ctx.settings.extractor == "gpu"):
         todo = extract_pooled(todo, ctx, resolve_workers(workers, ctx.settings), errors)
 
     for st in todo:
