@@ -137,6 +137,9 @@ _TABLE: list[Setting] = [
             "Landmark extractor: cpu (MediaPipe's own graph, one process per core) or gpu (the same Holistic models "
             "in PyTorch, batched across videos on SIGNBRIDGE_DEVICE; docs/extraction.md says when to choose which).",
             stage="extract", output=True, option=True, choices=("cpu", "gpu"), dataset=True),
+    Setting("gpu_streams", "SIGNBRIDGE_GPU_STREAMS", 0, int,
+            "GPU extractor: chunks decoded and batched at once, one ffmpeg each (0 = 8 per CPU core, at least 32).",
+            minimum=0, dataset=True),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
             "Torch device for recognition and for the GPU extractor: auto (CUDA/ROCm when present, else CPU), cpu, "
             "cuda, cuda:N.",
@@ -301,6 +304,7 @@ class Settings:
     dataset_validation: float = 0.1
     dataset_test: float = 0.1
     extractor: str = "cpu"
+    gpu_streams: int = 0
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None

@@ -150,34 +150,71 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
                 shutil.rmtree(p.tmp, ignore_errors=True)
 
     lookahead = max(2, 2 * (pool.workers if pool is not None else n_workers))
+    plan_workers = pool.workers if pool is not None else 1
+
+    def fetch_and_prepare(i: int, ref: InputVideo):
+        """Download (if remote), probe and hash one input: threads run these ahead of the pool, so a batch of
+        short clips is not held to one ffprobe at a time."""
+        started = time.perf_counter()
+        tmp = None
+        try:
+            path = ref.local_path
+            if path is None:
+                tmp = tempfile.mkdtemp(prefix="signbridge-extract-")
+                path = str(Path(tmp) / PurePosixPath(ref.key or "video").name)
+                ref.store.get_file(ref.key, path)
+            job = prepare(path, settings, source_uri=ref.uri, workers=plan_workers, chunk_s=chunk_s, key=i)
+            return job, sha256_file(path), tmp, started, None
+        except SignBridgeError as e:
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return None, None, None, started, e
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signbridge.extract.video import usable_cores
+
+    preparing: deque = deque()
+    todo = iter(enumerate(refs))
+    prep_ex = ThreadPoolExecutor(max_workers=max(1, min(8, usable_cores())), thread_name_prefix="signbridge-prepare")
     try:
-        for i, ref in enumerate(refs):
-            started = time.perf_counter()
-            tmp = None
+        while True:
+            for i, ref in todo:  # keep up to `lookahead` inputs being prepared
+                preparing.append((ref, prep_ex.submit(fetch_and_prepare, i, ref)))
+                if len(preparing) >= lookahead:
+                    break
+            if not preparing:
+                break
+            ref, fut = preparing.popleft()
+            job, sha, tmp, started, err = fut.result()
+            if err is not None:
+                emit(VideoOutcome(ref, error=err, status="failed", seconds=time.perf_counter() - started))
+                continue
+            if bar is not None and job.expected_frames:
+                bar.total = (bar.total or 0) + job.expected_frames
+                bar.refresh()
             try:
-                path = ref.local_path
-                if path is None:
-                    tmp = tempfile.mkdtemp(prefix="signbridge-extract-")
-                    path = str(Path(tmp) / PurePosixPath(ref.key or "video").name)
-                    ref.store.get_file(ref.key, path)
-                job = prepare(path, settings, source_uri=ref.uri, workers=pool.workers if pool is not None else 1,
-                              chunk_s=chunk_s, key=i)
-                sha = sha256_file(path)
-                if bar is not None and job.expected_frames:
-                    bar.total = (bar.total or 0) + job.expected_frames
-                    bar.refresh()
                 futures = submit_all(job.tasks) if pool is not None else None
-                pending.append(_Pending(ref, job, futures, tmp, started, sha, generation))
-            except SignBridgeError as e:
+            except BaseException:
                 if tmp:
                     shutil.rmtree(tmp, ignore_errors=True)
-                emit(VideoOutcome(ref, error=e, status="failed", seconds=time.perf_counter() - started))
-                continue
+                raise
+            pending.append(_Pending(ref, job, futures, tmp, started, sha, generation))
             while len(pending) > (lookahead if pool is not None else 0):
                 complete(pending.popleft())
         while pending:
             complete(pending.popleft())
     finally:
+        for _ref, fut in preparing:
+            fut.cancel()
+        prep_ex.shutdown(wait=True)
+        for _ref, fut in preparing:  # prepared but never run: their downloads go
+            try:
+                tmp = None if fut.cancelled() else fut.result()[2]
+            except Exception:  # noqa: BLE001 — already failing; only the clean-up is left
+                tmp = None
+            if tmp:
+                shutil.rmtree(tmp, ignore_errors=True)
         if pump is not None:
             pump.stop()
         if pool is not None:

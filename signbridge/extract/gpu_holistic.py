@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,6 +259,10 @@ class HolisticGPU:
         if face:
             self.face_det = load(FACE_DET)
             self.face_lm = load(FACE_LM)
+        self._pinned: torch.Tensor | None = None
+        self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
         self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
 
@@ -267,6 +272,42 @@ class HolisticGPU:
 
     def new_stream(self) -> StreamState:
         return StreamState()
+
+    def _upload(self, frames: list[np.ndarray]) -> torch.Tensor:
+        """The batch's frames on the device, top-left aligned in one (n, H, W, 3) uint8 canvas. On a GPU the
+        host side is a reused page-locked buffer (allocating one per batch costs more than the copy)."""
+        n = len(frames)
+        hmax = max(f.shape[0] for f in frames)
+        wmax = max(f.shape[1] for f in frames)
+        if self.device.type != "cuda":
+            host = np.zeros((n, hmax, wmax, 3), dtype=np.uint8)
+            for i, f in enumerate(frames):
+                host[i, :f.shape[0], :f.shape[1]] = f
+            return torch.from_numpy(host)
+        need = n * hmax * wmax * 3
+        if self._pinned is None or self._pinned.numel() < need:
+            self._pinned = torch.empty(max(need, 2 * (self._pinned.numel() if self._pinned is not None else 0)),
+                                       dtype=torch.uint8).pin_memory()
+        host = self._pinned[:need].numpy().reshape(n, hmax, wmax, 3)
+        for i, f in enumerate(frames):
+            h, w = f.shape[:2]
+            host[i, :h, :w] = f
+            if w < wmax:
+                host[i, :h, w:] = 0
+            if h < hmax:
+                host[i, h:] = 0
+        return self._pinned[:need].view(n, hmax, wmax, 3).to(self.device, non_blocking=True)
+
+    def _run(self, model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        """One model over a batch of crops. On a GPU the batch is padded to a few fixed sizes, so cuDNN tunes
+        each model for a handful of shapes instead of every count of crops a step can have."""
+        n = x.shape[0]
+        if self.device.type != "cuda":
+            return model(x)
+        size = 1 << max(0, (n - 1).bit_length()) if n <= 64 else -(-n // 64) * 64
+        if size != n:
+            x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
+        return [y[:n] for y in model(x)]
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
@@ -358,14 +399,9 @@ class HolisticGPU:
         for st, t in zip(states, timestamps_us):
             st.frames += 1
             ts.append(int(t) * 1000 if t is not None else st.frames * 33_333_000)
-        hmax = max(f.shape[0] for f in frames)
-        wmax = max(f.shape[1] for f in frames)
-        host = np.zeros((n, hmax, wmax, 3), dtype=np.uint8)
-        for i, f in enumerate(frames):
-            host[i, :f.shape[0], :f.shape[1]] = f
-        pin = self.device.type == "cuda"
-        t_host = torch.from_numpy(host)
-        canvas = (t_host.pin_memory() if pin else t_host).to(self.device, non_blocking=pin)
+        clock = time.perf_counter
+        t0 = clock()
+        canvas = self._upload(frames)
         wh = np.array([[f.shape[1], f.shape[0]] for f in frames], dtype=np.float64)
         sizes = torch.from_numpy(wh).to(self.device)
 
@@ -382,7 +418,7 @@ class HolisticGPU:
             di = np.array(detect)
             full = np.tile(np.array([[0.5, 0.5, 1.0, 1.0, 0.0]]), (len(di), 1))
             x = self._crop(canvas, sizes, di, full, 224, -1.0, 1.0, zero_border=True)
-            raw, logits = self.pose_det(x)
+            raw, logits = self._run(self.pose_det, x)
             _, kps, found = self._best_detection(raw, logits, self.pose_anchors, 224.0, 4)
             kps, found = kps.double().cpu().numpy(), found.cpu().numpy()
             W, H = wh[di, 0], wh[di, 1]
@@ -394,13 +430,14 @@ class HolisticGPU:
             rects[di[found]] = r[found]
             have[di[found]] = True
 
+        t1 = clock()
         # 2. pose landmarks
         pi = np.flatnonzero(have)
         pose_ok = np.zeros(n, dtype=bool)
         pose33 = np.zeros((n, 33, 4))
         if len(pi):
             x = self._crop(canvas, sizes, pi, rects[pi], 256, 0.0, 1.0, zero_border=False)
-            lm, flag, heat = self.pose_lm(x)
+            lm, flag, heat = self._run(self.pose_lm, x)
             lm = lm.view(-1, 39, 5)
             refined = self._refine_from_heatmap(lm[..., :2], heat)
             lm = torch.cat([refined, lm[..., 2:]], dim=-1).double().cpu().numpy()
@@ -427,14 +464,22 @@ class HolisticGPU:
             st.hands = {"left_hand": None, "right_hand": None}
             st.face = None
 
+        t2 = clock()
         # 3. hands and face from the pose, in two model rounds: re-crop / detection, then landmarks
         ok = np.flatnonzero(pose_ok)
         for i in ok:
             out[i]["pose"] = pose33[i].astype(np.float32).ravel()
         if len(ok):
             self._hands(states, canvas, sizes, wh, ok, pose33, out)
-            if self.face:
-                self._face(states, canvas, sizes, wh, ok, pose33, out)
+        t3 = clock()
+        if len(ok) and self.face:
+            self._face(states, canvas, sizes, wh, ok, pose33, out)
+        t4 = clock()
+        for k, v in (("upload_and_pose_detection", t1 - t0), ("pose_landmarks", t2 - t1), ("hands", t3 - t2),
+                     ("face", t4 - t3)):
+            self.timing[k] = self.timing.get(k, 0.0) + v
+        self.timing["steps"] = self.timing.get("steps", 0) + 1
+        self.timing["frames"] = self.timing.get("frames", 0) + n
         return out
 
     def _refine_from_heatmap(self, xy: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
@@ -503,7 +548,7 @@ class HolisticGPU:
                       _rotation(wrist, m, np.pi / 2)], axis=1)
         roi_pose = transform_rect(r, whs, 2.7, -0.1)
         x = self._crop(canvas, sizes, idx, roi_pose, 256, 0.0, 1.0, zero_border=False)
-        (crop,) = self.hand_recrop(x)
+        (crop,) = self._run(self.hand_recrop, x)
         kp = crop.reshape(-1, 2, 2).double().cpu().numpy() / 256.0
         kp = project(np.concatenate([kp, np.zeros((len(kp), 2, 1))], axis=2), roi_pose)[..., :2]
         roi = transform_rect(alignment_rect(kp[:, 0], kp[:, 1], whs, -np.pi / 2), whs, 1.0, -0.1)
@@ -516,7 +561,7 @@ class HolisticGPU:
             keep = tracking_keeps(prect, roi[k], plm, whs[k], 40.0, 0.2, 0.4, -0.1)
             roi[k[keep]] = prect[keep]
         x = self._crop(canvas, sizes, idx, roi, 224, 0.0, 1.0, zero_border=False)
-        lm, flag = self.hand_lm(x)
+        lm, flag = self._run(self.hand_lm, x)
         lm = lm.view(-1, 21, 3).double().cpu().numpy()
         flag = flag[:, 0].cpu().numpy()
         lm[..., :2] /= 224.0
@@ -533,7 +578,7 @@ class HolisticGPU:
         whs = wh[ok]
         roi_pose = transform_rect(bbox_rect(pose33[ok, :11, :2], whs, 5, 2, 0.0), whs, 3.0)
         x = self._crop(canvas, sizes, ok, roi_pose, 128, -1.0, 1.0, zero_border=True)
-        raw, logits = self.face_det(x)
+        raw, logits = self._run(self.face_det, x)
         _, kps, found = self._best_detection(raw, logits, self.face_anchors, 128.0, 6)
         kps, found = kps.double().cpu().numpy(), found.cpu().numpy()
         kp = project(np.concatenate([kps, np.zeros((*kps.shape[:2], 1))], axis=2), roi_pose)[..., :2]
@@ -553,7 +598,7 @@ class HolisticGPU:
             keep = tracking_keeps(prect, roi[k], plm, whs[k], 15.0, 0.1, 0.3, -0.2)
             roi[k[keep]] = prect[keep]
         x = self._crop(canvas, sizes, idx, roi, 192, 0.0, 1.0, zero_border=False, keep_aspect=False)
-        lm, flag = self.face_lm(x)
+        lm, flag = self._run(self.face_lm, x)
         lm = lm.reshape(-1, 468, 3).double().cpu().numpy() / 192.0
         flag = torch.sigmoid(flag.reshape(-1)).cpu().numpy()
         proj = project(lm, roi)

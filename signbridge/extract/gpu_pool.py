@@ -23,6 +23,7 @@ from signbridge.extract.holistic import ChunkAccumulator, ChunkResult, ChunkTask
 log = logging.getLogger(__name__)
 
 _END = object()
+LAST_STATS: dict[str, Any] = {}  # the last closed pool's counters (benchmarks read them)
 
 
 @dataclass
@@ -89,6 +90,8 @@ class GpuPool:
         self._closed = True
         self._wake.set()
         self._loop_thread.join()
+        LAST_STATS.clear()
+        LAST_STATS.update(self.stats, streams=self.streams)
 
     def __enter__(self) -> "GpuPool":
         return self

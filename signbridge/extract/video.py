@@ -234,7 +234,7 @@ def make_pool(settings, workers: int):
     if settings.extractor == "gpu":
         from signbridge.extract.gpu_pool import GpuPool
 
-        return GpuPool(settings.device, face=settings.face != "none")
+        return GpuPool(settings.device, face=settings.face != "none", streams=settings.gpu_streams or None)
     return WorkerPool(workers) if workers > 1 else None
 
 

@@ -1,0 +1,423 @@
+"""The GPU extractor: parity with MediaPipe's CPU graph, and throughput against it and pose-format.
+
+    # parity, on this machine (the GPU code on the CPU, or on --device cuda where there is one):
+    .venv/bin/python benchmarks/bench_extract_gpu.py parity --clips 60 --device cpu
+    # parity of landmark tables a GPU run wrote elsewhere (the device run returns them as a tar):
+    .venv/bin/python benchmarks/bench_extract_gpu.py parity --clips 60 --gpu-tables DIR
+    # throughput on a GPU machine: decode only, the engine only, and the whole path video files -> Parquet:
+    python3 benchmarks/bench_extract_gpu.py speed --clips-dir DIR --video LONG.mp4 --copies 16 --device cuda
+    # the CPU extractor and pose-format's videos_to_poses on the same clips, every frame, this machine's cores:
+    .venv/bin/python benchmarks/bench_extract_gpu.py cpu --clips 40
+
+parity: WLASL clips from ``../shared/data/wlasl_clips`` (test split first: signers the recogniser saw least),
+extracted by both extractors at the default settings (15 fps, max side 640); per part the share of frames where
+both or neither detect it, and where both do, the landmark distance as a share of the frame diagonal (x, y);
+then the recogniser on both tables: spans matched by time (IoU >= 0.5), top-1 compared. Targets (issue #27):
+median distance <= 1 % for pose and hands, detection agreeing on >= 95 % of frames, top-1 unchanged >= 90 %.
+
+speed: every frame (``--fps 0``, as pose-format does) and the default 15 fps. Decode only = the same ffmpeg
+readers the extractor uses, ``streams`` at a time, frames thrown away; engine only = decoded frames held in
+memory, one frame of each of ``batch`` streams per step; whole path = ``extract_inputs`` on ``--copies`` links
+to each clip plus the long video (chunked), Parquet written. GPU-seconds per video-hour = wall seconds of the
+whole path (the GPU is held throughout) per hour of video. Writes ``benchmarks/results/extract_gpu.json`` (speed),
+``extract_gpu_parity.json`` and ``extract_gpu_cpu_baseline.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "benchmarks" / "results"
+PARTS = ("face", "pose", "left_hand", "right_hand")
+DIMS = {"face": 3, "pose": 4, "left_hand": 3, "right_hand": 3}
+
+
+def write(path: Path, report: dict) -> None:
+    from signbridge.bench import machine_info, write_results
+
+    write_results(path, {**report, "machine_info": machine_info()})
+
+
+def pick_clips(n: int) -> list[Path]:
+    """Test-split clips first, then validation, then train; sorted by file name within each."""
+    import pandas as pd
+
+    clips = DATA / "wlasl_clips"
+    labels = pd.read_csv(clips / "labels.csv", dtype={"video_id": str})
+    order = {"test": 0, "val": 1, "train": 2}
+    labels = labels.assign(o=labels.nslt_split.map(order).fillna(3)).sort_values(["o", "file"])
+    return [clips / f for f in labels.file.head(n)]
+
+
+def extract(paths: list[Path], out: Path, **overrides) -> dict:
+    """extract_inputs on these files; returns its manifest as a dict plus the wall time."""
+    from signbridge.extract.outputs import extract_inputs
+    from signbridge.settings import load_settings
+
+    settings = load_settings(**overrides)
+    t0 = time.perf_counter()
+    m = extract_inputs([str(p) for p in paths], str(out), settings, workers=overrides.get("workers"))
+    wall = time.perf_counter() - t0
+    d = m.to_dict()
+    d["wall_s"] = wall
+    return d
+
+
+# ------------------------------------------------------------------------------------------------ parity
+def _table(path: Path):
+    from signbridge.extract.io import read_landmarks
+
+    return read_landmarks(str(path))
+
+
+def compare_tables(cpu, gpu) -> dict:
+    """Per part: agreement counts and distances (share of the diagonal) on the frames both tables have."""
+    import numpy as np
+
+    from signbridge.contracts import read_landmarks_metadata
+
+    meta = read_landmarks_metadata(cpu)
+    W, H = meta.get("frame_width") or meta["width"], meta.get("frame_height") or meta["height"]
+    diag = float(np.hypot(W, H))
+    fc, fg = cpu.column("frame").to_numpy(), gpu.column("frame").to_numpy()
+    common = np.intersect1d(fc, fg)
+    ic, ig = np.searchsorted(fc, common), np.searchsorted(fg, common)
+    res = {"frames": int(len(common)), "frames_only_cpu": int(len(fc) - len(common)),
+           "frames_only_gpu": int(len(fg) - len(common))}
+    for part in PARTS:
+        a, b = cpu.column(part).to_pylist(), gpu.column(part).to_pylist()
+        agree = both = 0
+        dists = []
+        for i, j in zip(ic, ig):
+            pa, pb = a[i] is not None, b[j] is not None
+            agree += pa == pb
+            if pa and pb:
+                both += 1
+                x = np.asarray(a[i], dtype=np.float64).reshape(-1, DIMS[part])
+                y = np.asarray(b[j], dtype=np.float64).reshape(-1, DIMS[part])
+                d = np.hypot((x[:, 0] - y[:, 0]) * W, (x[:, 1] - y[:, 1]) * H) / diag
+                dists.extend(d[np.isfinite(d)].tolist())
+        res[part] = {"agree": agree, "both": both, "cpu": sum(a[i] is not None for i in ic),
+                     "gpu": sum(b[j] is not None for j in ig), "dists": dists}
+    return res
+
+
+def _span_top1(track) -> list[tuple[float, float, str]]:
+    return [(s.start_ms, s.end_ms, s.top_k[0].label if s.top_k else s.label) for s in track.spans]
+
+
+def top1_agreement(cpu_tables, gpu_tables) -> dict:
+    from signbridge.recognize import recognize_tables
+    from signbridge.settings import load_settings
+
+    settings = load_settings(device="cpu")
+    tc = recognize_tables(cpu_tables, settings)
+    tg = recognize_tables(gpu_tables, settings)
+    spans = same = 0
+    for a, b in zip(tc, tg):
+        sa, sb = _span_top1(a), _span_top1(b)
+        for s0, e0, lab in sa:
+            spans += 1
+            best, match = 0.0, None
+            for s1, e1, lab1 in sb:
+                inter = max(0.0, min(e0, e1) - max(s0, s1))
+                iou = inter / max(1e-9, max(e0, e1) - min(s0, s1))
+                if iou > best:
+                    best, match = iou, lab1
+            same += best >= 0.5 and match == lab
+    return {"spans": spans, "top1_unchanged": same, "share": round(same / spans, 4) if spans else None,
+            "spans_gpu": sum(len(t.spans) for t in tg)}
+
+
+def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None) -> dict:
+    import numpy as np
+
+    clips = pick_clips(n_clips)
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-parity-") as tmp:
+        tmp = Path(tmp)
+        t_cpu = extract(clips, tmp / "cpu", extractor="cpu", workers=workers)
+        if gpu_tables is None:
+            t_gpu = extract(clips, tmp / "gpu", extractor="gpu", device=device)
+            gdir = tmp / "gpu"
+        else:
+            t_gpu, gdir = None, gpu_tables
+        per = {p: {"agree": 0, "frames": 0, "both": 0, "cpu": 0, "gpu": 0, "dists": []} for p in PARTS}
+        cpu_tables, gpu_list, names, missing = [], [], [], []
+        frames_only = 0
+        for c in clips:
+            pc, pg = tmp / "cpu" / f"{c.stem}.landmarks.parquet", gdir / f"{c.stem}.landmarks.parquet"
+            if not pc.exists() or not pg.exists():
+                missing.append(c.name)
+                continue
+            a, b = _table(pc), _table(pg)
+            r = compare_tables(a, b)
+            frames_only += r["frames_only_cpu"] + r["frames_only_gpu"]
+            for p in PARTS:
+                for k in ("agree", "both", "cpu", "gpu"):
+                    per[p][k] += r[p][k]
+                per[p]["frames"] += r["frames"]
+                per[p]["dists"].extend(r[p]["dists"])
+            cpu_tables.append(a)
+            gpu_list.append(b)
+            names.append(c.name)
+            from signbridge.contracts import read_landmarks_metadata
+
+            extractor = read_landmarks_metadata(b).get("extractor")
+        top1 = top1_agreement(cpu_tables, gpu_list)
+    parts = {}
+    for p, v in per.items():
+        d = np.asarray(v["dists"]) * 100
+        parts[p] = {"frames": v["frames"], "detected_cpu": v["cpu"], "detected_gpu": v["gpu"], "both": v["both"],
+                    "detection_agreement": round(v["agree"] / max(1, v["frames"]), 4),
+                    "median_distance_pct_of_diagonal": round(float(np.median(d)), 4) if len(d) else None,
+                    "p90_distance_pct_of_diagonal": round(float(np.percentile(d, 90)), 4) if len(d) else None}
+    checks = {
+        "median_distance<=1%_pose_and_hands": all((parts[p]["median_distance_pct_of_diagonal"] or 0) <= 1.0
+                                                   for p in ("pose", "left_hand", "right_hand")),
+        "detection_agreement>=95%_pose_and_hands": all(parts[p]["detection_agreement"] >= 0.95
+                                                        for p in ("pose", "left_hand", "right_hand")),
+        "top1_unchanged>=90%": (top1["share"] or 0) >= 0.90,
+    }
+    report = {"clips": len(names), "clip_names": names, "missing": missing, "device": device,
+              "gpu_tables_from": str(gpu_tables) if gpu_tables else None, "gpu_extractor": extractor,
+              "frames_in_one_table_only": frames_only, "parts": parts, "recognizer_top1": top1, "checks": checks,
+              "passed": all(checks.values()),
+              "seconds": {"cpu": round(t_cpu["wall_s"], 1), "gpu": round(t_gpu["wall_s"], 1) if t_gpu else None}}
+    print("\n| part | frames | CPU detects | GPU detects | detection agreement | median dist (% diag) | p90 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for p, v in parts.items():
+        print(f"| {p} | {v['frames']} | {v['detected_cpu']} | {v['detected_gpu']} | {v['detection_agreement']:.3f} | "
+              f"{v['median_distance_pct_of_diagonal']} | {v['p90_distance_pct_of_diagonal']} |")
+    print(f"\nrecogniser top-1 unchanged on {top1['top1_unchanged']} of {top1['spans']} spans ({top1['share']}); "
+          f"checks: {checks}")
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ speed
+def _tasks(paths: list[Path], fps: float, extractor: str, device: str, streams: int):
+    from signbridge.extract.video import prepare
+    from signbridge.settings import load_settings
+
+    settings = load_settings(fps=fps, extractor=extractor, device=device)
+    jobs = [prepare(str(p), settings, workers=streams, key=i) for i, p in enumerate(paths)]
+    return [t for j in jobs for t in j.tasks], jobs
+
+
+def decode_only(paths: list[Path], fps: float, streams: int) -> dict:
+    """The extractor's own ffmpeg readers, ``streams`` at a time, frames dropped: what decoding alone gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signbridge.extract.decode import DecodeReport
+    from signbridge.extract.holistic import chunk_frames
+
+    tasks, _ = _tasks(paths, fps, "gpu", "cpu", streams)
+    t0 = time.perf_counter()
+
+    def run(t) -> int:
+        return sum(1 for _ in chunk_frames(t, DecodeReport()))
+
+    with ThreadPoolExecutor(streams) as ex:
+        frames = sum(ex.map(run, tasks))
+    wall = time.perf_counter() - t0
+    return {"frames": frames, "wall_s": round(wall, 2), "frames_per_s": round(frames / wall, 1), "streams": streams}
+
+
+def engine_only(paths: list[Path], device: str, batches: list[int], steps: int) -> list[dict]:
+    """Decoded frames in memory; one frame of each of ``batch`` streams per step, tracking state kept."""
+    import torch
+
+    from signbridge.extract.decode import DecodeReport
+    from signbridge.extract.gpu_pool import engine
+    from signbridge.extract.holistic import chunk_frames
+
+    tasks, _ = _tasks(paths, 15.0, "gpu", device, 1)
+    clips = []
+    for t in tasks[: max(batches)]:
+        clips.append([(rgb.copy(), ts) for _, _, rgb, ts in chunk_frames(t, DecodeReport())])
+    eng = engine(device, True)
+    out = []
+    for b in batches:
+        b = min(b, len(clips))
+        for warm in (True, False):
+            states = [eng.new_stream() for _ in range(b)]
+            eng.timing.clear()
+            n = 0
+            if eng.device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for k in range(3 if warm else steps):
+                frames = [clips[i][k % len(clips[i])] for i in range(b)]
+                eng.process(states, [f[0] for f in frames], [None] * b)
+                n += b
+            wall = time.perf_counter() - t0
+        timing = {k: round(v, 3) for k, v in eng.timing.items()}
+        out.append({"batch": b, "frames": n, "wall_s": round(wall, 3), "frames_per_s": round(n / wall, 1),
+                    "ms_per_step": round(1000 * wall / steps, 2), "phases_s": timing})
+        print(f"  engine batch {b:4d}: {n / wall:8.1f} frames/s, {1000 * wall / steps:6.1f} ms/step {timing}",
+              flush=True)
+    return out
+
+
+def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: int | None) -> dict:
+    from signbridge.extract import gpu_pool
+
+    m = extract(paths, out, extractor="gpu", device=device, fps=fps, gpu_streams=streams)
+    docs = [json.loads(p.read_text()) for p in out.glob("*.stats.json")]
+    frames = sum(d["stats"]["frames"] for d in docs)
+    video_s = sum(float(d.get("duration_s") or 0) for d in docs)
+    ok = sum(v.get("status") == "ok" for v in m["videos"])
+    stats = dict(gpu_pool.LAST_STATS)
+    wall = m["wall_s"]
+    return {"fps_sampled": fps, "videos": len(paths), "ok": ok, "frames": frames, "video_s": round(video_s, 1),
+            "wall_s": round(wall, 2), "frames_per_s": round(frames / wall, 1),
+            "gpu_s_per_video_hour": round(wall / (video_s / 3600), 1) if video_s else None,
+            "engine_busy_s": round(stats.get("gpu_s", 0.0), 2), "engine_idle_s": round(stats.get("idle_s", 0.0), 2),
+            "batches": stats.get("batches"), "mean_batch": round(stats.get("frames", 0) / max(1, stats.get("batches", 1)), 1),
+            "streams": stats.get("streams")}
+
+
+def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams: list[int], budget_s: float,
+          out_json: Path) -> dict:
+    import torch
+
+    from signbridge.extract.gpu_pool import engine
+
+    t_start = time.perf_counter()
+    clips = sorted(clips_dir.glob("*.mp4"))
+    eng = engine(device, True)
+    report: dict = {"gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
+                    "copies": copies, "long_video": video.name if video else None, "parts": {}}
+
+    def save() -> None:
+        write(out_json, report)
+
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
+        tmp = Path(tmp)
+        linked = tmp / "in"
+        linked.mkdir()
+        inputs = []
+        for k in range(copies):
+            for c in clips:
+                p = linked / f"{c.stem}_{k:02d}.mp4"
+                p.symlink_to(c.resolve())
+                inputs.append(p)
+        if video is not None:
+            inputs.append(video)
+        steps = [
+            ("decode_only_fps0", lambda: decode_only(inputs, 0.0, max(streams))),
+            ("engine_only", lambda: engine_only(clips, device, [16, 64, 128, 256], 20)),
+        ]
+        for s in streams:
+            steps.append((f"whole_path_fps0_streams{s}", lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s)))
+        steps.append(("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, max(streams))))
+        for name, fn in steps:
+            if time.perf_counter() - t_start > budget_s:
+                report["parts"][name] = {"skipped": "time budget"}
+                continue
+            try:
+                t0 = time.perf_counter()
+                report["parts"][name] = fn()
+                print(f"{name}: {json.dumps(report['parts'][name])[:400]} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            except Exception as e:  # noqa: BLE001 — one failed part is recorded, the rest still run
+                report["parts"][name] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+                print(f"{name} failed: {e}", flush=True)
+            save()
+        whole = [v for k, v in report["parts"].items() if k.startswith("whole_path_fps0") and "frames_per_s" in v]
+        if whole:
+            best = max(whole, key=lambda v: v["frames_per_s"])
+            report["frames_per_s"] = best["frames_per_s"]
+            report["frames_per_s_at"] = f"every frame, {best['streams']} streams"
+        if "whole_path_fps15" in report["parts"] and "gpu_s_per_video_hour" in report["parts"]["whole_path_fps15"]:
+            report["gpu_s_per_video_hour_at_15fps"] = report["parts"]["whole_path_fps15"]["gpu_s_per_video_hour"]
+        tar = os.environ.get("GPU_TABLES_TAR")
+        if tar and (tmp / "o15").is_dir():  # the 15 fps tables of the first copy, for parity at home
+            keep = tmp / "tables"
+            keep.mkdir()
+            for p in (tmp / "o15").glob("*_00.landmarks.parquet"):
+                shutil.copy(p, keep / p.name.replace("_00.landmarks", ".landmarks"))
+            subprocess.run(["tar", "czf", tar, "-C", str(keep), "."], check=True)
+    report["torch"] = torch.__version__
+    report["seconds"] = round(time.perf_counter() - t_start, 1)
+    save()
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ CPU baseline
+def cpu_baseline(n_clips: int, workers: int) -> dict:
+    """The CPU extractor and pose-format on the same clips, every frame, in one run on this machine."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_extract import run_measured
+
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    clips = pick_clips(n_clips)
+    venv_bin = Path(sys.executable).parent
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gpu-cpu-") as tmp:
+        tmp = Path(tmp)
+        folder = tmp / "clips"
+        folder.mkdir()
+        for c in clips:
+            (folder / c.name).symlink_to(c.resolve())
+        for name, cmd in (
+            ("signbridge_cpu", [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o", str(tmp / "o"),
+                                "--workers", str(workers), "--fps", "0", "--no-progress", "--log-level", "WARNING"]),
+            ("pose_format", [str(venv_bin / "videos_to_poses"), "-d", str(folder), "--num-workers", str(workers)]),
+        ):
+            r = run_measured(cmd, env)
+            if name == "pose_format":
+                from pose_format import Pose
+
+                r["frames"] = sum(int(Pose.read(p.read_bytes()).body.data.shape[0]) for p in folder.glob("*.pose"))
+            else:
+                r["frames"] = sum(json.loads(p.read_text())["stats"]["frames"] for p in (tmp / "o").glob("*.stats.json"))
+            r["frames_per_s"] = round(r["frames"] / r["wall_s"], 1)
+            r["frames_per_s_per_core"] = round(r["frames_per_s"] / workers, 1)
+            res[name] = r
+            print(f"{name}: {r['frames']} frames in {r['wall_s']:.1f} s = {r['frames_per_s']} frames/s "
+                  f"({workers} workers, load {r.get('load_during')})", flush=True)
+    return {"clips": len(clips), "workers": workers, "fps": 0, "runs": res}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("parity")
+    p.add_argument("--clips", type=int, default=60)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--gpu-tables", type=Path)
+    p.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_parity.json")
+    s = sub.add_parser("speed")
+    s.add_argument("--clips-dir", type=Path, default=DATA / "wlasl_clips")
+    s.add_argument("--video", type=Path)
+    s.add_argument("--copies", type=int, default=8)
+    s.add_argument("--device", default="cuda")
+    s.add_argument("--streams", default="64,128")
+    s.add_argument("--budget-s", type=float, default=480)
+    s.add_argument("--results", type=Path, default=RESULTS / "extract_gpu.json")
+    c = sub.add_parser("cpu")
+    c.add_argument("--clips", type=int, default=40)
+    c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    c.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_cpu_baseline.json")
+    a = ap.parse_args()
+    if a.cmd == "parity":
+        write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers))
+    elif a.cmd == "speed":
+        speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results)
+    else:
+        write(a.results, cpu_baseline(a.clips, a.workers))
+
+
+if __name__ == "__main__":
+    main()
