@@ -245,6 +245,7 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int) 
     clips = []
     for t in tasks[: max(batches)]:
         clips.append([(rgb.copy(), ts) for _, _, rgb, ts in chunk_frames(t, DecodeReport())])
+    clips = [clips[i % len(clips)] for i in range(max(batches))]  # more streams than clips: clips repeat
     eng = engine(device, True)
     out = []
     for b in batches:
