@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,7 +39,6 @@ sys.path.insert(0, str(REPO))
 DATA = Path(os.environ.get("SIGNBRIDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 RESULTS = REPO / "benchmarks" / "results"
 PARTS = ("face", "pose", "left_hand", "right_hand")
-DIMS = {"face": 3, "pose": 4, "left_hand": 3, "right_hand": 3}
 
 
 def write(path: Path, report: dict) -> None:
@@ -81,38 +79,6 @@ def _table(path: Path):
     return read_landmarks(str(path))
 
 
-def compare_tables(cpu, gpu) -> dict:
-    """Per part: agreement counts and distances (share of the diagonal) on the frames both tables have."""
-    import numpy as np
-
-    from signbridge.contracts import read_landmarks_metadata
-
-    meta = read_landmarks_metadata(cpu)
-    W, H = meta.get("frame_width") or meta["width"], meta.get("frame_height") or meta["height"]
-    diag = float(np.hypot(W, H))
-    fc, fg = cpu.column("frame").to_numpy(), gpu.column("frame").to_numpy()
-    common = np.intersect1d(fc, fg)
-    ic, ig = np.searchsorted(fc, common), np.searchsorted(fg, common)
-    res = {"frames": int(len(common)), "frames_only_cpu": int(len(fc) - len(common)),
-           "frames_only_gpu": int(len(fg) - len(common))}
-    for part in PARTS:
-        a, b = cpu.column(part).to_pylist(), gpu.column(part).to_pylist()
-        agree = both = 0
-        dists = []
-        for i, j in zip(ic, ig):
-            pa, pb = a[i] is not None, b[j] is not None
-            agree += pa == pb
-            if pa and pb:
-                both += 1
-                x = np.asarray(a[i], dtype=np.float64).reshape(-1, DIMS[part])
-                y = np.asarray(b[j], dtype=np.float64).reshape(-1, DIMS[part])
-                d = np.hypot((x[:, 0] - y[:, 0]) * W, (x[:, 1] - y[:, 1]) * H) / diag
-                dists.extend(d[np.isfinite(d)].tolist())
-        res[part] = {"agree": agree, "both": both, "cpu": sum(a[i] is not None for i in ic),
-                     "gpu": sum(b[j] is not None for j in ig), "dists": dists}
-    return res
-
-
 def _span_top1(track) -> list[tuple[float, float, str]]:
     return [(s.start_ms, s.end_ms, s.top_k[0].label if s.top_k else s.label) for s in track.spans]
 
@@ -141,7 +107,8 @@ def top1_agreement(cpu_tables, gpu_tables) -> dict:
 
 
 def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None) -> dict:
-    import numpy as np
+    from signbridge.contracts import read_landmarks_metadata
+    from signbridge.extract.compare import PartAgreement, compare_tables
 
     clips = pick_clips(n_clips)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-parity-") as tmp:
@@ -152,36 +119,26 @@ def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | No
             gdir = tmp / "gpu"
         else:
             t_gpu, gdir = None, gpu_tables
-        per = {p: {"agree": 0, "frames": 0, "both": 0, "cpu": 0, "gpu": 0, "dists": []} for p in PARTS}
+        per = {p: PartAgreement() for p in PARTS}
         cpu_tables, gpu_list, names, missing = [], [], [], []
         frames_only = 0
+        extractor = None
         for c in clips:
             pc, pg = tmp / "cpu" / f"{c.stem}.landmarks.parquet", gdir / f"{c.stem}.landmarks.parquet"
             if not pc.exists() or not pg.exists():
                 missing.append(c.name)
                 continue
             a, b = _table(pc), _table(pg)
-            r = compare_tables(a, b)
-            frames_only += r["frames_only_cpu"] + r["frames_only_gpu"]
+            r, only = compare_tables(a, b)
+            frames_only += only
             for p in PARTS:
-                for k in ("agree", "both", "cpu", "gpu"):
-                    per[p][k] += r[p][k]
-                per[p]["frames"] += r["frames"]
-                per[p]["dists"].extend(r[p]["dists"])
+                per[p].add(r[p])
             cpu_tables.append(a)
             gpu_list.append(b)
             names.append(c.name)
-            from signbridge.contracts import read_landmarks_metadata
-
             extractor = read_landmarks_metadata(b).get("extractor")
         top1 = top1_agreement(cpu_tables, gpu_list)
-    parts = {}
-    for p, v in per.items():
-        d = np.asarray(v["dists"]) * 100
-        parts[p] = {"frames": v["frames"], "detected_cpu": v["cpu"], "detected_gpu": v["gpu"], "both": v["both"],
-                    "detection_agreement": round(v["agree"] / max(1, v["frames"]), 4),
-                    "median_distance_pct_of_diagonal": round(float(np.median(d)), 4) if len(d) else None,
-                    "p90_distance_pct_of_diagonal": round(float(np.percentile(d, 90)), 4) if len(d) else None}
+    parts = {p: v.summary() for p, v in per.items()}
     checks = {
         "median_distance<=1%_pose_and_hands": all((parts[p]["median_distance_pct_of_diagonal"] or 0) <= 1.0
                                                    for p in ("pose", "left_hand", "right_hand")),

@@ -339,7 +339,7 @@ class HolisticGPU:
         x0, y0 = torch.floor(sx), torch.floor(sy)
         fx, fy = (sx - x0).float(), (sy - y0).float()
         x0, y0 = x0.long(), y0.long()
-        n_img, ch, cw = canvas.shape[0], canvas.shape[1], canvas.shape[2]
+        ch, cw = canvas.shape[1], canvas.shape[2]
         flat = canvas.reshape(-1, 3)
         base = torch.from_numpy(img).to(dev).view(-1, 1, 1) * (ch * cw)
         Wl, Hl = W.long(), H.long()

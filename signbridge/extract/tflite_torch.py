@@ -82,7 +82,6 @@ def _densify(values: np.ndarray, shape: list[int], sp: Any) -> np.ndarray:
 
 
 def _union_vector(dm: Any, name: str) -> np.ndarray:
-    import flatbuffers.table
     import tflite
 
     kind = getattr(dm, name + "Type")()
