@@ -153,3 +153,75 @@ def test_long_video_chunks_through_the_gpu_pool_match_one_pass(shared_data, tmp_
     assert one.table.column("frame").to_pylist() == chunked.table.column("frame").to_pylist()
     assert pc.all(pc.greater(pc.subtract(chunked.table.column("frame").slice(1),
                                          chunked.table.column("frame").slice(0, chunked.table.num_rows - 1)), 0)).as_py()
+
+
+def _one_euro_reference(seq, min_cutoff, beta, d_cutoff):
+    """MediaPipe's OneEuroFilter (one_euro_filter.cc), one value at a time: the batched filter's reference."""
+    freq, last_t, x_raw, x_out, dx_out, outs = 30.0, 0, None, None, None, []
+    alpha = lambda c: 1.0 / (1.0 + (1.0 / (2 * np.pi * c)) / (1.0 / freq))  # noqa: E731
+    for t, scale, v in seq:
+        if last_t >= t:
+            outs.append(v)
+            continue
+        if last_t != 0 and t != 0:
+            freq = 1.0 / ((t - last_t) * 1e-9)
+        last_t = t
+        dv = (v - x_raw) * scale * freq if x_raw is not None else np.zeros_like(v)
+        edv = dv if dx_out is None else alpha(d_cutoff) * dv + (1 - alpha(d_cutoff)) * dx_out
+        a = alpha(min_cutoff + beta * np.abs(edv))
+        out = v if x_out is None else a * v + (1 - a) * x_out
+        x_raw, dx_out, x_out = v.astype(np.float32), edv.astype(np.float32), np.asarray(out, np.float32)
+        outs.append(out)
+    return outs
+
+
+def test_batched_one_euro_filter_is_the_scalar_filter_per_stream():
+    from signbridge.extract.gpu_holistic import OneEuro
+
+    rng = np.random.RandomState(1)
+    steps, streams = 12, 5
+    t = np.cumsum(rng.randint(20_000_000, 80_000_000, size=(steps, streams)), axis=0)
+    t[5, 2] = t[4, 2]  # a repeated time: passed through, state kept
+    vals = rng.normal(300, 20, size=(steps, streams, 4, 3))
+    scale = rng.uniform(0.002, 0.01, size=(steps, streams))
+    filters = [OneEuro(0.05, 80.0, 1.0) for _ in range(streams)]
+    got = []
+    for k in range(steps):
+        live = np.arange(streams) if k != 3 else np.array([0, 2, 4])  # streams need not all be in a batch
+        out = OneEuro.apply([filters[i] for i in live], t[k, live], scale[k, live], vals[k, live])
+        got.append(dict(zip(live.tolist(), out)))
+    for i in range(streams):
+        seq = [(t[k, i], scale[k, i], vals[k, i]) for k in range(steps) if i in got[k]]
+        want = _one_euro_reference(seq, 0.05, 80.0, 1.0)
+        have = [got[k][i] for k in range(steps) if i in got[k]]
+        np.testing.assert_allclose(np.array(have), np.array(want), rtol=1e-6, atol=1e-4)
+
+
+def test_a_stream_gives_the_same_landmarks_alone_or_in_a_batch(shared_data, one_torch_thread):
+    """Batching across videos must not change any video's landmarks (state is per stream)."""
+    from signbridge.extract.decode import DecodeReport
+    from signbridge.extract.gpu_pool import engine
+    from signbridge.extract.holistic import chunk_frames
+    from signbridge.extract.video import prepare
+    from signbridge.settings import load_settings
+
+    settings = load_settings(env={}, extractor="gpu", device="cpu")
+    clips = [[(rgb.copy(), ts) for _, _, rgb, ts in chunk_frames(prepare(str(shared_data / "wlasl_clips" / c),
+                                                                          settings).tasks[0], DecodeReport())][:8]
+             for c in CLIPS[:2]]
+    eng = engine("cpu", True)
+    alone = []
+    for frames in clips:
+        st = eng.new_stream()
+        alone.append([eng.process([st], [f], [ts])[0] for f, ts in frames])
+    sts = [eng.new_stream(), eng.new_stream()]
+    together = [eng.process(sts, [clips[0][k][0], clips[1][k][0]], [clips[0][k][1], clips[1][k][1]])
+                for k in range(8)]
+    for s in range(2):
+        for k in range(8):
+            for part, v in alone[s][k].items():
+                w = together[k][s][part]
+                assert (v is None) == (w is None), (s, k, part)
+                if v is not None:
+                    np.testing.assert_allclose(v, w, atol=5e-4)  # float sums of other batch sizes; a state
+                    # mix-up between streams moves points by whole percents

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 VERSION = "1"
 
@@ -197,27 +198,40 @@ class OneEuro:
         self.x_out: np.ndarray | None = None
         self.dx_out: np.ndarray | None = None
 
-    def _alpha(self, cutoff):
-        te = 1.0 / self.freq
-        tau = 1.0 / (2 * np.pi * cutoff)
-        return 1.0 / (1.0 + tau / te)
+    @staticmethod
+    def apply(filters: list["OneEuro"], t_ns: np.ndarray, scale: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each filter (same parameters) on its row of ``values`` (m, k, 3) at its time and value scale: the
+        scalar filter of MediaPipe, evaluated for many streams in one set of numpy operations."""
+        f0 = filters[0]
+        m = len(filters)
+        last_t = np.array([f.last_t for f in filters], dtype=np.int64)
+        freq = np.array([f.freq for f in filters], dtype=np.float64)
+        run = last_t < t_ns  # a filter that has seen this time (or a later one) passes the value through
+        new_freq = np.where((last_t != 0) & (t_ns != 0), 1e9 / np.maximum(t_ns - last_t, 1), freq)
+        started = np.array([f.x_raw is not None for f in filters])
+        zeros = np.zeros(values.shape[1:], dtype=np.float32)
+        x_raw = np.stack([f.x_raw if f.x_raw is not None else zeros for f in filters])
+        x_out = np.stack([f.x_out if f.x_out is not None else zeros for f in filters])
+        dx_out = np.stack([f.dx_out if f.dx_out is not None else zeros for f in filters])
+        fq = new_freq.reshape(m, 1, 1)
+        sc = np.asarray(scale, dtype=np.float64).reshape(m, 1, 1)
+        st = started.reshape(m, 1, 1)
+        dv = np.where(st, (values - x_raw) * sc * fq, 0.0)
 
-    def __call__(self, t_ns: int, scale: float, value: np.ndarray) -> np.ndarray:
-        if self.last_t >= t_ns:
-            return value
-        if self.last_t != 0 and t_ns != 0:
-            self.freq = 1.0 / ((t_ns - self.last_t) * 1e-9)
-        self.last_t = t_ns
-        dv = (value - self.x_raw) * scale * self.freq if self.x_raw is not None else np.zeros_like(value)
-        a_d = self._alpha(self.d_cutoff)
-        edv = dv if self.dx_out is None else a_d * dv + (1 - a_d) * self.dx_out
-        self.dx_out = edv.astype(np.float32)
-        cutoff = self.min_cutoff + self.beta * np.abs(edv)
-        a = self._alpha(cutoff)
-        out = value if self.x_out is None else a * value + (1 - a) * self.x_out
-        self.x_raw = np.asarray(value, dtype=np.float32)
-        self.x_out = np.asarray(out, dtype=np.float32)
-        return np.asarray(out, dtype=np.float64)
+        def alpha(cutoff):
+            return 1.0 / (1.0 + (1.0 / (2 * np.pi * cutoff)) * fq)
+
+        a_d = alpha(f0.d_cutoff)
+        edv = np.where(st, a_d * dv + (1 - a_d) * dx_out, dv)
+        a = alpha(f0.min_cutoff + f0.beta * np.abs(edv))
+        out = np.where(st, a * values + (1 - a) * x_out, values)
+        for i in np.flatnonzero(run):
+            f = filters[i]
+            f.freq, f.last_t = float(new_freq[i]), int(t_ns[i])
+            f.x_raw = values[i].astype(np.float32)
+            f.dx_out = edv[i].astype(np.float32)
+            f.x_out = out[i].astype(np.float32)
+        return np.where(run.reshape(m, 1, 1), out, values)
 
 
 @dataclass
@@ -261,8 +275,6 @@ class HolisticGPU:
             self.face_lm = load(FACE_LM)
         self._pinned: torch.Tensor | None = None
         self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick its fastest kernels
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
         self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
 
@@ -303,27 +315,28 @@ class HolisticGPU:
         each model for a handful of shapes instead of every count of crops a step can have."""
         n = x.shape[0]
         if self.device.type != "cuda":
-            return model(x)
+            return model(x, layout="nchw")
         size = 1 << max(0, (n - 1).bit_length()) if n <= 64 else -(-n // 64) * 64
         if size != n:
             x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-        return [y[:n] for y in model(x)]
+        return [y[:n] for y in model(x, layout="nchw")]
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
               lo: float, hi: float, zero_border: bool, keep_aspect: bool = True) -> torch.Tensor:
-        """ImageToTensor: rotated rect crops (rects normalised, one per row, from image ``img[i]``) as an
-        (n, out, out, 3) float tensor in [lo, hi]."""
+        """ImageToTensor: rotated rect crops (rects normalised, one per row, from image ``img[i]`` of the float
+        NCHW ``canvas``) as an (n, 3, out, out) tensor in [lo, hi]. One ``grid_sample`` over the images that
+        have crops, their crops side by side in the grid; the source coordinates are OpenCV's (pixel i's centre
+        at i, rounded to 1/32 px) and the result is rounded to whole levels as OpenCV's uint8 warp does."""
         dev = self.device
-        wh = sizes[torch.from_numpy(img).to(dev)].double()  # (n, 2)
+        n = len(img)
+        wh = sizes[torch.from_numpy(img).to(dev)].float()  # (n, 2)
         r = torch.from_numpy(rects).to(dev)
-        cx, cy = r[:, 0] * wh[:, 0], r[:, 1] * wh[:, 1]
-        w, h = r[:, 2] * wh[:, 0], r[:, 3] * wh[:, 1]
+        cx, cy = (r[:, 0] * wh[:, 0]).float(), (r[:, 1] * wh[:, 1]).float()
+        w, h = (r[:, 2] * wh[:, 0]).float(), (r[:, 3] * wh[:, 1]).float()
         if keep_aspect:  # pad the ROI to the tensor's (square) aspect: letterbox
-            side = torch.maximum(w, h)
-            w, h = side, side
+            w = h = torch.maximum(w, h)
         c, s = torch.cos(r[:, 4]).float(), torch.sin(r[:, 4]).float()
-        cx, cy, w, h, wh = cx.float(), cy.float(), w.float(), h.float(), wh.float()
         g = torch.arange(out, device=dev, dtype=torch.float32) / out - 0.5
         u = g.view(1, 1, out) * w.view(-1, 1, 1)  # along the rect's x, per output column
         v = g.view(1, out, 1) * h.view(-1, 1, 1)  # along the rect's y, per output row
@@ -331,29 +344,26 @@ class HolisticGPU:
         sy = cy.view(-1, 1, 1) + s.view(-1, 1, 1) * u + c.view(-1, 1, 1) * v
         sx = torch.round(sx * 32) / 32  # OpenCV's fixed-point coordinates (INTER_BITS = 5)
         sy = torch.round(sy * 32) / 32
-        W = wh[:, 0].view(-1, 1, 1)
-        H = wh[:, 1].view(-1, 1, 1)
-        if not zero_border:
-            sx = torch.minimum(torch.clamp(sx, min=0.0), W - 1)
-            sy = torch.minimum(torch.clamp(sy, min=0.0), H - 1)
-        x0, y0 = torch.floor(sx), torch.floor(sy)
-        fx, fy = (sx - x0).float(), (sy - y0).float()
-        x0, y0 = x0.long(), y0.long()
-        ch, cw = canvas.shape[1], canvas.shape[2]
-        flat = canvas.reshape(-1, 3)
-        base = torch.from_numpy(img).to(dev).view(-1, 1, 1) * (ch * cw)
-        Wl, Hl = W.long(), H.long()
-
-        def tap(xx, yy):
-            inside = (xx >= 0) & (xx < Wl) & (yy >= 0) & (yy < Hl)
-            idx = base + yy.clamp(0, ch - 1) * cw + xx.clamp(0, cw - 1)
-            val = flat[idx.view(-1)].view(*idx.shape, 3).float()
-            return val * inside.unsqueeze(-1).float()
-
-        top = tap(x0, y0) * (1 - fx).unsqueeze(-1) + tap(x0 + 1, y0) * fx.unsqueeze(-1)
-        bot = tap(x0, y0 + 1) * (1 - fx).unsqueeze(-1) + tap(x0 + 1, y0 + 1) * fx.unsqueeze(-1)
-        val = torch.round(top * (1 - fy).unsqueeze(-1) + bot * fy.unsqueeze(-1))  # OpenCV rounds to uint8
-        return val * ((hi - lo) / 255.0) + lo
+        if not zero_border:  # replicate: the nearest edge pixel
+            sx = torch.minimum(sx.clamp(min=0.0), wh[:, 0].view(-1, 1, 1) - 1)
+            sy = torch.minimum(sy.clamp(min=0.0), wh[:, 1].view(-1, 1, 1) - 1)
+        # zero border: the canvas is zero beyond each frame, and grid_sample is zero beyond the canvas
+        ch, cw = canvas.shape[2], canvas.shape[3]
+        grid = torch.stack([sx * (2.0 / max(cw - 1, 1)) - 1, sy * (2.0 / max(ch - 1, 1)) - 1], dim=-1)
+        images, row = np.unique(img, return_inverse=True)
+        slot = np.zeros(n, dtype=np.int64)
+        seen: dict[int, int] = {}
+        for i, rw in enumerate(row):
+            slot[i] = seen.get(rw, 0)
+            seen[rw] = slot[i] + 1
+        k = int(slot.max()) + 1
+        src = canvas if len(images) == canvas.shape[0] else canvas[torch.from_numpy(images).to(dev)]
+        full = torch.full((len(images), k * out, out, 2), -4.0, device=dev)  # unused slots sample nothing
+        rt, st = torch.from_numpy(row).to(dev), torch.from_numpy(slot).to(dev)
+        full.view(len(images), k, out, out, 2)[rt, st] = grid
+        sampled = F.grid_sample(src, full, mode="bilinear", padding_mode="zeros", align_corners=True)
+        crops = sampled.view(len(images), 3, k, out, out)[rt, :, st]
+        return torch.round(crops) * ((hi - lo) / 255.0) + lo
 
     # ---- detection ---------------------------------------------------------------------------------
     @staticmethod
@@ -401,7 +411,7 @@ class HolisticGPU:
             ts.append(int(t) * 1000 if t is not None else st.frames * 33_333_000)
         clock = time.perf_counter
         t0 = clock()
-        canvas = self._upload(frames)
+        canvas = self._upload(frames).permute(0, 3, 1, 2).float()  # (n, 3, H, W), 0..255
         wh = np.array([[f.shape[1], f.shape[0]] for f in frames], dtype=np.float64)
         sizes = torch.from_numpy(wh).to(self.device)
 
@@ -442,19 +452,20 @@ class HolisticGPU:
             refined = self._refine_from_heatmap(lm[..., :2], heat)
             lm = torch.cat([refined, lm[..., 2:]], dim=-1).double().cpu().numpy()
             flag = flag[:, 0].cpu().numpy()
-            for k, i in enumerate(pi):
-                st = states[i]
-                if flag[k] <= 0.5:
-                    st.pose_rect = None
-                    st.pose_filter.reset()
-                    st.aux_filter.reset()
-                    continue
-                raw = lm[k].copy()
-                raw[:, :3] /= 256.0
-                raw[:, 3:] = 1 / (1 + np.exp(-raw[:, 3:]))
-                proj = project(raw[None, :, :3], rects[i:i + 1])[0]
-                self._smooth(st, proj, raw[:, 3], wh[i], ts[i], pose33, i)
-                pose_ok[i] = True
+            lost = pi[flag <= 0.5]
+            for i in lost:
+                states[i].pose_rect = None
+                states[i].pose_filter.reset()
+                states[i].aux_filter.reset()
+            keep = flag > 0.5
+            if keep.any():
+                si = pi[keep]
+                raw = lm[keep]
+                raw[..., :3] /= 256.0
+                raw[..., 3:] = 1 / (1 + np.exp(-raw[..., 3:]))
+                proj = project(raw[..., :3], rects[si])
+                self._smooth([states[i] for i in si], proj, raw[..., 3], wh[si], np.asarray(ts)[si], pose33, si)
+                pose_ok[si] = True
         for i in np.flatnonzero(~have):
             st = states[i]
             st.pose_filter.reset()
@@ -506,27 +517,29 @@ class HolisticGPU:
         ny = sy / hm / total.clamp(min=1e-12) * 256.0
         return torch.stack([torch.where(use, nx, xy[..., 0]), torch.where(use, ny, xy[..., 1])], dim=-1)
 
-    def _smooth(self, st: StreamState, proj: np.ndarray, vis: np.ndarray, wh: np.ndarray, t_ns: int,
-                pose33: np.ndarray, i: int) -> None:
-        """PoseLandmarkFiltering: visibility low-pass, one-euro on pixels scaled by the aux span; next ROI."""
-        W, H = wh
-        aux = proj[33:35]
-        scale_px = 2 * math.hypot((aux[1, 0] - aux[0, 0]) * W, (aux[1, 1] - aux[0, 1]) * H)
-        st.pose_vis = _lpf(st.pose_vis, vis[:33])
-        st.aux_vis = _lpf(st.aux_vis, vis[33:35])
-        px = proj[:35] * np.array([W, H, W])
-        if scale_px < 1e-6:
-            body, aux_f = px[:33], px[33:35]
-        else:
-            body = st.pose_filter(t_ns, 1.0 / scale_px, px[:33])
-            aux_f = st.aux_filter(t_ns, 1.0 / scale_px, px[33:35])
-        body = body / np.array([W, H, W])
-        aux_f = aux_f / np.array([W, H, W])
-        pose33[i, :, :3] = body
-        pose33[i, :, 3] = st.pose_vis
-        whi = np.array([[W, H]])
-        st.pose_rect = transform_rect(alignment_rect(aux_f[None, 0, :2], aux_f[None, 1, :2], whi, np.pi / 2),
-                                      whi, 1.25)[0]
+    def _smooth(self, states: list[StreamState], proj: np.ndarray, vis: np.ndarray, wh: np.ndarray,
+                t_ns: np.ndarray, pose33: np.ndarray, idx: np.ndarray) -> None:
+        """PoseLandmarkFiltering for the streams whose pose was found (rows of ``proj``, (m, 39, 3)):
+        visibility low-pass, one-euro on pixels scaled by the aux span, and each stream's next pose ROI."""
+        W, H = wh[:, 0:1], wh[:, 1:2]
+        aux = proj[:, 33:35]
+        scale_px = 2 * np.hypot((aux[:, 1, 0] - aux[:, 0, 0]) * W[:, 0], (aux[:, 1, 1] - aux[:, 0, 1]) * H[:, 0])
+        for st, v in zip(states, vis):
+            st.pose_vis = _lpf(st.pose_vis, v[:33])
+            st.aux_vis = _lpf(st.aux_vis, v[33:35])
+        to_px = np.stack([W, H, W], axis=-1)  # (m, 1, 3)
+        px = proj[:, :35] * to_px
+        body, aux_f = px[:, :33].copy(), px[:, 33:35].copy()
+        f = np.flatnonzero(scale_px >= 1e-6)  # a collapsed body passes through unfiltered
+        if len(f):
+            body[f] = OneEuro.apply([states[i].pose_filter for i in f], t_ns[f], 1.0 / scale_px[f], px[f, :33])
+            aux_f[f] = OneEuro.apply([states[i].aux_filter for i in f], t_ns[f], 1.0 / scale_px[f], px[f, 33:35])
+        body, aux_f = body / to_px, aux_f / to_px
+        pose33[idx, :, :3] = body
+        pose33[idx, :, 3] = np.stack([st.pose_vis for st in states])
+        rects = transform_rect(alignment_rect(aux_f[:, 0, :2], aux_f[:, 1, :2], wh, np.pi / 2), wh, 1.25)
+        for st, r in zip(states, rects):
+            st.pose_rect = r
 
     def _hands(self, states, canvas, sizes, wh, ok, pose33, out) -> None:
         items = []  # (stream index, side)

@@ -352,10 +352,11 @@ class TFLiteModule(torch.nn.Module):
                 return self._const(arr.transpose(2, 0, 1))
         return self._const(arr)
 
-    def forward(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, *inputs: torch.Tensor, layout: str = "nhwc") -> list[torch.Tensor]:
+        """``layout="nchw"``: 4-D inputs are already NCHW (crops made that way), saving two transposes."""
         values: dict[int, torch.Tensor] = {}
         for tid, x in zip(self.input_ids, inputs):
-            values[tid] = x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+            values[tid] = x.permute(0, 3, 1, 2) if x.dim() == 4 and layout == "nhwc" else x
         for step in self._steps:
             out = step.fn(*(values[i] for i in step.inputs))
             values[step.outputs[0]] = out
