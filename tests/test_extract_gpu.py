@@ -217,11 +217,16 @@ def test_a_stream_gives_the_same_landmarks_alone_or_in_a_batch(shared_data, one_
     sts = [eng.new_stream(), eng.new_stream()]
     together = [eng.process(sts, [clips[0][k][0], clips[1][k][0]], [clips[0][k][1], clips[1][k][1]])
                 for k in range(8)]
+    dims = {"face": 3, "pose": 4, "left_hand": 3, "right_hand": 3}
+    xy = lambda v, part: v.reshape(-1, dims[part])[:, :2]  # noqa: E731
     for s in range(2):
         for k in range(8):
             for part, v in alone[s][k].items():
                 w = together[k][s][part]
                 assert (v is None) == (w is None), (s, k, part)
                 if v is not None:
-                    np.testing.assert_allclose(v, w, atol=5e-4)  # float sums of other batch sizes; a state
-                    # mix-up between streams moves points by whole percents
+                    # float sums differ with the batch size, and the heatmap refinement and tracking can turn
+                    # that into a cell's worth; a stream given the other's state would be off by far more
+                    assert np.abs(xy(v, part) - xy(w, part)).max() < 0.01, (s, k, part)
+    a, b = alone[0][0]["pose"], alone[1][0]["pose"]
+    assert np.abs(xy(a, "pose") - xy(b, "pose")).max() > 0.05  # the two signers are far apart: the test can fail
