@@ -79,31 +79,47 @@ def _table(path: Path):
     return read_landmarks(str(path))
 
 
-def _span_top1(track) -> list[tuple[float, float, str]]:
-    return [(s.start_ms, s.end_ms, s.top_k[0].label if s.top_k else s.label) for s in track.spans]
+def _spans(track) -> list[tuple[float, float, str, float, bool]]:
+    """(start, end, top-1 label, its probability, shown) per span."""
+    out = []
+    for s in track.spans:
+        top = s.top_k[0] if s.top_k else None
+        out.append((s.start_ms, s.end_ms, top.label if top else s.label, float(top.prob if top else s.confidence),
+                    not s.uncertain and s.kind != "unknown"))
+    return out
 
 
-def top1_agreement(cpu_tables, gpu_tables) -> dict:
+def top1_agreement(cpu_tables, gpu_tables, names) -> dict:
+    """Spans of the CPU tables matched to the GPU tables' by time (IoU >= 0.5); is the top-1 the same?"""
     from signbridge.recognize import recognize_tables
     from signbridge.settings import load_settings
 
     settings = load_settings(device="cpu")
     tc = recognize_tables(cpu_tables, settings)
     tg = recognize_tables(gpu_tables, settings)
-    spans = same = 0
-    for a, b in zip(tc, tg):
-        sa, sb = _span_top1(a), _span_top1(b)
-        for s0, e0, lab in sa:
+    spans = same = shown = shown_same = 0
+    changed = []
+    for name, a, b in zip(names, tc, tg):
+        sb = _spans(b)
+        for s0, e0, lab, prob, vis in _spans(a):
             spans += 1
+            shown += vis
             best, match = 0.0, None
-            for s1, e1, lab1 in sb:
+            for s1, e1, lab1, prob1, vis1 in sb:
                 inter = max(0.0, min(e0, e1) - max(s0, s1))
                 iou = inter / max(1e-9, max(e0, e1) - min(s0, s1))
                 if iou > best:
-                    best, match = iou, lab1
-            same += best >= 0.5 and match == lab
+                    best, match = iou, (lab1, prob1, vis1)
+            ok = best >= 0.5 and match[0] == lab
+            same += ok
+            shown_same += ok and vis
+            if not ok:
+                changed.append({"clip": name, "start_ms": round(s0), "end_ms": round(e0), "cpu": [lab, round(prob, 3), vis],
+                                "gpu": [match[0], round(match[1], 3), match[2]] if match else None,
+                                "time_iou": round(best, 2)})
     return {"spans": spans, "top1_unchanged": same, "share": round(same / spans, 4) if spans else None,
-            "spans_gpu": sum(len(t.spans) for t in tg)}
+            "spans_gpu": sum(len(t.spans) for t in tg), "shown_spans_cpu": shown, "shown_unchanged": shown_same,
+            "changed": changed}
 
 
 def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None) -> dict:
@@ -137,7 +153,7 @@ def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | No
             gpu_list.append(b)
             names.append(c.name)
             extractor = read_landmarks_metadata(b).get("extractor")
-        top1 = top1_agreement(cpu_tables, gpu_list)
+        top1 = top1_agreement(cpu_tables, gpu_list, names)
     parts = {p: v.summary() for p, v in per.items()}
     checks = {
         "median_distance<=1%_pose_and_hands": all((parts[p]["median_distance_pct_of_diagonal"] or 0) <= 1.0
