@@ -183,6 +183,17 @@ def tracking_keeps(prev: np.ndarray, recrop: np.ndarray, prev_lm: np.ndarray, wh
     return ok
 
 
+def track(prev: list[np.ndarray | None], roi: np.ndarray, wh: np.ndarray, rect_from_landmarks, *requirements) -> None:
+    """Hand and face tracking: where a stream had landmarks last frame and the ROI they give passes the checks
+    (``tracking_keeps`` with ``requirements``) against this frame's re-crop ROI, use it (``roi`` changed in place)."""
+    k = np.flatnonzero([p is not None for p in prev])
+    if len(k):
+        plm = np.stack([prev[j] for j in k])
+        prect = rect_from_landmarks(plm, wh[k])
+        keep = tracking_keeps(prect, roi[k], plm, wh[k], *requirements)
+        roi[k[keep]] = prect[keep]
+
+
 # --------------------------------------------------------------------------------------------- smoothing
 class OneEuro:
     """MediaPipe's OneEuroFilter over an array of values (one filter per element, one shared clock)."""
@@ -565,14 +576,7 @@ class HolisticGPU:
         kp = crop.reshape(-1, 2, 2).double().cpu().numpy() / 256.0
         kp = project(np.concatenate([kp, np.zeros((len(kp), 2, 1))], axis=2), roi_pose)[..., :2]
         roi = transform_rect(alignment_rect(kp[:, 0], kp[:, 1], whs, -np.pi / 2), whs, 1.0, -0.1)
-        prev = [states[i].hands[s] for i, s in items]
-        with_prev = np.array([p is not None for p in prev])
-        if with_prev.any():
-            k = np.flatnonzero(with_prev)
-            plm = np.stack([prev[j] for j in k])
-            prect = hand_rect_from_landmarks(plm, whs[k])
-            keep = tracking_keeps(prect, roi[k], plm, whs[k], 40.0, 0.2, 0.4, -0.1)
-            roi[k[keep]] = prect[keep]
+        track([states[i].hands[s] for i, s in items], roi, whs, hand_rect_from_landmarks, 40.0, 0.2, 0.4, -0.1)
         x = self._crop(canvas, sizes, idx, roi, 224, 0.0, 1.0, zero_border=False)
         lm, flag = self._run(self.hand_lm, x)
         lm = lm.view(-1, 21, 3).double().cpu().numpy()
@@ -602,14 +606,7 @@ class HolisticGPU:
         if not len(f):
             return
         idx, roi, whs = ok[f], roi[f], whs[f]
-        prev = [states[i].face for i in idx]
-        with_prev = np.array([p is not None for p in prev])
-        if with_prev.any():
-            k = np.flatnonzero(with_prev)
-            plm = np.stack([prev[j] for j in k])
-            prect = face_rect_from_landmarks(plm, whs[k])
-            keep = tracking_keeps(prect, roi[k], plm, whs[k], 15.0, 0.1, 0.3, -0.2)
-            roi[k[keep]] = prect[keep]
+        track([states[i].face for i in idx], roi, whs, face_rect_from_landmarks, 15.0, 0.1, 0.3, -0.2)
         x = self._crop(canvas, sizes, idx, roi, 192, 0.0, 1.0, zero_border=False, keep_aspect=False)
         lm, flag = self._run(self.face_lm, x)
         lm = lm.reshape(-1, 468, 3).double().cpu().numpy() / 192.0

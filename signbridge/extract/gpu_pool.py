@@ -77,14 +77,9 @@ class GpuPool:
         return self.submit(task, progress).result()
 
     def drain(self, timeout: float = 0.0) -> list[tuple[int, int]]:
-        out = []
-        try:
-            out.append(self.progress.get(timeout=timeout) if timeout else self.progress.get_nowait())
-            while True:
-                out.append(self.progress.get_nowait())
-        except queue.Empty:
-            pass
-        return out
+        from signbridge.extract.video import drain_queue
+
+        return drain_queue(self.progress, timeout)
 
     def close(self) -> None:
         self._closed = True

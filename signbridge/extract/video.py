@@ -262,6 +262,18 @@ def run_job_chunk(job: VideoJob, i: int) -> ChunkResult:
     return settle_chunk(job, run_chunk(job.tasks[i]))
 
 
+def drain_queue(q: Any, timeout: float = 0.0) -> list[Any]:
+    """Everything waiting in a progress queue (waiting up to ``timeout`` for the first item)."""
+    out = []
+    try:
+        out.append(q.get(timeout=timeout) if timeout else q.get_nowait())
+        while True:
+            out.append(q.get_nowait())
+    except queue.Empty:
+        pass
+    return out
+
+
 class WorkerPool:
     """Worker processes, one MediaPipe graph each, shared by every video of a run.
 
@@ -282,14 +294,7 @@ class WorkerPool:
         return self._ex.submit(run_chunk_in_worker, task)
 
     def drain(self, timeout: float = 0.0) -> list[tuple[int, int]]:
-        out = []
-        try:
-            out.append(self.progress.get(timeout=timeout) if timeout else self.progress.get_nowait())
-            while True:
-                out.append(self.progress.get_nowait())
-        except queue.Empty:
-            pass
-        return out
+        return drain_queue(self.progress, timeout)
 
     def close(self) -> None:
         self._ex.shutdown(wait=True, cancel_futures=True)
