@@ -176,7 +176,7 @@ def _one_euro_reference(seq, min_cutoff, beta, d_cutoff):
 
 
 def test_batched_one_euro_filter_is_the_scalar_filter_per_stream():
-    from signbridge.extract.gpu_holistic import OneEuro
+    from signbridge.extract.gpu_geometry import OneEuro
 
     rng = np.random.RandomState(1)
     steps, streams = 12, 5

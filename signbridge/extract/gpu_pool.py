@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from signbridge.extract.holistic import ChunkAccumulator, ChunkResult, ChunkTask, chunk_frames
+from signbridge.extract.chunks import ChunkAccumulator, ChunkResult, ChunkTask, chunk_frames, drain_queue
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,6 @@ class GpuPool:
         return self.submit(task, progress).result()
 
     def drain(self, timeout: float = 0.0) -> list[tuple[int, int]]:
-        from signbridge.extract.video import drain_queue
-
         return drain_queue(self.progress, timeout)
 
     def close(self) -> None:

@@ -178,6 +178,10 @@ class TFLiteModule(torch.nn.Module):
 
     def _build(self, name: str, op: Any, ins: list[int], outs: list[int], consts: dict[int, np.ndarray],
                shapes: list[list[int]]) -> _Step:
+        """One operator as a torch call on NCHW tensors.
+
+        Long because it is one branch per TFLite operator, each a few lines that share the layout rules (NHWC
+        axes mapped to NCHW, TF's SAME padding); a table of builders would spread those rules over many places."""
         data_in = [i for i in ins if i >= 0 and i not in consts]
         in_shape = shapes[ins[0]]
         out_shape = shapes[outs[0]]

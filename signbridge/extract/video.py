@@ -11,7 +11,6 @@ import codecs
 import logging
 import multiprocessing
 import os
-import queue
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +22,7 @@ import numpy as np
 
 from signbridge.errors import InputError, NoSignerError, SignBridgeError
 from signbridge.extract.decode import output_size
+from signbridge.extract.chunks import drain_queue
 from signbridge.extract.holistic import (MODEL_COMPLEXITY, PARTS, ChunkResult, ChunkTask, init_worker,
                                          mediapipe_version, run_chunk, run_chunk_in_worker)
 from signbridge.extract.timeline import Timeline, plan_chunks, probe_video, select_expr
@@ -260,18 +260,6 @@ def settle_chunk(job: VideoJob, r: ChunkResult) -> ChunkResult:
 def run_job_chunk(job: VideoJob, i: int) -> ChunkResult:
     """Chunk ``i`` of a prepared video, in this process."""
     return settle_chunk(job, run_chunk(job.tasks[i]))
-
-
-def drain_queue(q: Any, timeout: float = 0.0) -> list[Any]:
-    """Everything waiting in a progress queue (waiting up to ``timeout`` for the first item)."""
-    out = []
-    try:
-        out.append(q.get(timeout=timeout) if timeout else q.get_nowait())
-        while True:
-            out.append(q.get_nowait())
-    except queue.Empty:
-        pass
-    return out
 
 
 class WorkerPool:
