@@ -42,7 +42,10 @@ class Live:
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue = queue.Queue()
         self.said: list[str] = []
+        self.err: list[str] = []  # read as it comes: an unread pipe fills (64 KiB) and blocks the process's writes
         threading.Thread(target=lambda: [self.lines.put(ln) for ln in self.proc.stdout], daemon=True).start()
+        self._err_reader = threading.Thread(target=lambda: [self.err.append(ln) for ln in self.proc.stderr], daemon=True)
+        self._err_reader.start()
 
     def wait_for(self, pattern: str, timeout: float = 120) -> str:
         end = time.monotonic() + timeout
@@ -68,9 +71,21 @@ class Live:
         return out
 
     def stderr(self) -> str:
-        if self.proc.poll() is None:
-            return ""
-        return self.proc.stderr.read() if not self.proc.stderr.closed else ""
+        if self.proc.poll() is not None:
+            self._err_reader.join(timeout=5)  # it ends when the pipe does: everything written is read
+        return "".join(self.err)[-6000:]
+
+    def ended(self, timeout: float) -> int:
+        """The exit code; if it has not exited in ``timeout`` s, every thread's stack (``kill -USR1``) is in the
+        failure, then it is killed."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.stop()
+            time.sleep(0.5)
+            raise AssertionError(f"still running {timeout:g} s after Ctrl-C; its threads and stderr:\n{self.stderr()}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -142,7 +157,7 @@ def test_udp_stream_gives_events_srt_page_and_voice_then_ctrl_c_ends_it(go_eat_r
                                  f"{''.join(live.said)}; events: {events.read_text()}") from None
         shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#captions li .text")]
         live.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert live.proc.wait(timeout=60) == 0, live.stderr()
+        assert live.ended(60) == 0, live.stderr()
         live.wait_for(r"^stopped: \d+ captions from \d+ signs")
     finally:
         live.stop()
@@ -191,7 +206,7 @@ def free_tcp_port() -> int:
 
 def one_error_line(live: Live, timeout: float = 120) -> str:
     assert live.proc.wait(timeout=timeout) == 1
-    err = live.proc.stderr.read().strip()
+    err = live.stderr().strip()
     assert err.count("\n") == 0 and "Traceback" not in err, err
     assert err.startswith("signbridge live: error: "), err
     return err

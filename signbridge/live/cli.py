@@ -53,6 +53,9 @@ def _live(args) -> int:
                        save_landmarks=args.save_landmarks, serve=args.serve, host=args.host, port=args.port,
                        voice=args.speech)
     signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as cleanly as Ctrl-C
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack, on stderr
     tell = say(args)
 
     def line(text: str) -> None:
