@@ -53,6 +53,9 @@ def _live(args) -> int:
                        save_landmarks=args.save_landmarks, serve=args.serve, host=args.host, port=args.port,
                        voice=args.speech)
     signal.signal(signal.SIGTERM, _stop)  # a service manager's stop ends it as cleanly as Ctrl-C
+    # Ctrl-C / SIGINT too when started where SIGINT is ignored (a shell without job control starts `cmd &` so, and
+    # Python then leaves it ignored): otherwise `kill -INT` on such a run does nothing
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack, on stderr
