@@ -2,6 +2,8 @@
 
     # parity, on this machine (the GPU code on the CPU, or on --device cuda where there is one):
     .venv/bin/python benchmarks/bench_extract_gpu.py parity --clips 60 --device cpu
+    # ... with the noise floor beside it (MediaPipe at 636 px against 640 px), on every shared clip:
+    .venv/bin/python benchmarks/bench_extract_gpu.py parity --clips 192 --device cpu --floor
     # parity of landmark tables a GPU run wrote elsewhere (the device run returns them as a tar):
     .venv/bin/python benchmarks/bench_extract_gpu.py parity --clips 60 --gpu-tables DIR
     # throughput on a GPU machine: decode only, the engine only, and the whole path video files -> Parquet:
@@ -122,10 +124,46 @@ def top1_agreement(cpu_tables, gpu_tables, names) -> dict:
             "changed": changed}
 
 
-def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None) -> dict:
+def compare_dirs(clips: list[Path], adir: Path, bdir: Path) -> dict:
+    """Per part agreement and the recogniser's top-1 between the tables of two folders (a = MediaPipe at 640 px)."""
     from signbridge.contracts import read_landmarks_metadata
     from signbridge.extract.compare import PartAgreement, compare_tables
 
+    per = {p: PartAgreement() for p in PARTS}
+    a_tables, b_tables, names, missing = [], [], [], []
+    frames_only = 0
+    extractor = None
+    for c in clips:
+        pa, pb = adir / f"{c.stem}.landmarks.parquet", bdir / f"{c.stem}.landmarks.parquet"
+        if not pa.exists() or not pb.exists():
+            missing.append(c.name)
+            continue
+        a, b = _table(pa), _table(pb)
+        r, only = compare_tables(a, b)
+        frames_only += only
+        for p in PARTS:
+            per[p].add(r[p])
+        a_tables.append(a)
+        b_tables.append(b)
+        names.append(c.name)
+        extractor = read_landmarks_metadata(b).get("extractor")
+    return {"clips": len(names), "clip_names": names, "missing": missing, "extractor": extractor,
+            "frames_in_one_table_only": frames_only, "parts": {p: v.summary() for p, v in per.items()},
+            "recognizer_top1": top1_agreement(a_tables, b_tables, names)}
+
+
+def _print_parts(title: str, parts: dict, top1: dict) -> None:
+    print(f"\n{title}\n| part | frames | CPU detects | other detects | detection agreement | median dist (% diag) | p90 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for p, v in parts.items():
+        print(f"| {p} | {v['frames']} | {v['detected_cpu']} | {v['detected_gpu']} | {v['detection_agreement']:.3f} | "
+              f"{v['median_distance_pct_of_diagonal']} | {v['p90_distance_pct_of_diagonal']} |")
+    print(f"recogniser top-1 unchanged on {top1['top1_unchanged']} of {top1['spans']} spans ({top1['share']})")
+
+
+def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None, floor: bool = False) -> dict:
+    """GPU extractor against MediaPipe at 640 px; with ``floor``, MediaPipe at 636 px against the same, in the
+    same run: how much of the difference any tiny change of input makes (the recogniser's noise floor)."""
     clips = pick_clips(n_clips)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-parity-") as tmp:
         tmp = Path(tmp)
@@ -135,26 +173,11 @@ def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | No
             gdir = tmp / "gpu"
         else:
             t_gpu, gdir = None, gpu_tables
-        per = {p: PartAgreement() for p in PARTS}
-        cpu_tables, gpu_list, names, missing = [], [], [], []
-        frames_only = 0
-        extractor = None
-        for c in clips:
-            pc, pg = tmp / "cpu" / f"{c.stem}.landmarks.parquet", gdir / f"{c.stem}.landmarks.parquet"
-            if not pc.exists() or not pg.exists():
-                missing.append(c.name)
-                continue
-            a, b = _table(pc), _table(pg)
-            r, only = compare_tables(a, b)
-            frames_only += only
-            for p in PARTS:
-                per[p].add(r[p])
-            cpu_tables.append(a)
-            gpu_list.append(b)
-            names.append(c.name)
-            extractor = read_landmarks_metadata(b).get("extractor")
-        top1 = top1_agreement(cpu_tables, gpu_list, names)
-    parts = {p: v.summary() for p, v in per.items()}
+        got = compare_dirs(clips, tmp / "cpu", gdir)
+        if floor:
+            extract(clips, tmp / "cpu636", extractor="cpu", workers=workers, max_side=636)
+            base = compare_dirs(clips, tmp / "cpu", tmp / "cpu636")
+    parts, top1 = got["parts"], got["recognizer_top1"]
     checks = {
         "median_distance<=1%_pose_and_hands": all((parts[p]["median_distance_pct_of_diagonal"] or 0) <= 1.0
                                                    for p in ("pose", "left_hand", "right_hand")),
@@ -162,18 +185,17 @@ def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | No
                                                         for p in ("pose", "left_hand", "right_hand")),
         "top1_unchanged>=90%": (top1["share"] or 0) >= 0.90,
     }
-    report = {"clips": len(names), "clip_names": names, "missing": missing, "device": device,
-              "gpu_tables_from": str(gpu_tables) if gpu_tables else None, "gpu_extractor": extractor,
-              "frames_in_one_table_only": frames_only, "parts": parts, "recognizer_top1": top1, "checks": checks,
-              "passed": all(checks.values()),
+    report = {"clips": got["clips"], "clip_names": got["clip_names"], "missing": got["missing"], "device": device,
+              "gpu_tables_from": str(gpu_tables) if gpu_tables else None, "gpu_extractor": got["extractor"],
+              "frames_in_one_table_only": got["frames_in_one_table_only"], "parts": parts, "recognizer_top1": top1,
+              "checks": checks, "passed": all(checks.values()),
               "seconds": {"cpu": round(t_cpu["wall_s"], 1), "gpu": round(t_gpu["wall_s"], 1) if t_gpu else None}}
-    print("\n| part | frames | CPU detects | GPU detects | detection agreement | median dist (% diag) | p90 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for p, v in parts.items():
-        print(f"| {p} | {v['frames']} | {v['detected_cpu']} | {v['detected_gpu']} | {v['detection_agreement']:.3f} | "
-              f"{v['median_distance_pct_of_diagonal']} | {v['p90_distance_pct_of_diagonal']} |")
-    print(f"\nrecogniser top-1 unchanged on {top1['top1_unchanged']} of {top1['spans']} spans ({top1['share']}); "
-          f"checks: {checks}")
+    _print_parts("GPU extractor against MediaPipe (CPU graph, 640 px)", parts, top1)
+    if floor:
+        report["floor_mediapipe_636px"] = {k: base[k] for k in ("parts", "recognizer_top1", "frames_in_one_table_only")}
+        _print_parts("noise floor: MediaPipe at 636 px against MediaPipe at 640 px", base["parts"],
+                     base["recognizer_top1"])
+    print(f"\nchecks: {checks}")
     return report
 
 
@@ -378,6 +400,7 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int)
     p.add_argument("--gpu-tables", type=Path)
+    p.add_argument("--floor", action="store_true", help="also MediaPipe at 636 px against 640 px: the noise floor")
     p.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_parity.json")
     s = sub.add_parser("speed")
     s.add_argument("--clips-dir", type=Path, default=DATA / "wlasl_clips")
@@ -394,7 +417,7 @@ def main() -> None:
     c.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_cpu_baseline.json")
     a = ap.parse_args()
     if a.cmd == "parity":
-        write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers))
+        write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers, a.floor))
     elif a.cmd == "speed":
         speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results,
               [int(x) for x in a.batches.split(",")])

@@ -454,12 +454,12 @@ def test_device_auto_falls_back_to_cpu_and_bad_device_is_clear():
     import torch
 
     from signbridge.errors import ConfigError
-    from signbridge.recognize.model import pick_device
+    from signbridge.torch_device import torch_device
 
-    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert torch_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA"):
-            pick_device("cuda")
+            torch_device("cuda")
 
 
 def test_model_card_matches_the_shipped_checkpoint(shipped, repo_root):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from signbridge.extract.gpu_geometry import (OneEuro, alignment_rect, bbox_rect, face_rect_from_landmarks,
                                              hand_rect_from_landmarks, project, rotation, ssd_anchors, track,
                                              transform_rect)
+from signbridge.torch_device import torch_device
 
 VERSION = "1"
 
@@ -55,19 +56,6 @@ def models_dir() -> Path:
     return root
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """auto: the first CUDA/ROCm device (torch uses ``cuda`` for both), else the CPU."""
-    if name in ("auto", "", None):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from signbridge.errors import ConfigError
-
-        raise ConfigError(f"device {name!r} was asked for, but torch sees no CUDA/ROCm device",
-                          hint="use --device cpu, or install the GPU build of torch on a machine with a GPU")
-    return dev
-
-
 @dataclass
 class StreamState:
     """What one stream (a video or chunk) carries from frame to frame."""
@@ -93,7 +81,7 @@ class HolisticGPU:
     def __init__(self, device: str = "auto", face: bool = True) -> None:
         from signbridge.extract.tflite_torch import TFLiteModule
 
-        self.device = resolve_device(device)
+        self.device = torch_device(device)
         self.face = face
         root = models_dir()
 

@@ -25,13 +25,10 @@ DEFAULT_PROMPT = "Which ASL letter is this hand sign?"
 
 
 def resolve_device(name: str = "auto") -> str:
-    import torch
+    """The device as the string ``from_pretrained``'s ``device_map`` takes."""
+    from signbridge.torch_device import torch_device
 
-    if name in ("auto", "", None):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but torch sees no CUDA/ROCm GPU", hint="use --device cpu")
-    return name
+    return str(torch_device(name))
 
 
 @dataclass

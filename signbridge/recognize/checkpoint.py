@@ -128,12 +128,12 @@ class Recognizer:
     def __init__(self, ckpt: str | Path, device: str = "auto", fewshot: Path | None = None, threads: int = 1):
         import torch
 
-        from signbridge.recognize.model import pick_device
+        from signbridge.torch_device import torch_device
 
         self.dir = Path(ckpt)
         self.threads = int(threads)
         self.config = read_config(self.dir)
-        self.device = pick_device(device)
+        self.device = torch_device(device)
         for name in ("model.ts", "letters.ts"):
             if not (self.dir / name).is_file():
                 raise ModelError(f"{name} is missing from the checkpoint", source=str(self.dir),

@@ -85,15 +85,3 @@ class LetterClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: torch's ``cuda`` device (CUDA or ROCm builds) when one is present, else CPU."""
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from signbridge.errors import ConfigError
-
-        raise ConfigError(f"SIGNBRIDGE_DEVICE={name} but torch sees no CUDA/ROCm device",
-                          hint="use auto or cpu")
-    return torch.device(name)

@@ -165,11 +165,11 @@ def train(data: dict[str, np.ndarray], cfg: HandsTrainConfig, device: str = "aut
     import torch
     from torch.nn import functional as F
 
-    from signbridge.recognize.model import pick_device
+    from signbridge.torch_device import torch_device
 
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    dev = pick_device(device)
+    dev = torch_device(device)
     model, _, _ = build_model(cfg)
     model.to(dev)
     teacher = load_teachers(cfg, dev) if cfg.teachers else None
