@@ -26,6 +26,7 @@ def rules(gloss: str) -> str:
     # time words first; FINISH and past time words give past tense; motion verbs take "to the"
     ("YESTERDAY IX-1p GO STORE", "Yesterday I went to the store."),
     ("IX-1p FINISH EAT", "I ate."),
+    ("YESTERDAY I MEET FRIEND", "Yesterday I met friend."),  # the pronoun is capital mid-sentence too
     # WILL / FUTURE / future time word -> will
     ("TOMORROW IX-1p GO SCHOOL", "Tomorrow I will go to the school."),
     ("fs-JOHN FUTURE BUY CAR", "John will buy car."),

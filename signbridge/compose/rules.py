@@ -6,6 +6,8 @@ adds content words, so its output is also what the hallucination guard trusts.
 """
 from __future__ import annotations
 
+import re
+
 from signbridge.compose import lexicon as lx
 from signbridge.compose.gloss import UNCLEAR, Tok, read
 
@@ -282,6 +284,7 @@ def _tidy(text: str) -> str:
     for p in (",", ".", "?", "!", ";", ":"):
         text = text.replace(f" {p}", p)
     text = text.replace(" 's", "'s")
+    text = re.sub(r"\bi\b", "I", text)  # the pronoun, wherever it falls (a plain I gloss reads as "i")
     while "  " in text:
         text = text.replace("  ", " ")
     return text.strip().strip(",").strip()
