@@ -228,8 +228,10 @@ def decode_only(paths: list[Path], fps: float, streams: int) -> dict:
     return {"frames": frames, "wall_s": round(wall, 2), "frames_per_s": round(frames / wall, 1), "streams": streams}
 
 
-def engine_only(paths: list[Path], device: str, batches: list[int], steps: int) -> list[dict]:
-    """Decoded frames in memory; one frame of each of ``batch`` streams per step, tracking state kept."""
+def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, precisions: list[str],
+                tune: tuple[bool, ...] = (False, True)) -> list[dict]:
+    """Decoded frames in memory; one frame of each of ``batch`` streams per step, tracking state kept; per
+    model precision, with cuDNN's autotuner off (the extractor's setting) and on."""
     import torch
 
     from signbridge.extract.decode import DecodeReport
@@ -241,9 +243,11 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int) 
     for t in tasks[: max(batches)]:
         clips.append([(rgb.copy(), ts) for _, _, rgb, ts in chunk_frames(t, DecodeReport())])
     clips = [clips[i % len(clips)] for i in range(max(batches))]  # more streams than clips: clips repeat
-    eng = engine(device, True)
     out = []
-    for b in batches:
+    configs = [(p, t) for p in precisions for t in (tune if device != "cpu" else (False,))]
+    for (precision, tuned), b in ((c, b) for c in configs for b in batches):
+        eng = engine(device, True, precision)
+        torch.backends.cudnn.benchmark = tuned
         b = min(b, len(clips))
         for warm in (True, False):
             states = [eng.new_stream() for _ in range(b)]
@@ -258,17 +262,19 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int) 
                 n += b
             wall = time.perf_counter() - t0
         timing = {k: round(v, 3) for k, v in eng.timing.items()}
-        out.append({"batch": b, "frames": n, "wall_s": round(wall, 3), "frames_per_s": round(n / wall, 1),
+        out.append({"precision": precision, "cudnn_benchmark": tuned, "batch": b, "frames": n,
+                    "wall_s": round(wall, 3), "frames_per_s": round(n / wall, 1),
                     "ms_per_step": round(1000 * wall / steps, 2), "phases_s": timing})
-        print(f"  engine batch {b:4d}: {n / wall:8.1f} frames/s, {1000 * wall / steps:6.1f} ms/step {timing}",
-              flush=True)
+        print(f"  engine {precision} tuned={tuned!s:5} batch {b:4d}: {n / wall:8.1f} frames/s, "
+              f"{1000 * wall / steps:6.1f} ms/step {timing}", flush=True)
+    torch.backends.cudnn.benchmark = False
     return out
 
 
-def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: int | None) -> dict:
+def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: int | None, precision: str) -> dict:
     from signbridge.extract import gpu_pool
 
-    m = extract(paths, out, extractor="gpu", device=device, fps=fps, gpu_streams=streams)
+    m = extract(paths, out, extractor="gpu", device=device, fps=fps, gpu_streams=streams, gpu_precision=precision)
     docs = [json.loads(p.read_text()) for p in out.glob("*.stats.json")]
     frames = sum(d["stats"]["frames"] for d in docs)
     video_s = sum(float(d.get("duration_s") or 0) for d in docs)
@@ -279,7 +285,7 @@ def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: i
     errors = sorted({str(v.get("error"))[:300] for v in m["videos"] if v.get("error")})[:3]
     stats = dict(gpu_pool.LAST_STATS)
     wall = m["wall_s"]
-    return {"fps_sampled": fps, "videos": len(paths), "ok": ok, "statuses": statuses, "errors": errors, "frames": frames, "video_s": round(video_s, 1),
+    return {"fps_sampled": fps, "precision": precision, "videos": len(paths), "ok": ok, "statuses": statuses, "errors": errors, "frames": frames, "video_s": round(video_s, 1),
             "wall_s": round(wall, 2), "frames_per_s": round(frames / wall, 1),
             "gpu_s_per_video_hour": round(wall / (video_s / 3600), 1) if video_s else None,
             "engine_busy_s": round(stats.get("gpu_s", 0.0), 2), "engine_idle_s": round(stats.get("idle_s", 0.0), 2),
@@ -288,7 +294,7 @@ def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: i
 
 
 def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams: list[int], budget_s: float,
-          out_json: Path, batches: list[int]) -> dict:
+          out_json: Path, batches: list[int], precision: str, sweep: list[str]) -> dict:
     import torch
 
     from signbridge.extract.gpu_pool import engine
@@ -297,7 +303,8 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
     clips = sorted(clips_dir.glob("*.mp4"))
     eng = engine(device, True)
     report: dict = {"gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
-                    "copies": copies, "long_video": video.name if video else None, "parts": {}}
+                    "copies": copies, "long_video": video.name if video else None, "precision": precision,
+                    "parts": {}}
 
     def save() -> None:
         write(out_json, report)
@@ -317,13 +324,15 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
             inputs.append(video)
         first, rest = streams[0], streams[1:]  # the most telling parts first: a short lease may end the run
         steps = [
-            ("engine_only", lambda: engine_only(clips, device, batches, 20)),
-            (f"whole_path_fps0_streams{first}", lambda: whole_path(inputs, tmp / f"o0-{first}", 0.0, device, first)),
-            ("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first)),
+            ("engine_only", lambda: engine_only(clips, device, batches, 20, sweep)),
+            (f"whole_path_fps0_streams{first}",
+             lambda: whole_path(inputs, tmp / f"o0-{first}", 0.0, device, first, precision)),
+            ("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first, precision)),
             ("decode_only_fps0", lambda: decode_only(inputs, 0.0, first)),
         ]
         for s in rest:
-            steps.append((f"whole_path_fps0_streams{s}", lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s)))
+            steps.append((f"whole_path_fps0_streams{s}",
+                          lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s, precision)))
         for name, fn in steps:
             if time.perf_counter() - t_start > budget_s:
                 report["parts"][name] = {"skipped": "time budget"}
@@ -410,6 +419,8 @@ def main() -> None:
     s.add_argument("--streams", default="128,64,256")
     s.add_argument("--budget-s", type=float, default=480)
     s.add_argument("--batches", default="16,64,128,256", help="engine-only batch sizes")
+    s.add_argument("--precision", default="fp16", choices=("fp32", "fp16"), help="of the whole-path runs")
+    s.add_argument("--sweep", default="fp32,fp16", help="engine-only precisions")
     s.add_argument("--results", type=Path, default=RESULTS / "extract_gpu.json")
     c = sub.add_parser("cpu")
     c.add_argument("--clips", type=int, default=40)
@@ -420,7 +431,7 @@ def main() -> None:
         write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers, a.floor))
     elif a.cmd == "speed":
         speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results,
-              [int(x) for x in a.batches.split(",")])
+              [int(x) for x in a.batches.split(",")], a.precision, a.sweep.split(","))
     else:
         write(a.results, cpu_baseline(a.clips, a.workers))
 

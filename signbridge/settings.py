@@ -140,6 +140,11 @@ _TABLE: list[Setting] = [
     Setting("gpu_streams", "SIGNBRIDGE_GPU_STREAMS", 0, int,
             "GPU extractor: chunks decoded and batched at once, one ffmpeg each (0 = 8 per CPU core, at least 32).",
             minimum=0, dataset=True),
+    Setting("gpu_precision", "SIGNBRIDGE_GPU_PRECISION", "fp32", str,
+            "GPU extractor: the models' arithmetic. fp32 (the default, measured against MediaPipe) or fp16 (as "
+            "MediaPipe's own GPU graph runs them; channels-last on a GPU; landmarks differ slightly, so the outputs "
+            "are new ones). bf16 was measured and left out: it loses hand detections.",
+            stage="extract", output=True, choices=("fp32", "fp16"), dataset=True),
     Setting("device", "SIGNBRIDGE_DEVICE", "auto", str,
             "Torch device for recognition and for the GPU extractor: auto (CUDA/ROCm when present, else CPU), cpu, "
             "cuda, cuda:N.",
@@ -305,6 +310,7 @@ class Settings:
     dataset_test: float = 0.1
     extractor: str = "cpu"
     gpu_streams: int = 0
+    gpu_precision: str = "fp32"
     device: str = "auto"
     batch_size: int = 256
     checkpoint: str | None = None

@@ -102,6 +102,35 @@ def test_gpu_tables_say_which_extractor_made_them(both_extractors):
     assert "mediapipe cpu graph" in cpu["extractor"]
 
 
+def test_half_precision_stays_close_to_fp32_and_is_named(both_extractors, shared_data, tmp_path):
+    """fp16 (MediaPipe's GPU graph's precision; slow on a CPU, so one clip) against the fp32 tables: the same
+    detections, landmarks near; the provenance and the result folder's settings hash say which precision."""
+    from signbridge.contracts import read_landmarks_metadata
+    from signbridge.extract.compare import compare_tables
+    from signbridge.extract.io import read_landmarks
+    from signbridge.extract.outputs import extract_inputs
+    from signbridge.pipeline.fingerprint import fingerprint
+    from signbridge.settings import load_settings
+
+    settings = load_settings(env={}, home=str(tmp_path / "home"), extractor="gpu", device="cpu", gpu_precision="fp16")
+    m = extract_inputs([str(shared_data / "wlasl_clips" / "41030.mp4")], str(tmp_path / "fp16"), settings, workers=1)
+    assert [v.status for v in m.videos] == ["ok"], [v.error for v in m.videos]
+    half = read_landmarks(str(tmp_path / "fp16" / "41030.landmarks.parquet"))
+    full = read_landmarks(str(both_extractors / "gpu" / "41030.landmarks.parquet"))
+    assert read_landmarks_metadata(half)["extractor"].endswith(", fp16)")
+    per, only = compare_tables(full, half)
+    assert only == 0
+    for p in ("pose", "left_hand", "right_hand"):
+        assert per[p].both > 10 and per[p].detection_agreement >= 0.95, (p, per[p].summary())
+        assert per[p].median_pct() <= 0.5, (p, per[p].summary())
+
+    def fp(**kw) -> str:
+        return fingerprint(load_settings(env={}, home=str(tmp_path / "home"), **kw))
+
+    assert fp(extractor="gpu", gpu_precision="fp16") != fp(extractor="gpu") == fp(extractor="gpu", gpu_precision="fp32")
+    assert fp(extractor="cpu", gpu_precision="fp16") == fp(extractor="cpu")  # no effect on MediaPipe's graph
+
+
 def test_extract_cli_gpu_with_a_broken_file_in_the_batch(shared_data, tmp_path):
     """One bad input fails with its reason; the good clip next to it is extracted; --face none runs no face model."""
     src = tmp_path / "in"

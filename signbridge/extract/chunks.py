@@ -61,6 +61,7 @@ class ChunkTask:
     seconds_per_tick: float = 0.0  # stream time base (0: unknown, assume 30 fps steps)
     extractor: str = "cpu"  # cpu: MediaPipe's graph; gpu: signbridge.extract.gpu_holistic
     device: str = "auto"  # torch device of the GPU extractor
+    precision: str = "fp32"  # the GPU extractor's model precision
 
 
 @dataclass

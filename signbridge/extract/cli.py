@@ -18,6 +18,8 @@ def _extraction_flags(p: argparse.ArgumentParser) -> None:
                    help="cpu: MediaPipe's graph, one process per core; gpu: the same models batched across videos "
                         "on --device (SIGNBRIDGE_EXTRACTOR, default cpu)")
     g.add_argument("--device", help="torch device of the GPU extractor: auto, cuda, cuda:N, cpu (SIGNBRIDGE_DEVICE)")
+    g.add_argument("--gpu-precision", dest="gpu_precision", choices=("fp32", "fp16"),
+                   help="the GPU extractor's arithmetic: fp32 or fp16 (SIGNBRIDGE_GPU_PRECISION, default fp32)")
     _progress_flags(g)
 
 

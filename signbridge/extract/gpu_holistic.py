@@ -29,6 +29,7 @@ from signbridge.extract.gpu_geometry import (OneEuro, alignment_rect, bbox_rect,
 from signbridge.torch_device import torch_device
 
 VERSION = "1"
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}  # bf16 measured: loses hand detections
 
 POSE_DET, POSE_LM = "pose_detection/pose_detection.tflite", "pose_landmark/pose_landmark_full.tflite"
 HAND_RECROP, HAND_LM = "holistic_landmark/hand_recrop.tflite", "hand_landmark/hand_landmark_full.tflite"
@@ -78,15 +79,25 @@ def _lpf(prev: np.ndarray | None, v: np.ndarray, alpha: float = 0.1) -> np.ndarr
 class HolisticGPU:
     """The Holistic graph over batches of frames from many streams, on ``device`` (CUDA, ROCm or CPU)."""
 
-    def __init__(self, device: str = "auto", face: bool = True) -> None:
+    def __init__(self, device: str = "auto", face: bool = True, precision: str = "fp32") -> None:
         from signbridge.extract.tflite_torch import TFLiteModule
 
+        if precision not in PRECISIONS:
+            from signbridge.errors import ConfigError
+
+            raise ConfigError(f"GPU extractor precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.device = torch_device(device)
         self.face = face
+        self.precision = precision
+        # fp16: weights and activations in half precision, as MediaPipe's own GPU graph runs these models;
+        # channels-last on a GPU, the layout tensor-core convolutions read without a transpose
+        self.dtype = PRECISIONS[precision]
+        self.channels_last = self.dtype != torch.float32 and self.device.type == "cuda"
         root = models_dir()
 
         def load(name: str, outputs: list[str] | None = None):
-            return TFLiteModule(root / name, outputs).to(self.device).eval()
+            m = TFLiteModule(root / name, outputs).to(self.device, self.dtype).eval()
+            return m.to(memory_format=torch.channels_last) if self.channels_last else m
 
         self.pose_det = load(POSE_DET)
         self.pose_lm = load(POSE_LM, ["Identity", "Identity_1", "Identity_3"])
@@ -102,7 +113,7 @@ class HolisticGPU:
 
     def describe(self) -> str:
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        return f"torch {torch.__version__}, {self.device}: {name}"
+        return f"torch {torch.__version__}, {self.device}: {name}" + (f", {self.precision}" if self.precision != "fp32" else "")
 
     def new_stream(self) -> StreamState:
         return StreamState()
@@ -136,12 +147,18 @@ class HolisticGPU:
         """One model over a batch of crops. On a GPU the batch is padded to a few fixed sizes, so cuDNN tunes
         each model for a handful of shapes instead of every count of crops a step can have."""
         n = x.shape[0]
+        if self.dtype != torch.float32:
+            x = x.to(self.dtype)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
         if self.device.type != "cuda":
-            return model(x, layout="nchw")
-        size = 1 << max(0, (n - 1).bit_length()) if n <= 64 else -(-n // 64) * 64
-        if size != n:
-            x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-        return [y[:n] for y in model(x, layout="nchw")]
+            ys = model(x, layout="nchw")
+        else:
+            size = 1 << max(0, (n - 1).bit_length()) if n <= 64 else -(-n // 64) * 64
+            if size != n:
+                x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
+            ys = [y[:n] for y in model(x, layout="nchw")]
+        return ys if self.dtype == torch.float32 else [y.float() for y in ys]
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,

@@ -42,8 +42,8 @@ class GpuPool:
     """Chunks in, chunk results out; ``streams`` chunks in flight, each with its own ffmpeg decoder."""
 
     def __init__(self, device: str = "auto", *, streams: int | None = None, face: bool = True,
-                 max_batch: int | None = None) -> None:
-        self.engine = engine(device, face)
+                 max_batch: int | None = None, precision: str = "fp32") -> None:
+        self.engine = engine(device, face, precision)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         on_gpu = self.engine.device.type == "cuda"
         # on a GPU: enough streams to fill a batch, decoders spread over the cores; on a CPU: one per core
@@ -191,24 +191,24 @@ _pools: dict[tuple[str, bool], GpuPool] = {}
 _lock = threading.Lock()
 
 
-def engine(device: str = "auto", face: bool = True):
+def engine(device: str = "auto", face: bool = True, precision: str = "fp32"):
     """This process's engine for a device (models loaded once: about a second, and a CUDA context)."""
     from signbridge.extract.gpu_holistic import HolisticGPU
 
     with _lock:
-        key = (device, face)
+        key = (device, face, precision)
         if key not in _engines:
-            _engines[key] = HolisticGPU(device, face=face)
+            _engines[key] = HolisticGPU(device, face=face, precision=precision)
         return _engines[key]
 
 
-def shared_pool(device: str = "auto", face: bool = True) -> GpuPool:
+def shared_pool(device: str = "auto", face: bool = True, precision: str = "fp32") -> GpuPool:
     """A pool that lives as long as the process, for chunks that arrive one at a time (DAG units)."""
     with _lock:
-        key = (device, face)
+        key = (device, face, precision)
         pool = _pools.get(key)
     if pool is None or pool._closed:
-        pool = GpuPool(device, face=face)
+        pool = GpuPool(device, face=face, precision=precision)
         with _lock:
             _pools[key] = pool
     return pool

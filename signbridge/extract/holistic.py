@@ -373,7 +373,7 @@ def run_chunk(task: ChunkTask, progress: Callable[[int], None] | None = None,
     if task.extractor == "gpu":  # a lone chunk (a DAG unit, a re-read): this process's GPU pool
         from signbridge.extract.gpu_pool import shared_pool
 
-        return shared_pool(task.device, face=task.face_mode != "none").run(task, progress)
+        return shared_pool(task.device, face=task.face_mode != "none", precision=task.precision).run(task, progress)
     acc = ChunkAccumulator(task, progress)
     h = shared_graph(graph_threads, face=task.face_mode != "none")
     for ordinal, pts, rgb, ts in chunk_frames(task, acc.report):

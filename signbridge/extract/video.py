@@ -116,7 +116,7 @@ def _prepare(path: str, settings, source_uri, workers, chunk_s, key) -> VideoJob
                        threads=threads, origin_pts=tl.start_pts if tl.n_frames else 0,
                        seconds_per_tick=float(tl.time_base) if tl.n_frames else 0.0,
                        py_sample_fps=0.0 if tl.n_frames else fps, extractor=settings.extractor,
-                       device=settings.device)
+                       device=settings.device, precision=settings.gpu_precision)
              for c in chunks]
     return VideoJob(key=key, path=path, source_uri=source_uri or path, info=info, timeline=tl, tasks=tasks,
                     sample_fps=fps, face_mode=settings.face, max_side=settings.max_side, expected_frames=expected)
@@ -226,7 +226,7 @@ def extractor_name(task: ChunkTask) -> str:
     from signbridge.extract.gpu_holistic import VERSION
     from signbridge.extract.gpu_pool import engine
 
-    return f"signbridge {__version__} (gpu-holistic {VERSION}, {engine(task.device, task.face_mode != 'none').describe()})"
+    return f"signbridge {__version__} (gpu-holistic {VERSION}, {engine(task.device, task.face_mode != 'none', task.precision).describe()})"
 
 
 def make_pool(settings, workers: int):
@@ -234,7 +234,8 @@ def make_pool(settings, workers: int):
     if settings.extractor == "gpu":
         from signbridge.extract.gpu_pool import GpuPool
 
-        return GpuPool(settings.device, face=settings.face != "none", streams=settings.gpu_streams or None)
+        return GpuPool(settings.device, face=settings.face != "none", streams=settings.gpu_streams or None,
+                       precision=settings.gpu_precision)
     return WorkerPool(workers) if workers > 1 else None
 
 

@@ -52,6 +52,8 @@ def output_params(settings: Settings) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {stage: {} for stage in STAGES}
     for s in SETTINGS_TABLE:
         if s.output:
+            if s.name == "gpu_precision" and (settings.extractor != "gpu" or settings.gpu_precision == "fp32"):
+                continue  # no effect there: results made before the setting existed keep their folders
             if s.name == "checkpoint":
                 value = model_identity(settings)
             elif s.name == "vlm_model":
