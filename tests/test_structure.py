@@ -120,8 +120,9 @@ def _changed(s) -> object:
 def test_every_output_setting_changes_the_fingerprint(s):
     from signbridge.pipeline.fingerprint import fingerprint
 
-    base = load_settings(env={})
-    assert fingerprint(load_settings(env={}, **{s.name: _changed(s)})) != fingerprint(base), s.name
+    needs = {"gpu_precision": {"extractor": "gpu"}}.get(s.name, {})  # only has an effect with this
+    base = load_settings(env={}, **needs)
+    assert fingerprint(load_settings(env={}, **needs, **{s.name: _changed(s)})) != fingerprint(base), s.name
 
 
 @pytest.mark.parametrize("name", ["workers", "device", "batch_size", "recognize_threads", "log_level", "s3_retries"])
