@@ -81,14 +81,19 @@ def _table(path: Path):
     return read_landmarks(str(path))
 
 
-def _spans(track) -> list[tuple[float, float, str, float, bool]]:
-    """(start, end, top-1 label, its probability, shown) per span."""
+def _spans(track) -> list[tuple[float, float, str, float, bool, float]]:
+    """(start, end, top-1 label, its probability, shown, margin over the second) per span."""
     out = []
     for s in track.spans:
         top = s.top_k[0] if s.top_k else None
-        out.append((s.start_ms, s.end_ms, top.label if top else s.label, float(top.prob if top else s.confidence),
-                    not s.uncertain and s.kind != "unknown"))
+        p1 = float(top.prob if top else s.confidence)
+        p2 = float(s.top_k[1].prob) if len(s.top_k or []) > 1 else 0.0
+        out.append((s.start_ms, s.end_ms, top.label if top else s.label, p1, not s.uncertain and s.kind != "unknown",
+                    p1 - p2))
     return out
+
+
+MARGINS = (0.05, 0.1, 0.2)  # top-1 minus top-2 on MediaPipe's landmarks: below these a span is a near-tie
 
 
 def top1_agreement(cpu_tables, gpu_tables, names) -> dict:
@@ -100,14 +105,15 @@ def top1_agreement(cpu_tables, gpu_tables, names) -> dict:
     tc = recognize_tables(cpu_tables, settings)
     tg = recognize_tables(gpu_tables, settings)
     spans = same = shown = shown_same = 0
+    by_margin = {m: [0, 0] for m in MARGINS}  # spans at or above the margin, and how many kept their top-1
     changed = []
     for name, a, b in zip(names, tc, tg):
         sb = _spans(b)
-        for s0, e0, lab, prob, vis in _spans(a):
+        for s0, e0, lab, prob, vis, margin in _spans(a):
             spans += 1
             shown += vis
             best, match = 0.0, None
-            for s1, e1, lab1, prob1, vis1 in sb:
+            for s1, e1, lab1, prob1, vis1, _ in sb:
                 inter = max(0.0, min(e0, e1) - max(s0, s1))
                 iou = inter / max(1e-9, max(e0, e1) - min(s0, s1))
                 if iou > best:
@@ -115,12 +121,19 @@ def top1_agreement(cpu_tables, gpu_tables, names) -> dict:
             ok = best >= 0.5 and match[0] == lab
             same += ok
             shown_same += ok and vis
+            for m in MARGINS:
+                if margin >= m:
+                    by_margin[m][0] += 1
+                    by_margin[m][1] += ok
             if not ok:
-                changed.append({"clip": name, "start_ms": round(s0), "end_ms": round(e0), "cpu": [lab, round(prob, 3), vis],
+                changed.append({"clip": name, "start_ms": round(s0), "end_ms": round(e0), "margin": round(margin, 3),
+                                "cpu": [lab, round(prob, 3), vis],
                                 "gpu": [match[0], round(match[1], 3), match[2]] if match else None,
                                 "time_iou": round(best, 2)})
     return {"spans": spans, "top1_unchanged": same, "share": round(same / spans, 4) if spans else None,
             "spans_gpu": sum(len(t.spans) for t in tg), "shown_spans_cpu": shown, "shown_unchanged": shown_same,
+            "by_margin": {f">={m}": {"spans": n, "top1_unchanged": k, "share": round(k / n, 4) if n else None}
+                          for m, (n, k) in by_margin.items()},
             "changed": changed}
 
 
@@ -158,15 +171,17 @@ def _print_parts(title: str, parts: dict, top1: dict) -> None:
     for p, v in parts.items():
         print(f"| {p} | {v['frames']} | {v['detected_cpu']} | {v['detected_gpu']} | {v['detection_agreement']:.3f} | "
               f"{v['median_distance_pct_of_diagonal']} | {v['p90_distance_pct_of_diagonal']} |")
-    print(f"recogniser top-1 unchanged on {top1['top1_unchanged']} of {top1['spans']} spans ({top1['share']})")
+    print(f"recogniser top-1 unchanged on {top1['top1_unchanged']} of {top1['spans']} spans ({top1['share']}); "
+          f"by MediaPipe's margin of top-1 over top-2: {top1['by_margin']}")
 
 
-def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None, floor: bool = False) -> dict:
+def parity(n_clips: int, device: str, gpu_tables: Path | None, workers: int | None, floor: bool = False,
+           keep: Path | None = None) -> dict:
     """GPU extractor against MediaPipe at 640 px; with ``floor``, MediaPipe at 636 px against the same, in the
     same run: how much of the difference any tiny change of input makes (the recogniser's noise floor)."""
     clips = pick_clips(n_clips)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-parity-") as tmp:
-        tmp = Path(tmp)
+        tmp = keep or Path(tmp)
         t_cpu = extract(clips, tmp / "cpu", extractor="cpu", workers=workers)
         if gpu_tables is None:
             t_gpu = extract(clips, tmp / "gpu", extractor="gpu", device=device)
@@ -385,6 +400,9 @@ def cpu_baseline(n_clips: int, workers: int) -> dict:
             ("signbridge_cpu", [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o", str(tmp / "o"),
                                 "--workers", str(workers), "--fps", "0", "--no-progress", "--log-level", "WARNING"]),
             ("pose_format", [str(venv_bin / "videos_to_poses"), "-d", str(folder), "--num-workers", str(workers)]),
+            ("signbridge_gpu_extractor_on_cpu", [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o",
+                                                 str(tmp / "g"), "--extractor", "gpu", "--device", "cpu", "--fps", "0",
+                                                 "--no-progress", "--log-level", "WARNING"]),
         ):
             r = run_measured(cmd, env)
             if name == "pose_format":
@@ -392,7 +410,8 @@ def cpu_baseline(n_clips: int, workers: int) -> dict:
 
                 r["frames"] = sum(int(Pose.read(p.read_bytes()).body.data.shape[0]) for p in folder.glob("*.pose"))
             else:
-                r["frames"] = sum(json.loads(p.read_text())["stats"]["frames"] for p in (tmp / "o").glob("*.stats.json"))
+                out = tmp / ("o" if name == "signbridge_cpu" else "g")
+                r["frames"] = sum(json.loads(p.read_text())["stats"]["frames"] for p in out.glob("*.stats.json"))
             r["frames_per_s"] = round(r["frames"] / r["wall_s"], 1)
             r["frames_per_s_per_core"] = round(r["frames_per_s"] / workers, 1)
             res[name] = r
@@ -410,6 +429,7 @@ def main() -> None:
     p.add_argument("--workers", type=int)
     p.add_argument("--gpu-tables", type=Path)
     p.add_argument("--floor", action="store_true", help="also MediaPipe at 636 px against 640 px: the noise floor")
+    p.add_argument("--keep", type=Path, help="write the tables here and keep them (default: a temporary folder)")
     p.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_parity.json")
     s = sub.add_parser("speed")
     s.add_argument("--clips-dir", type=Path, default=DATA / "wlasl_clips")
@@ -428,7 +448,7 @@ def main() -> None:
     c.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_cpu_baseline.json")
     a = ap.parse_args()
     if a.cmd == "parity":
-        write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers, a.floor))
+        write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers, a.floor, a.keep))
     elif a.cmd == "speed":
         speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results,
               [int(x) for x in a.batches.split(",")], a.precision, a.sweep.split(","))

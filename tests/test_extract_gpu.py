@@ -102,9 +102,10 @@ def test_gpu_tables_say_which_extractor_made_them(both_extractors):
     assert "mediapipe cpu graph" in cpu["extractor"]
 
 
-def test_half_precision_stays_close_to_fp32_and_is_named(both_extractors, shared_data, tmp_path):
-    """fp16 (MediaPipe's GPU graph's precision; slow on a CPU, so one clip) against the fp32 tables: the same
-    detections, landmarks near; the provenance and the result folder's settings hash say which precision."""
+def test_half_precision_stays_close_to_fp32_and_is_named(shared_data, tmp_path, one_torch_thread):
+    """fp16 (MediaPipe's GPU graph's precision) against fp32 on the same frames: the same detections, landmarks
+    near; the provenance and the result folder's settings hash say which precision. 5 fps: half precision is
+    slow on a CPU, and the point is the code path and its numbers, which a GPU runs the same way."""
     from signbridge.contracts import read_landmarks_metadata
     from signbridge.extract.compare import compare_tables
     from signbridge.extract.io import read_landmarks
@@ -112,17 +113,20 @@ def test_half_precision_stays_close_to_fp32_and_is_named(both_extractors, shared
     from signbridge.pipeline.fingerprint import fingerprint
     from signbridge.settings import load_settings
 
-    settings = load_settings(env={}, home=str(tmp_path / "home"), extractor="gpu", device="cpu", gpu_precision="fp16")
-    m = extract_inputs([str(shared_data / "wlasl_clips" / "41030.mp4")], str(tmp_path / "fp16"), settings, workers=1)
-    assert [v.status for v in m.videos] == ["ok"], [v.error for v in m.videos]
-    half = read_landmarks(str(tmp_path / "fp16" / "41030.landmarks.parquet"))
-    full = read_landmarks(str(both_extractors / "gpu" / "41030.landmarks.parquet"))
-    assert read_landmarks_metadata(half)["extractor"].endswith(", fp16)")
-    per, only = compare_tables(full, half)
+    tables = {}
+    for prec in ("fp32", "fp16"):
+        settings = load_settings(env={}, home=str(tmp_path / "home"), extractor="gpu", device="cpu", fps=5.0,
+                                 gpu_precision=prec)
+        m = extract_inputs([str(shared_data / "wlasl_clips" / "41030.mp4")], str(tmp_path / prec), settings, workers=1)
+        assert [v.status for v in m.videos] == ["ok"], [v.error for v in m.videos]
+        tables[prec] = read_landmarks(str(tmp_path / prec / "41030.landmarks.parquet"))
+    assert read_landmarks_metadata(tables["fp16"])["extractor"].endswith(", fp16)")
+    assert not read_landmarks_metadata(tables["fp32"])["extractor"].endswith("fp32)")
+    per, only = compare_tables(tables["fp32"], tables["fp16"])
     assert only == 0
-    for p in ("pose", "left_hand", "right_hand"):
-        assert per[p].both > 10 and per[p].detection_agreement >= 0.95, (p, per[p].summary())
-        assert per[p].median_pct() <= 0.5, (p, per[p].summary())
+    for p in ("pose", "left_hand", "right_hand", "face"):
+        assert per[p].both >= 4 and per[p].detection_agreement == 1.0, (p, per[p].summary())
+        assert per[p].median_pct() <= 0.25, (p, per[p].summary())  # fp32 vs MediaPipe: 0.03-0.1 %, target 1 %
 
     def fp(**kw) -> str:
         return fingerprint(load_settings(env={}, home=str(tmp_path / "home"), **kw))
