@@ -224,6 +224,9 @@ class TFLiteModule(torch.nn.Module):
 
         if name == "PRELU":
             alpha = consts[ins[1]].astype(np.float32)
+            if len(in_shape) == 4 and alpha.size == alpha.shape[-1]:  # per channel: torch's one-kernel PReLU
+                w = self._const(alpha.reshape(-1))
+                return _Step(name, data_in, outs, lambda x, w=w: F.prelu(x, w))
             a = self._nchw_const(alpha)
             return _Step(name, data_in, outs, lambda x, a=a: torch.where(x >= 0, x, x * a))
 
