@@ -160,6 +160,7 @@ class TFLiteModule(torch.nn.Module):
         for name, op, ins, outs in ops:
             if name in ("DEQUANTIZE", "DENSIFY") and ins[0] in consts:
                 consts[outs[0]] = consts[ins[0]].astype(np.float32) if name == "DEQUANTIZE" else consts[ins[0]]
+        ops = self._fold_spatial_pads(ops, consts)
         # keep only what the wanted outputs need
         needed = set(self.output_ids)
         keep = []
@@ -172,6 +173,34 @@ class TFLiteModule(torch.nn.Module):
         self._steps: list[_Step] = []
         for name, op, ins, outs in keep:
             self._steps.append(self._build(name, op, ins, outs, consts, shapes))
+
+    def _fold_spatial_pads(self, ops: list, consts: dict[int, np.ndarray]) -> list:
+        """A symmetric spatial PAD read only by VALID convolutions becomes those convolutions' own zero padding:
+        the same values without writing a padded copy of a whole activation (the pose models pad their
+        128x128x64 maps this way before each stride-2 layer)."""
+        self._extra_pad: dict[int, tuple[int, int]] = {}
+        readers: dict[int, list[int]] = {}
+        for k, (_name, _op, ins, _outs) in enumerate(ops):
+            for i in ins:
+                readers.setdefault(i, []).append(k)
+        ops = list(ops)
+        for name, _op, ins, outs in list(ops):
+            if name != "PAD" or ins[1] not in consts or outs[0] in self.output_ids:
+                continue
+            p = consts[ins[1]].astype(np.int64).reshape(-1, 2)
+            if p.shape != (4, 2) or p[0].any() or p[3].any() or p[1, 0] != p[1, 1] or p[2, 0] != p[2, 1]:
+                continue
+            users = readers.get(outs[0], [])
+            if not users or not all(
+                    ops[k][0] in ("CONV_2D", "DEPTHWISE_CONV_2D") and ops[k][2][0] == outs[0]
+                    and _options(ops[k][1], "Conv2DOptions" if ops[k][0] == "CONV_2D"
+                                 else "DepthwiseConv2DOptions").Padding() == 1 for k in users):
+                continue
+            for k in users:
+                uname, uop, uins, uouts = ops[k]
+                ops[k] = (uname, uop, [ins[0], *uins[1:]], uouts)
+                self._extra_pad[uouts[0]] = (int(p[1, 0]), int(p[2, 0]))
+        return ops
 
     def _const(self, arr: np.ndarray) -> torch.nn.Parameter:
         p = torch.nn.Parameter(torch.from_numpy(np.array(arr, dtype=np.float32, copy=True)), requires_grad=False)
@@ -206,6 +235,9 @@ class TFLiteModule(torch.nn.Module):
                 ph = _same_pad(in_shape[1], kh, sh, dh)
                 pw = _same_pad(in_shape[2], kw, sw, dw)
                 pad = (pw[0], pw[1], ph[0], ph[1])
+            elif outs[0] in self._extra_pad:  # a PAD folded in (_fold_spatial_pads)
+                eh, ew = self._extra_pad[outs[0]]
+                pad = (ew, ew, eh, eh)
             act = _activation(o.FusedActivationFunction())
             sym = pad[0] == pad[1] and pad[2] == pad[3]
 
