@@ -316,7 +316,7 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
 
     t_start = time.perf_counter()
     clips = sorted(clips_dir.glob("*.mp4"))
-    eng = engine(device, True)
+    eng = engine(device, True, precision)
     report: dict = {"gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
                     "copies": copies, "long_video": video.name if video else None, "precision": precision,
                     "parts": {}}

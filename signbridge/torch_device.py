@@ -29,4 +29,10 @@ def torch_device(name: str | None = "auto") -> "torch.device":
 
         raise ConfigError(f"device {name!r} was asked for, but torch sees no CUDA/ROCm device",
                           hint="use --device cpu or auto, or install the GPU build of torch on a machine with a GPU")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        from signbridge.errors import ConfigError
+
+        n = torch.cuda.device_count()
+        raise ConfigError(f"device {name!r} was asked for, but torch sees {n} CUDA/ROCm device(s): cuda:0 to cuda:{n - 1}",
+                          hint="use one of those, or auto")
     return dev

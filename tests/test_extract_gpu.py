@@ -168,6 +168,18 @@ def test_cuda_asked_for_without_a_gpu_is_one_clear_line(shared_data, tmp_path):
     assert "torch sees no CUDA/ROCm device" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_device_the_extractor_cannot_use_is_named_before_any_model_loads():
+    from signbridge.errors import ConfigError
+    from signbridge.extract.gpu_holistic import HolisticGPU
+    from signbridge.torch_device import torch_device
+
+    with pytest.raises(ConfigError, match="cpu or cuda"):
+        HolisticGPU("meta")  # a torch device, but not one the extractor's upload and models share
+    with pytest.raises(ConfigError, match="not a torch device"):
+        torch_device("gpu0")
+    assert torch_device("").type == torch_device(None).type == torch_device("auto").type
+
+
 def test_long_video_chunks_through_the_gpu_pool_match_one_pass(shared_data, tmp_path, one_torch_thread):
     """A video split into chunks (each with its tracking warm-up) gives every sampled frame once, in order,
     as the same video in one pass does; the chunks run as parallel streams of one batch."""

@@ -87,6 +87,10 @@ class HolisticGPU:
 
             raise ConfigError(f"GPU extractor precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.device = torch_device(device)
+        if self.device.type not in ("cpu", "cuda"):
+            from signbridge.errors import ConfigError
+
+            raise ConfigError(f"the GPU extractor runs on cpu or cuda devices (ROCm GPUs are cuda too), not {device!r}")
         self.face = face
         self.precision = precision
         # fp16: weights and activations in half precision, as MediaPipe's own GPU graph runs these models;
@@ -147,17 +151,15 @@ class HolisticGPU:
         """One model over a batch of crops. On a GPU the batch is padded to a few fixed sizes, so cuDNN tunes
         each model for a handful of shapes instead of every count of crops a step can have."""
         n = x.shape[0]
-        if self.dtype != torch.float32:
-            x = x.to(self.dtype)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-        if self.device.type != "cuda":
-            ys = model(x, layout="nchw")
-        else:
+        if self.device.type == "cuda":
             size = 1 << max(0, (n - 1).bit_length()) if n <= 64 else -(-n // 64) * 64
             if size != n:
                 x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-            ys = [y[:n] for y in model(x, layout="nchw")]
+        if self.dtype != torch.float32:  # after the padding: the batch the model reads is in its layout
+            x = x.to(self.dtype)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+        ys = [y[:n] for y in model(x, layout="nchw")]
         return ys if self.dtype == torch.float32 else [y.float() for y in ys]
 
     # ---- crops -------------------------------------------------------------------------------------

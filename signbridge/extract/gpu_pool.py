@@ -186,8 +186,8 @@ class GpuPool:
             s.future.set_result(s.acc.result())
 
 
-_engines: dict[tuple[str, bool], Any] = {}
-_pools: dict[tuple[str, bool], GpuPool] = {}
+_engines: dict[tuple[str, bool, str], Any] = {}
+_pools: dict[tuple[str, bool, str], GpuPool] = {}  # keyed by (device, face, precision), as _engines
 _lock = threading.Lock()
 
 

@@ -258,7 +258,7 @@ class TFLiteModule(torch.nn.Module):
 
         if name == "PRELU":
             alpha = consts[ins[1]].astype(np.float32)
-            if len(in_shape) == 4 and alpha.size == alpha.shape[-1]:  # per channel: torch's one-kernel PReLU
+            if len(in_shape) == 4 and alpha.ndim >= 1 and alpha.size == alpha.shape[-1]:  # per channel: torch's one-kernel PReLU
                 w = self._const(alpha.reshape(-1))
                 return _Step(name, data_in, outs, lambda x, w=w: F.prelu(x, w))
             a = self._nchw_const(alpha)
@@ -411,14 +411,15 @@ class TFLiteModule(torch.nn.Module):
 def _resize_legacy(x: torch.Tensor, size: list[int]) -> torch.Tensor:
     n, c, h, w = x.shape
     oh, ow = size
-    ys = torch.arange(oh, device=x.device, dtype=x.dtype) * (h / oh)
-    xs = torch.arange(ow, device=x.device, dtype=x.dtype) * (w / ow)
+    # source coordinates in float32 even for fp16 maps: half precision would pick the wrong neighbour
+    ys = torch.arange(oh, device=x.device, dtype=torch.float32) * (h / oh)
+    xs = torch.arange(ow, device=x.device, dtype=torch.float32) * (w / ow)
     y0 = ys.floor().long().clamp(max=h - 1)
     x0 = xs.floor().long().clamp(max=w - 1)
     y1 = (y0 + 1).clamp(max=h - 1)
     x1 = (x0 + 1).clamp(max=w - 1)
-    fy = (ys - y0.to(x.dtype)).view(1, 1, oh, 1)
-    fx = (xs - x0.to(x.dtype)).view(1, 1, 1, ow)
+    fy = (ys - y0.float()).to(x.dtype).view(1, 1, oh, 1)
+    fx = (xs - x0.float()).to(x.dtype).view(1, 1, 1, ow)
     top = x[:, :, y0][:, :, :, x0] * (1 - fx) + x[:, :, y0][:, :, :, x1] * fx
     bot = x[:, :, y1][:, :, :, x0] * (1 - fx) + x[:, :, y1][:, :, :, x1] * fx
     return top * (1 - fy) + bot * fy
