@@ -60,6 +60,26 @@ def test_truncated_landmarks_are_extracted_again_before_recognition(shared_data,
     assert any(r.startswith(GLOSS_TRACK) and "sha256 differs" in r for r in st.repaired)
 
 
+def test_landmarks_gone_from_the_store_are_extracted_again(shared_data, ctx):
+    """A try killed after deleting damaged landmarks and before storing the new ones leaves them gone: the
+    retry recomputes them instead of failing the video on NoSuchKey (found by the fault soak)."""
+    from signbridge.pipeline.extract_step import extract_videos
+    from signbridge.pipeline.layout import LANDMARKS
+    from signbridge.pipeline.state import VideoState
+    from signbridge.pipeline.steps import recognize_videos
+
+    st = _state(shared_data)
+    extract_videos([st], ctx, workers=1)
+    folder = ctx.folder(st)
+    clean = folder.get_bytes(LANDMARKS)
+    st = VideoState.from_dict(st.to_dict())
+    folder.delete(LANDMARKS)
+    recognize_videos([st], ctx)
+    assert st.active, st.error
+    assert folder.get_bytes(LANDMARKS) == clean
+    assert any(r.startswith(LANDMARKS) and "gone from the store" in r for r in st.repaired), st.repaired
+
+
 def test_undamaged_intermediates_are_used_as_they_are(shared_data, ctx):
     from signbridge.pipeline.extract_step import extract_videos
     from signbridge.pipeline.layout import LANDMARKS

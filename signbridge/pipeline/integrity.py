@@ -60,15 +60,30 @@ def check(st: VideoState, name: str, found: dict, uri: str) -> None:
 
 
 def get_bytes(st: VideoState, folder, name: str) -> bytes:
-    data = folder.get_bytes(name)
+    data = _read(folder, name, lambda: folder.get_bytes(name))
     check(st, name, digest(data), folder.uri(name))
     return data
 
 
 def get_file(st: VideoState, folder, name: str, dest: Path) -> Path:
-    path = folder.get_file(name, dest)
+    path = _read(folder, name, lambda: folder.get_file(name, dest))
     check(st, name, digest_file(path), folder.uri(name))
     return path
+
+
+def _read(folder, name: str, fn: Callable):
+    """``fn()``; an intermediate that is gone is damage too, recomputed like a truncated one. (A try killed
+    between deleting a damaged object and storing its recomputation leaves it gone for the retry; found
+    by the fault soak: a worker killed while it re-extracted truncated landmarks.)"""
+    from signbridge.errors import StorageError
+
+    try:
+        return fn()
+    except StorageError as e:
+        if folder.exists(name):
+            raise
+        raise DamagedError("stored intermediate is damaged (gone from the store)", source=folder.uri(name),
+                           hint="it is recomputed from its inputs") from e
 
 
 def load_checked(st: VideoState, folder, name: str, read: Callable[[], object],
