@@ -229,7 +229,7 @@ def decode_only(paths: list[Path], fps: float, streams: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from signbridge.extract.decode import DecodeReport
-    from signbridge.extract.holistic import chunk_frames
+    from signbridge.extract.chunks import chunk_frames
 
     tasks, _ = _tasks(paths, fps, "gpu", "cpu", streams)
     t0 = time.perf_counter()
@@ -251,7 +251,7 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
 
     from signbridge.extract.decode import DecodeReport
     from signbridge.extract.gpu_pool import engine
-    from signbridge.extract.holistic import chunk_frames
+    from signbridge.extract.chunks import chunk_frames
 
     tasks, _ = _tasks(paths, 15.0, "gpu", device, 1)
     clips = []
@@ -396,13 +396,15 @@ def cpu_baseline(n_clips: int, workers: int) -> dict:
         folder.mkdir()
         for c in clips:
             (folder / c.name).symlink_to(c.resolve())
+        def ours(out: str, *flags: str) -> list[str]:
+            return [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o", str(tmp / out), "--fps", "0",
+                    "--no-progress", "--log-level", "WARNING", *flags]
+
+        outs = {"signbridge_cpu": "o", "signbridge_gpu_extractor_on_cpu": "g"}
         for name, cmd in (
-            ("signbridge_cpu", [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o", str(tmp / "o"),
-                                "--workers", str(workers), "--fps", "0", "--no-progress", "--log-level", "WARNING"]),
+            ("signbridge_cpu", ours("o", "--workers", str(workers))),
             ("pose_format", [str(venv_bin / "videos_to_poses"), "-d", str(folder), "--num-workers", str(workers)]),
-            ("signbridge_gpu_extractor_on_cpu", [sys.executable, "-m", "signbridge.cli", "extract", str(folder), "-o",
-                                                 str(tmp / "g"), "--extractor", "gpu", "--device", "cpu", "--fps", "0",
-                                                 "--no-progress", "--log-level", "WARNING"]),
+            ("signbridge_gpu_extractor_on_cpu", ours("g", "--extractor", "gpu", "--device", "cpu")),
         ):
             r = run_measured(cmd, env)
             if name == "pose_format":
@@ -410,8 +412,8 @@ def cpu_baseline(n_clips: int, workers: int) -> dict:
 
                 r["frames"] = sum(int(Pose.read(p.read_bytes()).body.data.shape[0]) for p in folder.glob("*.pose"))
             else:
-                out = tmp / ("o" if name == "signbridge_cpu" else "g")
-                r["frames"] = sum(json.loads(p.read_text())["stats"]["frames"] for p in out.glob("*.stats.json"))
+                r["frames"] = sum(json.loads(p.read_text())["stats"]["frames"]
+                                  for p in (tmp / outs[name]).glob("*.stats.json"))
             r["frames_per_s"] = round(r["frames"] / r["wall_s"], 1)
             r["frames_per_s_per_core"] = round(r["frames_per_s"] / workers, 1)
             res[name] = r
@@ -421,6 +423,8 @@ def cpu_baseline(n_clips: int, workers: int) -> dict:
 
 
 def main() -> None:
+    from signbridge.settings import setting
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("parity")
@@ -439,7 +443,7 @@ def main() -> None:
     s.add_argument("--streams", default="128,64,256")
     s.add_argument("--budget-s", type=float, default=480)
     s.add_argument("--batches", default="16,64,128,256", help="engine-only batch sizes")
-    s.add_argument("--precision", default="fp16", choices=("fp32", "fp16"), help="of the whole-path runs")
+    s.add_argument("--precision", default="fp16", choices=setting("gpu_precision").choices, help="of the whole-path runs")
     s.add_argument("--sweep", default="fp32,fp16", help="engine-only precisions")
     s.add_argument("--results", type=Path, default=RESULTS / "extract_gpu.json")
     c = sub.add_parser("cpu")

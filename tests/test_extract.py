@@ -144,7 +144,7 @@ def test_read_landmarks_rejects_wrong_files(good, tmp_path):
 
 def test_face_privacy_modes(media, settings):
     from signbridge.extract import extract_video
-    from signbridge.extract.holistic import reduced_face_points
+    from signbridge.extract.chunks import reduced_face_points
 
     none = extract_video(media["unicode"], settings.replace(face="none"), workers=1)
     assert none.table.column("face").null_count == none.table.num_rows

@@ -246,7 +246,7 @@ def test_a_stream_gives_the_same_landmarks_alone_or_in_a_batch(shared_data, one_
     """Batching across videos must not change any video's landmarks (state is per stream)."""
     from signbridge.extract.decode import DecodeReport
     from signbridge.extract.gpu_pool import engine
-    from signbridge.extract.holistic import chunk_frames
+    from signbridge.extract.chunks import chunk_frames
     from signbridge.extract.video import prepare
     from signbridge.settings import load_settings
 

@@ -6,6 +6,8 @@ import sys
 
 
 def _extraction_flags(p: argparse.ArgumentParser) -> None:
+    from signbridge.settings import setting  # one list of choices: the settings table's
+
     g = p.add_argument_group("extraction")
     g.add_argument("--fps", type=float, help="frames per second sampled; 0 = every frame (SIGNBRIDGE_FPS, default 15)")
     g.add_argument("--max-side", dest="max_side", type=int,
@@ -14,11 +16,11 @@ def _extraction_flags(p: argparse.ArgumentParser) -> None:
                    help="worker processes, one MediaPipe graph each; 0 = CPU cores (SIGNBRIDGE_WORKERS)")
     g.add_argument("--face", choices=("full", "reduced", "none"),
                    help="face landmarks: full mesh, reduced (mouth + eyebrows) or none (SIGNBRIDGE_FACE)")
-    g.add_argument("--extractor", choices=("cpu", "gpu"),
+    g.add_argument("--extractor", choices=setting("extractor").choices,
                    help="cpu: MediaPipe's graph, one process per core; gpu: the same models batched across videos "
                         "on --device (SIGNBRIDGE_EXTRACTOR, default cpu)")
     g.add_argument("--device", help="torch device of the GPU extractor: auto, cuda, cuda:N, cpu (SIGNBRIDGE_DEVICE)")
-    g.add_argument("--gpu-precision", dest="gpu_precision", choices=("fp32", "fp16"),
+    g.add_argument("--gpu-precision", dest="gpu_precision", choices=setting("gpu_precision").choices,
                    help="the GPU extractor's arithmetic: fp32 or fp16 (SIGNBRIDGE_GPU_PRECISION, default fp32)")
     _progress_flags(g)
 

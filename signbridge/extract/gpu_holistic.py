@@ -80,16 +80,13 @@ class HolisticGPU:
     """The Holistic graph over batches of frames from many streams, on ``device`` (CUDA, ROCm or CPU)."""
 
     def __init__(self, device: str = "auto", face: bool = True, precision: str = "fp32") -> None:
+        from signbridge.errors import ConfigError
         from signbridge.extract.tflite_torch import TFLiteModule
 
         if precision not in PRECISIONS:
-            from signbridge.errors import ConfigError
-
             raise ConfigError(f"GPU extractor precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.device = torch_device(device)
         if self.device.type not in ("cpu", "cuda"):
-            from signbridge.errors import ConfigError
-
             raise ConfigError(f"the GPU extractor runs on cpu or cuda devices (ROCm GPUs are cuda too), not {device!r}")
         self.face = face
         self.precision = precision

@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from signbridge.extract.chunks import (PART_WIDTH, PARTS, ChunkAccumulator, ChunkResult, ChunkTask,  # noqa: F401
-                                       _face_drop_mask, chunk_frames, reduced_face_points)
+from signbridge.extract.chunks import PART_WIDTH, PARTS, ChunkAccumulator, ChunkResult, ChunkTask, chunk_frames
 
 MODEL_COMPLEXITY = 1
 

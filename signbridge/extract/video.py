@@ -21,10 +21,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from signbridge.errors import InputError, NoSignerError, SignBridgeError
+from signbridge.extract.chunks import PARTS, ChunkResult, ChunkTask, drain_queue
 from signbridge.extract.decode import output_size
-from signbridge.extract.chunks import drain_queue
-from signbridge.extract.holistic import (MODEL_COMPLEXITY, PARTS, ChunkResult, ChunkTask, init_worker,
-                                         mediapipe_version, run_chunk, run_chunk_in_worker)
+from signbridge.extract.holistic import (MODEL_COMPLEXITY, init_worker, mediapipe_version, run_chunk,
+                                         run_chunk_in_worker)
 from signbridge.extract.timeline import Timeline, plan_chunks, probe_video, select_expr
 from signbridge.media import MediaInfo
 

@@ -13,7 +13,8 @@ from collections import deque
 
 import numpy as np
 
-from signbridge.extract.holistic import PART_WIDTH, Holistic, mediapipe_version, reduced_face_points
+from signbridge.extract.chunks import PART_WIDTH, reduced_face_points
+from signbridge.extract.holistic import Holistic, mediapipe_version
 from signbridge.recognize.frames import Frames
 
 

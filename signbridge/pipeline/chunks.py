@@ -55,7 +55,7 @@ def _chunk_to_bytes(r) -> bytes:
 def _chunk_from_bytes(data: bytes):
     import numpy as np
 
-    from signbridge.extract.holistic import ChunkResult
+    from signbridge.extract.chunks import ChunkResult
 
     z = np.load(io.BytesIO(data), allow_pickle=False)
     meta = json.loads(z["__meta__"].tobytes().decode())
