@@ -283,12 +283,49 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
         print(f"  engine {precision} tuned={tuned!s:5} batch {b:4d}: {n / wall:8.1f} frames/s, "
               f"{1000 * wall / steps:6.1f} ms/step {timing}", flush=True)
     torch.backends.cudnn.benchmark = False
+    prof = os.environ.get("GPU_PROFILE_TXT")
+    if prof:
+        out.append(profile_engine(clips, device, precisions[-1], min(128, len(clips)), Path(prof)))
     return out
 
 
-def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: int | None, precision: str) -> dict:
+def profile_engine(clips: list, device: str, precision: str, b: int, txt: Path, steps: int = 5) -> dict:
+    """torch.profiler over a few engine steps: how much of a step's wall time the GPU is busy, and on what."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from signbridge.extract.gpu_pool import engine
+
+    eng = engine(device, True, precision)
+    on_gpu = eng.device.type == "cuda"
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    states = [eng.new_stream() for _ in range(b)]
+    for k in range(3):
+        eng.process(states, [clips[i][k % len(clips[i])][0] for i in range(b)], [None] * b)
+    sync()
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])) as p:
+        t0 = time.perf_counter()
+        for k in range(3, 3 + steps):
+            eng.process(states, [clips[i][k % len(clips[i])][0] for i in range(b)], [None] * b)
+        sync()
+        wall = time.perf_counter() - t0
+    ev = p.key_averages()
+    attr = "self_device_time_total" if hasattr(ev[0], "self_device_time_total") else "self_cuda_time_total"
+    gpu_us = sum(getattr(e, attr) for e in ev)
+    sort = "self_cuda_time_total" if attr == "self_cuda_time_total" else "self_device_time_total"
+    txt.write_text(ev.table(sort_by=sort, row_limit=40) + "\n\n" + ev.table(sort_by="self_cpu_time_total", row_limit=25))
+    res = {"profile": precision, "batch": b, "steps": steps, "wall_ms_per_step": round(1000 * wall / steps, 2),
+           "gpu_kernel_ms_per_step": round(gpu_us / 1000 / steps, 2), "gpu_busy_share": round(gpu_us / 1e6 / wall, 3)}
+    print(f"  profile: {res}", flush=True)
+    return res
+
+
+def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: int | None, precision: str,
+               loops: int | None = None) -> dict:
     from signbridge.extract import gpu_pool
 
+    if loops:
+        gpu_pool.GPU_LOOPS = loops
     m = extract(paths, out, extractor="gpu", device=device, fps=fps, gpu_streams=streams, gpu_precision=precision)
     docs = [json.loads(p.read_text()) for p in out.glob("*.stats.json")]
     frames = sum(d["stats"]["frames"] for d in docs)
@@ -305,11 +342,11 @@ def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: i
             "gpu_s_per_video_hour": round(wall / (video_s / 3600), 1) if video_s else None,
             "engine_busy_s": round(stats.get("gpu_s", 0.0), 2), "engine_idle_s": round(stats.get("idle_s", 0.0), 2),
             "batches": stats.get("batches"), "mean_batch": round(stats.get("frames", 0) / max(1, stats.get("batches", 1)), 1),
-            "streams": stats.get("streams")}
+            "streams": stats.get("streams"), "loops": stats.get("loops")}
 
 
 def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams: list[int], budget_s: float,
-          out_json: Path, batches: list[int], precision: str, sweep: list[str]) -> dict:
+          out_json: Path, batches: list[int], precision: str, sweep: list[str], loops: list[int]) -> dict:
     import torch
 
     from signbridge.extract.gpu_pool import engine
@@ -338,16 +375,17 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
         if video is not None:
             inputs.append(video)
         first, rest = streams[0], streams[1:]  # the most telling parts first: a short lease may end the run
-        steps = [
-            ("engine_only", lambda: engine_only(clips, device, batches, 20, sweep)),
-            (f"whole_path_fps0_streams{first}",
-             lambda: whole_path(inputs, tmp / f"o0-{first}", 0.0, device, first, precision)),
-            ("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first, precision)),
+        steps = [("engine_only", lambda: engine_only(clips, device, batches, 20, sweep))]
+        for k, lp in enumerate(loops):  # the first is the default the later parts run with
+            steps.append((f"whole_path_fps0_streams{first}" + (f"_loops{lp}" if k else ""),
+                          lambda lp=lp: whole_path(inputs, tmp / f"o0-{first}-{lp}", 0.0, device, first, precision, lp)))
+        steps += [
+            ("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first, precision, loops[0])),
             ("decode_only_fps0", lambda: decode_only(inputs, 0.0, first)),
         ]
         for s in rest:
             steps.append((f"whole_path_fps0_streams{s}",
-                          lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s, precision)))
+                          lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s, precision, loops[0])))
         for name, fn in steps:
             if time.perf_counter() - t_start > budget_s:
                 report["parts"][name] = {"skipped": "time budget"}
@@ -445,6 +483,8 @@ def main() -> None:
     s.add_argument("--batches", default="16,64,128,256", help="engine-only batch sizes")
     s.add_argument("--precision", default="fp16", choices=setting("gpu_precision").choices, help="of the whole-path runs")
     s.add_argument("--sweep", default="fp32,fp16", help="engine-only precisions")
+    s.add_argument("--loops", default="2,1", help="batching loops of the whole-path runs (the first for all; the "
+                   "others at the first stream count too)")
     s.add_argument("--results", type=Path, default=RESULTS / "extract_gpu.json")
     c = sub.add_parser("cpu")
     c.add_argument("--clips", type=int, default=40)
@@ -455,7 +495,8 @@ def main() -> None:
         write(a.results, parity(a.clips, a.device, a.gpu_tables, a.workers, a.floor, a.keep))
     elif a.cmd == "speed":
         speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results,
-              [int(x) for x in a.batches.split(",")], a.precision, a.sweep.split(","))
+              [int(x) for x in a.batches.split(",")], a.precision, a.sweep.split(","),
+              [int(x) for x in a.loops.split(",")])
     else:
         write(a.results, cpu_baseline(a.clips, a.workers))
 

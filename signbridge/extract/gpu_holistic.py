@@ -15,6 +15,7 @@ padded uint8 canvas on the device. Geometry between the models is vectorised num
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,8 +108,9 @@ class HolisticGPU:
         if face:
             self.face_det = load(FACE_DET)
             self.face_lm = load(FACE_LM)
-        self._pinned: torch.Tensor | None = None
+        self._local = threading.local()  # per calling thread: its page-locked buffer and its CUDA stream
         self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
+        self._timing_lock = threading.Lock()
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
         self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
 
@@ -131,10 +133,11 @@ class HolisticGPU:
                 host[i, :f.shape[0], :f.shape[1]] = f
             return torch.from_numpy(host)
         need = n * hmax * wmax * 3
-        if self._pinned is None or self._pinned.numel() < need:
-            self._pinned = torch.empty(max(need, 2 * (self._pinned.numel() if self._pinned is not None else 0)),
-                                       dtype=torch.uint8).pin_memory()
-        host = self._pinned[:need].numpy().reshape(n, hmax, wmax, 3)
+        pinned = getattr(self._local, "pinned", None)
+        if pinned is None or pinned.numel() < need:
+            pinned = self._local.pinned = torch.empty(max(need, 2 * (pinned.numel() if pinned is not None else 0)),
+                                                      dtype=torch.uint8).pin_memory()
+        host = pinned[:need].numpy().reshape(n, hmax, wmax, 3)
         for i, f in enumerate(frames):
             h, w = f.shape[:2]
             host[i, :h, :w] = f
@@ -142,7 +145,7 @@ class HolisticGPU:
                 host[i, :h, w:] = 0
             if h < hmax:
                 host[i, h:] = 0
-        return self._pinned[:need].view(n, hmax, wmax, 3).to(self.device, non_blocking=True)
+        return pinned[:need].view(n, hmax, wmax, 3).to(self.device, non_blocking=True)
 
     def _run(self, model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
         """One model over a batch of crops. On a GPU the batch is padded to a few fixed sizes, so cuDNN tunes
@@ -235,9 +238,21 @@ class HolisticGPU:
         return box, kps, found
 
     # ---- one step ----------------------------------------------------------------------------------
-    @torch.no_grad()
     def process(self, states: list[StreamState], frames: list[np.ndarray],
                 timestamps_us: list[int | None]) -> list[dict[str, np.ndarray | None]]:
+        """One frame of each stream. Threads may call it at once (the models are read-only): on a GPU each thread
+        runs on its own CUDA stream, and its step's copies back to the host wait for that stream only."""
+        if self.device.type != "cuda":
+            return self._process(states, frames, timestamps_us)
+        cs = getattr(self._local, "stream", None)
+        if cs is None:
+            cs = self._local.stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(cs):
+            return self._process(states, frames, timestamps_us)
+
+    @torch.no_grad()
+    def _process(self, states: list[StreamState], frames: list[np.ndarray],
+                 timestamps_us: list[int | None]) -> list[dict[str, np.ndarray | None]]:
         n = len(frames)
         out: list[dict[str, np.ndarray | None]] = [
             {"face": None, "pose": None, "left_hand": None, "right_hand": None} for _ in range(n)]
@@ -278,11 +293,10 @@ class HolisticGPU:
         if len(ok) and self.face:
             self._face(states, canvas, sizes, wh, ok, pose33, out)
         t4 = clock()
-        for k, v in (("upload_and_pose_detection", t1 - t0), ("pose_landmarks", t2 - t1), ("hands", t3 - t2),
-                     ("face", t4 - t3)):
-            self.timing[k] = self.timing.get(k, 0.0) + v
-        self.timing["steps"] = self.timing.get("steps", 0) + 1
-        self.timing["frames"] = self.timing.get("frames", 0) + n
+        with self._timing_lock:
+            for k, v in (("upload_and_pose_detection", t1 - t0), ("pose_landmarks", t2 - t1), ("hands", t3 - t2),
+                         ("face", t4 - t3), ("steps", 1), ("frames", n)):
+                self.timing[k] = self.timing.get(k, 0) + v
         return out
 
     def _pose_rois(self, states, canvas, sizes, wh) -> tuple[np.ndarray, np.ndarray]:

@@ -3,9 +3,10 @@
 A drop-in for :class:`signbridge.extract.video.WorkerPool` (``submit(ChunkTask) -> Future[ChunkResult]``,
 ``drain``, ``close``), so ``extract``, ``dataset build`` and ``process`` plan, merge and check chunks with the
 same code whichever extractor runs. Each active chunk is a *stream*: an ffmpeg process (a CPU core each) feeds a
-small queue, and one loop takes the next frame of every stream that has one and runs them through
+small queue, and a loop takes the next frame of every stream that has one and runs them through
 :class:`signbridge.extract.gpu_holistic.HolisticGPU` as one batch. A stream's frames stay in order, because
-tracking needs the previous frame; the batch is across streams.
+tracking needs the previous frame; the batch is across streams. On a GPU two loops share the streams, each on its
+own CUDA stream, so one's host work (ROIs, tracking, smoothing) overlaps the other's models.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _END = object()
 LAST_STATS: dict[str, Any] = {}  # the last closed pool's counters (benchmarks read them)
+GPU_LOOPS = 2  # batching loops on a GPU (one on a CPU, where the host work and the models share the cores)
 
 
 @dataclass
@@ -42,21 +44,26 @@ class GpuPool:
     """Chunks in, chunk results out; ``streams`` chunks in flight, each with its own ffmpeg decoder."""
 
     def __init__(self, device: str = "auto", *, streams: int | None = None, face: bool = True,
-                 max_batch: int | None = None, precision: str = "fp32") -> None:
+                 max_batch: int | None = None, precision: str = "fp32", loops: int | None = None) -> None:
         self.engine = engine(device, face, precision)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         on_gpu = self.engine.device.type == "cuda"
         # on a GPU: enough streams to fill a batch, decoders spread over the cores; on a CPU: one per core
         self.streams = int(streams or (max(32, 8 * cores) if on_gpu else max(2, cores)))
-        self.max_batch = int(max_batch or self.streams)
+        self.loops = max(1, min(self.streams, int(loops or (GPU_LOOPS if on_gpu else 1))))
+        self.max_batch = int(max_batch or -(-self.streams // self.loops))
         self.workers = self.streams  # chunk planning: long videos split so their chunks run side by side
         self.progress: queue.Queue[tuple[int, int]] = queue.Queue()
         self._waiting: queue.Queue[_Stream] = queue.Queue()
         self._wake = threading.Event()
         self._closed = False
-        self.stats = {"batches": 0, "frames": 0, "gpu_s": 0.0, "idle_s": 0.0}
-        self._loop_thread = threading.Thread(target=self._loop, name="signbridge-gpu-extract", daemon=True)
-        self._loop_thread.start()
+        self.stats = {"batches": 0, "frames": 0, "gpu_s": 0.0, "idle_s": 0.0}  # seconds summed over the loops
+        self._stats_lock = threading.Lock()
+        share = [self.streams // self.loops + (k < self.streams % self.loops) for k in range(self.loops)]
+        self._loop_threads = [threading.Thread(target=self._loop, args=(n,), name=f"signbridge-gpu-extract-{k}",
+                                               daemon=True) for k, n in enumerate(share)]
+        for t in self._loop_threads:
+            t.start()
 
     # -- the WorkerPool interface ------------------------------------------------------------------
     def submit(self, task: ChunkTask, progress: Callable[[int], None] | None = None) -> Future:
@@ -82,9 +89,10 @@ class GpuPool:
     def close(self) -> None:
         self._closed = True
         self._wake.set()
-        self._loop_thread.join()
+        for t in self._loop_threads:
+            t.join()
         LAST_STATS.clear()
-        LAST_STATS.update(self.stats, streams=self.streams)
+        LAST_STATS.update(self.stats, streams=self.streams, loops=self.loops)
 
     def __enter__(self) -> "GpuPool":
         return self
@@ -107,10 +115,16 @@ class GpuPool:
             self._wake.set()
 
     # -- the batching loop -------------------------------------------------------------------------
-    def _loop(self) -> None:
+    def _count(self, **add: float) -> None:
+        with self._stats_lock:
+            for k, v in add.items():
+                self.stats[k] += v
+
+    def _loop(self, slots: int) -> None:
+        """One batching loop over up to ``slots`` streams at a time."""
         active: list[_Stream] = []
         while True:
-            while len(active) < self.streams:
+            while len(active) < slots:
                 try:
                     s = self._waiting.get_nowait()
                 except queue.Empty:
@@ -146,7 +160,7 @@ class GpuPool:
                 t = time.perf_counter()
                 self._wake.wait(0.02)
                 self._wake.clear()
-                self.stats["idle_s"] += time.perf_counter() - t
+                self._count(idle_s=time.perf_counter() - t)
                 continue
             t = time.perf_counter()
             try:
@@ -157,15 +171,13 @@ class GpuPool:
                 for s in batch:
                     s.error = e
                 results = None
-            self.stats["gpu_s"] += time.perf_counter() - t
-            self.stats["batches"] += 1
+            self._count(gpu_s=time.perf_counter() - t, batches=1, frames=len(batch) if results is not None else 0)
             if results is None:
                 for s in batch:
                     active.remove(s)
                     self._drain_stream(s)
                     self._settle(s)
                 continue
-            self.stats["frames"] += len(batch)
             for s, it, res in zip(batch, items, results):
                 s.acc.add(it[0], it[1], res)
 
