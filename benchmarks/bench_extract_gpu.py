@@ -225,30 +225,57 @@ def _tasks(paths: list[Path], fps: float, extractor: str, device: str, streams: 
 
 
 def decode_only(paths: list[Path], fps: float, streams: int) -> dict:
-    """The extractor's own ffmpeg readers, ``streams`` at a time, frames dropped: what decoding alone gives."""
-    from concurrent.futures import ThreadPoolExecutor
+    """The GPU pool's decoder processes, ``streams`` chunks at a time, each frame's slot freed as it lands: what
+    decoding alone gives."""
+    import threading
 
-    from signbridge.extract.decode import DecodeReport
-    from signbridge.extract.chunks import chunk_frames
+    from signbridge.extract.decode_procs import SLOTS, DecoderProcesses, FrameRing, shm_dir
+    from signbridge.extract.gpu_pool import decoder_process_count
 
     tasks, _ = _tasks(paths, fps, "gpu", "cpu", streams)
+    room = threading.Semaphore(streams)
+    done = threading.Event()
+    left = [len(tasks)]
+    frames = [0]
+    rings: dict[int, FrameRing] = {}
+    box: list = []
+
+    def on_frame(sid, slot, *_):
+        frames[0] += 1
+        box[0].free({sid: 1})
+
+    lock = threading.Lock()
+
+    def on_end(sid, err, report):
+        with lock:  # start() may not have returned yet
+            rings.pop(sid).close()
+        room.release()
+        left[0] -= 1
+        if not left[0]:
+            done.set()
+
+    procs = DecoderProcesses(decoder_process_count(streams), on_frame, on_end)
+    box.append(procs)
     t0 = time.perf_counter()
-
-    def run(t) -> int:
-        return sum(1 for _ in chunk_frames(t, DecodeReport()))
-
-    with ThreadPoolExecutor(streams) as ex:
-        frames = sum(ex.map(run, tasks))
+    for t in tasks:
+        room.acquire()
+        ring = FrameRing(shm_dir(0) or "/tmp", SLOTS, t.width * t.height * 3)
+        with lock:
+            rings[procs.start(t, ring)] = ring
+    done.wait()
     wall = time.perf_counter() - t0
-    return {"frames": frames, "wall_s": round(wall, 2), "frames_per_s": round(frames / wall, 1), "streams": streams}
+    procs.close()
+    return {"frames": frames[0], "wall_s": round(wall, 2), "frames_per_s": round(frames[0] / wall, 1),
+            "streams": streams, "decoder_processes": decoder_process_count(streams)}
 
 
 def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, precisions: list[str],
-                tune: tuple[bool, ...] = (False, True)) -> list[dict]:
+                graphs: tuple[bool, ...] = (False, True)) -> list[dict]:
     """Decoded frames in memory; one frame of each of ``batch`` streams per step, tracking state kept; per
-    model precision, with cuDNN's autotuner off (the extractor's setting) and on."""
+    model precision, with the models launched op by op and replayed as CUDA graphs (the extractor's default)."""
     import torch
 
+    from signbridge.extract import gpu_holistic
     from signbridge.extract.decode import DecodeReport
     from signbridge.extract.gpu_pool import engine
     from signbridge.extract.chunks import chunk_frames
@@ -259,10 +286,10 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
         clips.append([(rgb.copy(), ts) for _, _, rgb, ts in chunk_frames(t, DecodeReport())])
     clips = [clips[i % len(clips)] for i in range(max(batches))]  # more streams than clips: clips repeat
     out = []
-    configs = [(p, t) for p in precisions for t in (tune if device != "cpu" else (False,))]
-    for (precision, tuned), b in ((c, b) for c in configs for b in batches):
+    configs = [(p, g) for p in precisions for g in (graphs if device != "cpu" else (False,))]
+    for (precision, graphed), b in ((c, b) for c in configs for b in batches):
         eng = engine(device, True, precision)
-        torch.backends.cudnn.benchmark = tuned
+        eng.graphs = graphed and eng.device.type == "cuda"
         b = min(b, len(clips))
         for warm in (True, False):
             states = [eng.new_stream() for _ in range(b)]
@@ -277,12 +304,12 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
                 n += b
             wall = time.perf_counter() - t0
         timing = {k: round(v, 3) for k, v in eng.timing.items()}
-        out.append({"precision": precision, "cudnn_benchmark": tuned, "batch": b, "frames": n,
+        out.append({"precision": precision, "cuda_graphs": eng.graphs, "batch": b, "frames": n,
                     "wall_s": round(wall, 3), "frames_per_s": round(n / wall, 1),
                     "ms_per_step": round(1000 * wall / steps, 2), "phases_s": timing})
-        print(f"  engine {precision} tuned={tuned!s:5} batch {b:4d}: {n / wall:8.1f} frames/s, "
+        print(f"  engine {precision} graphs={eng.graphs!s:5} batch {b:4d}: {n / wall:8.1f} frames/s, "
               f"{1000 * wall / steps:6.1f} ms/step {timing}", flush=True)
-    torch.backends.cudnn.benchmark = False
+        eng.graphs = gpu_holistic.USE_CUDA_GRAPHS and eng.device.type == "cuda"
     prof = os.environ.get("GPU_PROFILE_TXT")
     if prof:
         out.append(profile_engine(clips, device, precisions[-1], min(128, len(clips)), Path(prof)))
@@ -311,7 +338,8 @@ def profile_engine(clips: list, device: str, precision: str, b: int, txt: Path, 
         wall = time.perf_counter() - t0
     ev = p.key_averages()
     attr = "self_device_time_total" if hasattr(ev[0], "self_device_time_total") else "self_cuda_time_total"
-    gpu_us = sum(getattr(e, attr) for e in ev)
+    # kernels and copies only: an operator's row repeats the time of the kernels it launched
+    gpu_us = sum(getattr(e, attr) for e in ev if getattr(getattr(e, "device_type", None), "name", "") == "CUDA")
     sort = "self_cuda_time_total" if attr == "self_cuda_time_total" else "self_device_time_total"
     txt.write_text(ev.table(sort_by=sort, row_limit=40) + "\n\n" + ev.table(sort_by="self_cpu_time_total", row_limit=25))
     res = {"profile": precision, "batch": b, "steps": steps, "wall_ms_per_step": round(1000 * wall / steps, 2),
@@ -342,7 +370,8 @@ def whole_path(paths: list[Path], out: Path, fps: float, device: str, streams: i
             "gpu_s_per_video_hour": round(wall / (video_s / 3600), 1) if video_s else None,
             "engine_busy_s": round(stats.get("gpu_s", 0.0), 2), "engine_idle_s": round(stats.get("idle_s", 0.0), 2),
             "batches": stats.get("batches"), "mean_batch": round(stats.get("frames", 0) / max(1, stats.get("batches", 1)), 1),
-            "streams": stats.get("streams"), "loops": stats.get("loops")}
+            "streams": stats.get("streams"), "loops": stats.get("loops"),
+            "decoder_processes": stats.get("decoder_processes")}
 
 
 def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams: list[int], budget_s: float,
@@ -354,7 +383,9 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
     t_start = time.perf_counter()
     clips = sorted(clips_dir.glob("*.mp4"))
     eng = engine(device, True, precision)
-    report: dict = {"gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
+    from signbridge.extract import gpu_holistic
+
+    report: dict = {"cuda_graphs": gpu_holistic.USE_CUDA_GRAPHS, "gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
                     "copies": copies, "long_video": video.name if video else None, "precision": precision,
                     "parts": {}}
 
@@ -375,7 +406,10 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
         if video is not None:
             inputs.append(video)
         first, rest = streams[0], streams[1:]  # the most telling parts first: a short lease may end the run
-        steps = [("engine_only", lambda: engine_only(clips, device, batches, 20, sweep))]
+        steps = [("engine_only", lambda: engine_only(clips, device, batches, 20, sweep)),
+                 # one pass over the first copies: CUDA graphs are captured once per process, cuDNN loaded
+                 (f"warm_up_streams{first}", lambda: whole_path(inputs[: len(clips)], tmp / "warm", 0.0, device,
+                                                                first, precision, loops[0]))]
         for k, lp in enumerate(loops):  # the first is the default the later parts run with
             steps.append((f"whole_path_fps0_streams{first}" + (f"_loops{lp}" if k else ""),
                           lambda lp=lp: whole_path(inputs, tmp / f"o0-{first}-{lp}", 0.0, device, first, precision, lp)))
@@ -480,7 +514,7 @@ def main() -> None:
     s.add_argument("--device", default="cuda")
     s.add_argument("--streams", default="128,64,256")
     s.add_argument("--budget-s", type=float, default=480)
-    s.add_argument("--batches", default="16,64,128,256", help="engine-only batch sizes")
+    s.add_argument("--batches", default="64,128,256", help="engine-only batch sizes")
     s.add_argument("--precision", default="fp16", choices=setting("gpu_precision").choices, help="of the whole-path runs")
     s.add_argument("--sweep", default="fp32,fp16", help="engine-only precisions")
     s.add_argument("--loops", default="2,1", help="batching loops of the whole-path runs (the first for all; the "

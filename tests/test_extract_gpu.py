@@ -3,6 +3,7 @@ against MediaPipe itself on real clips (the same code runs on CUDA/ROCm; benchma
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -277,23 +278,46 @@ def test_a_stream_gives_the_same_landmarks_alone_or_in_a_batch(shared_data, one_
     assert np.abs(xy(a, "pose") - xy(b, "pose")).max() > 0.05  # the two signers are far apart: the test can fail
 
 
-def test_two_batching_loops_give_each_chunk_what_one_loop_gives(shared_data, one_torch_thread):
-    """On a GPU two loops share the streams (one's host work overlaps the other's models): every chunk must come
-    back whole, with the landmarks a single loop gives."""
+def test_two_loops_and_decoder_processes_give_each_chunk_what_one_threaded_loop_gives(shared_data, tmp_path,
+                                                                                      one_torch_thread):
+    """On a GPU two loops share the streams (one's host work overlaps the other's models) and the pipe readers run
+    in decoder processes, frames crossing in shared memory: every chunk must come back whole, with the landmarks one
+    loop with reader threads gives; a file gone since planning comes back with ffmpeg's reason, as with threads;
+    nothing is left behind (processes, shared-memory rings)."""
+    import glob
+
+    import psutil
+
     from signbridge.extract.gpu_pool import GpuPool
     from signbridge.extract.video import prepare
     from signbridge.settings import load_settings
 
     settings = load_settings(env={}, extractor="gpu", device="cpu", fps=5)
-    tasks = [prepare(str(shared_data / "wlasl_clips" / c), settings, key=i).tasks[0] for i, c in enumerate(CLIPS[:4])]
-    got = {}
-    for loops in (1, 2):
-        with GpuPool("cpu", streams=4, loops=loops) as pool:
-            got[loops] = [f.result(timeout=300) for f in [pool.submit(t) for t in tasks]]
+    tasks = [prepare(str(shared_data / "wlasl_clips" / c), settings, key=i).tasks[0] for i, c in enumerate(CLIPS)]
+    gone = tmp_path / "gone.mp4"  # planned, then deleted before its decoder starts
+    shutil.copy(shared_data / "wlasl_clips" / CLIPS[0], gone)
+    bad = prepare(str(gone), settings, key=9).tasks[0]
+    gone.unlink()
+    rings_before = set(glob.glob("/dev/shm/signbridge-frames-*"))
+    got, failed = {}, {}
+    for loops, procs in ((1, False), (2, True)):
+        with GpuPool("cpu", streams=4, loops=loops, decoder_processes=procs) as pool:
+            futs = [pool.submit(t) for t in [*tasks, bad]]
+            got[loops] = [f.result(timeout=300) for f in futs]
+            failed[loops] = got[loops].pop()
         assert pool.loops == loops and len(pool._loop_threads) == loops
+        assert (pool._procs is not None) == procs
+    left = [c for c in psutil.Process().children(recursive=True) if c.is_running()
+            and c.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(c.cmdline())]
+    assert not left, [c.cmdline() for c in left]  # multiprocessing's resource tracker lives as long as we do
+    assert set(glob.glob("/dev/shm/signbridge-frames-*")) == rings_before
+    for r in failed.values():  # what settle_chunk turns into the file's error
+        assert len(r.pts) == 0 and r.report.returncode not in (0, None)
+        assert any("No such file" in line for line in r.report.tail), r.report.tail
     dims = {"face": 3, "pose": 4, "left_hand": 3, "right_hand": 3}
     for one, two in zip(got[1], got[2]):
         assert len(one.pts) > 3 and list(one.pts) == list(two.pts)
+        assert one.report.frames == two.report.frames > 0
         for part, d in dims.items():
             assert list(one.present[part]) == list(two.present[part]), part
             both = one.present[part]

@@ -14,7 +14,12 @@ from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from queue import Empty, Queue
-from typing import Iterator
+from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -51,6 +56,23 @@ class DecodeReport:
     tail: list[str] | None = None
 
 
+def _widen_pipe(pipe: Any, frame_bytes: int) -> None:
+    """Room for a whole frame in the pipe where Linux allows it: a frame is then read in one or two calls instead
+    of sixteen 64 KiB ones, and each call is a turn of the GIL the GPU pool's loops wait for."""
+    op = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if op is None or pipe is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            cap = int(f.read())
+    except (OSError, ValueError):
+        cap = 1 << 20
+    try:
+        fcntl.fcntl(pipe.fileno(), op, min(cap, max(frame_bytes, 1 << 16)))
+    except OSError:  # over the user's pipe quota: the default size still works
+        pass
+
+
 def iter_frames(path: str, *, width: int, height: int, select: str | None = None, seek_s: float | None = None,
                 stop_pts: int | None = None, report: DecodeReport | None = None,
                 threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
@@ -76,6 +98,7 @@ def iter_frames(path: str, *, width: int, height: int, select: str | None = None
     cmd += ["-i", path, "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", ",".join(filters),
             "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    _widen_pipe(proc.stdout, width * height * 3)
     pts_q: Queue[int | None] = Queue()
     tail: deque[str] = deque(maxlen=20)
     damage: list[str] = []

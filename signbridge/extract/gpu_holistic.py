@@ -15,8 +15,10 @@ padded uint8 canvas on the device. Geometry between the models is vectorised num
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from signbridge.extract.gpu_geometry import (OneEuro, alignment_rect, bbox_rect,
 from signbridge.torch_device import torch_device
 
 VERSION = "1"
+log = logging.getLogger(__name__)
+USE_CUDA_GRAPHS = True  # models replayed as CUDA graphs on a GPU (the speed benchmark turns it off to compare)
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}  # bf16 measured: loses hand detections
 
 POSE_DET, POSE_LM = "pose_detection/pose_detection.tflite", "pose_landmark/pose_landmark_full.tflite"
@@ -95,6 +99,7 @@ class HolisticGPU:
         # channels-last on a GPU, the layout tensor-core convolutions read without a transpose
         self.dtype = PRECISIONS[precision]
         self.channels_last = self.dtype != torch.float32 and self.device.type == "cuda"
+        self.graphs = self.device.type == "cuda" and USE_CUDA_GRAPHS
         root = models_dir()
 
         def load(name: str, outputs: list[str] | None = None):
@@ -108,7 +113,10 @@ class HolisticGPU:
         if face:
             self.face_det = load(FACE_DET)
             self.face_lm = load(FACE_LM)
-        self._local = threading.local()  # per calling thread: its page-locked buffer and its CUDA stream
+        # a lane per concurrent caller (the pool's loops): its CUDA stream, page-locked buffer and CUDA graphs;
+        # each thread notes the lane of the step it is running
+        self._lanes: dict[int, SimpleNamespace] = {}
+        self._local = threading.local()
         self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
         self._timing_lock = threading.Lock()
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
@@ -133,9 +141,10 @@ class HolisticGPU:
                 host[i, :f.shape[0], :f.shape[1]] = f
             return torch.from_numpy(host)
         need = n * hmax * wmax * 3
-        pinned = getattr(self._local, "pinned", None)
+        lane = self._local.lane
+        pinned = lane.pinned
         if pinned is None or pinned.numel() < need:
-            pinned = self._local.pinned = torch.empty(max(need, 2 * (pinned.numel() if pinned is not None else 0)),
+            pinned = lane.pinned = torch.empty(max(need, 2 * (pinned.numel() if pinned is not None else 0)),
                                                       dtype=torch.uint8).pin_memory()
         host = pinned[:need].numpy().reshape(n, hmax, wmax, 3)
         for i, f in enumerate(frames):
@@ -159,8 +168,46 @@ class HolisticGPU:
             x = x.to(self.dtype)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-        ys = [y[:n] for y in model(x, layout="nchw")]
+        ys = self._replay(model, x) if self.graphs else model(x, layout="nchw")
+        ys = [y[:n] for y in ys]
         return ys if self.dtype == torch.float32 else [y.float() for y in ys]
+
+    def _replay(self, model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+        """The model as a CUDA graph, one per model, padded batch size and lane: a step launches a few
+        hundred small kernels per model, and launching them one by one from Python costs more than running them.
+        The outputs are the graph's own buffers, valid until this lane replays the same graph again (the next
+        step). A shape that fails to capture runs eagerly."""
+        graphs = self._local.lane.graphs
+        key = (id(model), tuple(x.shape), x.dtype)
+        g = graphs.get(key)
+        if g is None:
+            g = graphs[key] = self._capture(model, x)
+        if g is False:
+            return model(x, layout="nchw")
+        graph, static_x, static_y = g
+        static_x.copy_(x)
+        graph.replay()
+        return static_y
+
+    def _capture(self, model: torch.nn.Module, x: torch.Tensor):
+        cur = torch.cuda.current_stream(self.device)
+        try:
+            static_x = x.clone()
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(cur)
+            with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN picks its kernels here
+                model(static_x, layout="nchw")
+            cur.wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            # this thread's own capture stream; other threads go on running their steps meanwhile
+            with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                static_y = model(static_x, layout="nchw")
+            cur.wait_stream(side)
+            return graph, static_x, static_y
+        except Exception as e:  # noqa: BLE001 — a graph is an optimisation: run eagerly instead
+            log.warning("GPU extractor: no CUDA graph for batch %s (%s); that shape runs eagerly", tuple(x.shape), e)
+            torch.cuda.synchronize(self.device)
+            return False
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
@@ -239,15 +286,20 @@ class HolisticGPU:
 
     # ---- one step ----------------------------------------------------------------------------------
     def process(self, states: list[StreamState], frames: list[np.ndarray],
-                timestamps_us: list[int | None]) -> list[dict[str, np.ndarray | None]]:
-        """One frame of each stream. Threads may call it at once (the models are read-only): on a GPU each thread
-        runs on its own CUDA stream, and its step's copies back to the host wait for that stream only."""
+                timestamps_us: list[int | None], lane: int = 0) -> list[dict[str, np.ndarray | None]]:
+        """One frame of each stream. Threads may call it at once, each with its own ``lane`` (the models are
+        read-only): on a GPU each lane runs on its own CUDA stream, and its step's copies back to the host wait
+        for that stream only."""
+        with self._timing_lock:
+            ln = self._lanes.get(lane)
+            if ln is None:
+                ln = self._lanes[lane] = SimpleNamespace(stream=None, pinned=None, graphs={})
+        self._local.lane = ln
         if self.device.type != "cuda":
             return self._process(states, frames, timestamps_us)
-        cs = getattr(self._local, "stream", None)
-        if cs is None:
-            cs = self._local.stream = torch.cuda.Stream(self.device)
-        with torch.cuda.stream(cs):
+        if ln.stream is None:
+            ln.stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(ln.stream):
             return self._process(states, frames, timestamps_us)
 
     @torch.no_grad()

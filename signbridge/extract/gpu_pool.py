@@ -6,7 +6,8 @@ same code whichever extractor runs. Each active chunk is a *stream*: an ffmpeg p
 small queue, and a loop takes the next frame of every stream that has one and runs them through
 :class:`signbridge.extract.gpu_holistic.HolisticGPU` as one batch. A stream's frames stay in order, because
 tracking needs the previous frame; the batch is across streams. On a GPU two loops share the streams, each on its
-own CUDA stream, so one's host work (ROIs, tracking, smoothing) overlaps the other's models.
+own CUDA stream, so one's host work (ROIs, tracking, smoothing) overlaps the other's models; and the readers of the
+ffmpeg pipes run in processes of their own (:mod:`signbridge.extract.decode_procs`), away from the loops' GIL.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 _END = object()
 LAST_STATS: dict[str, Any] = {}  # the last closed pool's counters (benchmarks read them)
 GPU_LOOPS = 2  # batching loops on a GPU (one on a CPU, where the host work and the models share the cores)
+DECODER_PROCESSES = True  # on a GPU, the pipe readers in worker processes (on a CPU, threads: the models are the bound)
 
 
 @dataclass
@@ -38,13 +40,16 @@ class _Stream:
     error: BaseException | None = None
     ended: bool = False
     stop: bool = False  # the loop gave up on this stream: its decoder ends
+    ring: Any = None  # its frames' shared-memory ring when a decoder process reads it
+    sid: int = -1
 
 
 class GpuPool:
     """Chunks in, chunk results out; ``streams`` chunks in flight, each with its own ffmpeg decoder."""
 
     def __init__(self, device: str = "auto", *, streams: int | None = None, face: bool = True,
-                 max_batch: int | None = None, precision: str = "fp32", loops: int | None = None) -> None:
+                 max_batch: int | None = None, precision: str = "fp32", loops: int | None = None,
+                 decoder_processes: bool | None = None) -> None:
         self.engine = engine(device, face, precision)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         on_gpu = self.engine.device.type == "cuda"
@@ -59,8 +64,14 @@ class GpuPool:
         self._closed = False
         self.stats = {"batches": 0, "frames": 0, "gpu_s": 0.0, "idle_s": 0.0}  # seconds summed over the loops
         self._stats_lock = threading.Lock()
+        self._procs = None
+        self._by_sid: dict[int, _Stream] = {}
+        if decoder_processes if decoder_processes is not None else (DECODER_PROCESSES and on_gpu):
+            from signbridge.extract.decode_procs import DecoderProcesses
+
+            self._procs = DecoderProcesses(decoder_process_count(self.streams), self._on_frame, self._on_end)
         share = [self.streams // self.loops + (k < self.streams % self.loops) for k in range(self.loops)]
-        self._loop_threads = [threading.Thread(target=self._loop, args=(n,), name=f"signbridge-gpu-extract-{k}",
+        self._loop_threads = [threading.Thread(target=self._loop, args=(n, k), name=f"signbridge-gpu-extract-{k}",
                                                daemon=True) for k, n in enumerate(share)]
         for t in self._loop_threads:
             t.start()
@@ -91,8 +102,12 @@ class GpuPool:
         self._wake.set()
         for t in self._loop_threads:
             t.join()
+        decoders = 0
+        if self._procs is not None:
+            decoders = len(self._procs._procs)
+            self._procs.close()
         LAST_STATS.clear()
-        LAST_STATS.update(self.stats, streams=self.streams, loops=self.loops)
+        LAST_STATS.update(self.stats, streams=self.streams, loops=self.loops, decoder_processes=decoders)
 
     def __enter__(self) -> "GpuPool":
         return self
@@ -101,6 +116,36 @@ class GpuPool:
         self.close()
 
     # -- decoding ----------------------------------------------------------------------------------
+    def _start_decoder(self, s: _Stream) -> None:
+        if self._procs is not None:
+            from signbridge.extract.decode_procs import SLOTS, FrameRing, shm_dir
+
+            slot_bytes = s.task.width * s.task.height * 3
+            folder = shm_dir(SLOTS * slot_bytes)
+            if folder is not None:
+                s.ring = FrameRing(folder, SLOTS, slot_bytes)
+                with self._stats_lock:  # the receiver may hear of the stream before start() returns
+                    s.sid = self._procs.start(s.task, s.ring)
+                    self._by_sid[s.sid] = s
+                return
+            log.info("no room in shared memory for %s: its frames are read in a thread", s.task.path)
+        threading.Thread(target=self._decode, args=(s,), daemon=True).start()
+
+    def _on_frame(self, sid: int, slot: int, ordinal: int, pts: int, ts: Any, shape: tuple[int, ...]) -> None:
+        with self._stats_lock:
+            s = self._by_sid[sid]
+        s.frames.put((ordinal, pts, s.ring.view(slot, shape), ts))
+        self._wake.set()
+
+    def _on_end(self, sid: int, err: BaseException | None, report: Any) -> None:
+        with self._stats_lock:
+            s = self._by_sid[sid]
+        if err is not None:
+            s.error = err
+        s.acc.report = report
+        s.frames.put(_END)
+        self._wake.set()
+
     def _decode(self, s: _Stream) -> None:
         try:
             for item in chunk_frames(s.task, s.acc.report):
@@ -120,8 +165,8 @@ class GpuPool:
             for k, v in add.items():
                 self.stats[k] += v
 
-    def _loop(self, slots: int) -> None:
-        """One batching loop over up to ``slots`` streams at a time."""
+    def _loop(self, slots: int, lane: int) -> None:
+        """One batching loop over up to ``slots`` streams at a time, on its own lane of the engine."""
         active: list[_Stream] = []
         while True:
             while len(active) < slots:
@@ -132,7 +177,7 @@ class GpuPool:
                 if not s.future.set_running_or_notify_cancel():
                     continue
                 s.state = self.engine.new_stream()
-                threading.Thread(target=self._decode, args=(s,), daemon=True).start()
+                self._start_decoder(s)
                 active.append(s)
             if not active:
                 if self._closed and self._waiting.empty():
@@ -165,13 +210,15 @@ class GpuPool:
             t = time.perf_counter()
             try:
                 results = self.engine.process([s.state for s in batch], [it[2] for it in items],
-                                              [it[3] for it in items])
+                                              [it[3] for it in items], lane=lane)
             except Exception as e:  # noqa: BLE001 — a failed batch fails its chunks, not the pool
                 log.exception("GPU extractor batch failed")
                 for s in batch:
                     s.error = e
                 results = None
             self._count(gpu_s=time.perf_counter() - t, batches=1, frames=len(batch) if results is not None else 0)
+            if self._procs is not None:  # the step has copied its frames: their slots may be refilled
+                self._procs.free({s.sid: 1 for s in batch if s.ring is not None})
             if results is None:
                 for s in batch:
                     active.remove(s)
@@ -184,6 +231,8 @@ class GpuPool:
     def _drain_stream(self, s: _Stream) -> None:
         """Stop a failed stream's decoder: it blocks on a full queue until the queue is emptied."""
         s.stop = True
+        if s.ring is not None:
+            self._procs.stop(s.sid)
         while True:
             try:
                 if s.frames.get(timeout=5) is _END:
@@ -192,10 +241,20 @@ class GpuPool:
                 return
 
     def _settle(self, s: _Stream) -> None:
+        if s.ring is not None:
+            with self._stats_lock:
+                self._by_sid.pop(s.sid, None)
+            s.ring.close()
         if s.error is not None:
             s.future.set_exception(s.error)
         else:
             s.future.set_result(s.acc.result())
+
+
+def decoder_process_count(streams: int) -> int:
+    """Half the cores, at most 8: each reads many pipes, and the ffmpeg decoders need the other cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(streams, cores // 2, 8))
 
 
 _engines: dict[tuple[str, bool, str], Any] = {}
