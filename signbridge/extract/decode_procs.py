@@ -28,8 +28,10 @@ SLOTS = 4  # frames in flight per stream, as the thread decoder's queue holds
 
 
 def shm_dir(need: int) -> str | None:
-    """A memory-backed folder with room for ``need`` bytes (twice over), else None (decode in threads)."""
-    for d in ("/dev/shm",):
+    """A folder with room for ``need`` bytes (twice over): memory-backed where there is room (containers often
+    give /dev/shm 64 MiB), else the temporary folder (its pages are rewritten and unlinked long before they would
+    be written back); None: decode in threads."""
+    for d in ("/dev/shm", tempfile.gettempdir()):
         try:
             st = os.statvfs(d)
         except OSError:
