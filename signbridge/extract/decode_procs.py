@@ -18,6 +18,7 @@ import queue
 import signal
 import tempfile
 import threading
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -47,10 +48,18 @@ class FrameRing:
     def __init__(self, folder: str, slots: int, slot_bytes: int) -> None:
         fd, self.path = tempfile.mkstemp(prefix="signbridge-frames-", dir=folder)
         try:
-            os.ftruncate(fd, slots * slot_bytes)
+            # allocated now, not on first write: a full tmpfs is then an OSError here (the pool reads this
+            # stream in a thread instead), not a SIGBUS that kills the decoder process mid-frame
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, slots * slot_bytes)
+            else:
+                os.ftruncate(fd, slots * slot_bytes)
             self._mm = mmap.mmap(fd, slots * slot_bytes)
-        finally:
+        except OSError:
             os.close(fd)
+            os.unlink(self.path)
+            raise
+        os.close(fd)
         self.slots, self.slot_bytes = slots, slot_bytes
         self._buf = np.frombuffer(self._mm, dtype=np.uint8)
 
@@ -211,30 +220,39 @@ class DecoderProcesses:
             self._inboxes[w].put(("forget", sid))
             self._on_end(sid, err, report)
 
-    def _receive(self) -> None:
+    def _check_workers(self) -> None:
+        """A dead worker ends its streams with an error (else their chunks would wait for frames forever)."""
         from signbridge.extract.decode import DecodeReport
 
+        for w, p in enumerate(self._procs):
+            if not p.is_alive():
+                with self._lock:
+                    lost = [sid for sid, ww in self._where.items() if ww == w]
+                for sid in lost:
+                    self._ended(sid, RuntimeError(
+                        f"the decoder process died (exit code {p.exitcode}) while reading this video"), DecodeReport())
+
+    def _receive(self) -> None:
+        last_check = time.monotonic()
         while True:
             try:
                 msg = self._outbox.get(timeout=1.0)
             except queue.Empty:
-                if self._closing:
-                    return
-                for w, p in enumerate(self._procs):  # a dead worker ends its streams with an error
-                    if not p.is_alive():
-                        with self._lock:
-                            lost = [sid for sid, ww in self._where.items() if ww == w]
-                        for sid in lost:
-                            self._ended(sid, RuntimeError(
-                                f"the decoder process died (exit code {p.exitcode}) while reading this video"),
-                                DecodeReport())
-                continue
-            if msg is None:
+                msg = ()
+            if time.monotonic() - last_check > 2.0:
+                last_check = time.monotonic()
+                self._check_workers()
+            if msg is None or (not msg and self._closing):
                 return
-            if msg[0] == "frame":
-                self._on_frame(*msg[1:])
-            else:
-                self._ended(*msg[1:])
+            if not msg:
+                continue
+            try:
+                if msg[0] == "frame":
+                    self._on_frame(*msg[1:])
+                else:
+                    self._ended(*msg[1:])
+            except Exception:  # noqa: BLE001 — one stream's message must not stop every other stream's frames
+                log.exception("decoder message %s for stream %s not delivered", msg[0], msg[1])
 
     def close(self) -> None:
         self._closing = True

@@ -34,6 +34,7 @@ from signbridge.torch_device import torch_device
 VERSION = "1"
 log = logging.getLogger(__name__)
 USE_CUDA_GRAPHS = True  # models replayed as CUDA graphs on a GPU (the speed benchmark turns it off to compare)
+_CAPTURE_LOCK = threading.Lock()
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}  # bf16 measured: loses hand detections
 
 POSE_DET, POSE_LM = "pose_detection/pose_detection.tflite", "pose_landmark/pose_landmark_full.tflite"
@@ -190,24 +191,27 @@ class HolisticGPU:
         return static_y
 
     def _capture(self, model: torch.nn.Module, x: torch.Tensor):
+        """One capture at a time in the process (entering a capture frees cached memory, which another capture
+        under way forbids), on the lane's own capture stream; the other lane goes on running its steps."""
         cur = torch.cuda.current_stream(self.device)
-        try:
-            static_x = x.clone()
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(cur)
-            with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN picks its kernels here
-                model(static_x, layout="nchw")
-            cur.wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            # this thread's own capture stream; other threads go on running their steps meanwhile
-            with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
-                static_y = model(static_x, layout="nchw")
-            cur.wait_stream(side)
-            return graph, static_x, static_y
-        except Exception as e:  # noqa: BLE001 — a graph is an optimisation: run eagerly instead
-            log.warning("GPU extractor: no CUDA graph for batch %s (%s); that shape runs eagerly", tuple(x.shape), e)
-            torch.cuda.synchronize(self.device)
-            return False
+        side = self._local.lane.capture
+        with _CAPTURE_LOCK:
+            try:
+                static_x = x.clone()
+                side.wait_stream(cur)
+                with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN picks its kernels here
+                    model(static_x, layout="nchw")
+                cur.wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                    static_y = model(static_x, layout="nchw")
+                cur.wait_stream(side)
+                return graph, static_x, static_y
+            except Exception as e:  # noqa: BLE001 — a graph is an optimisation: run eagerly instead
+                log.warning("GPU extractor: no CUDA graph for batch %s (%s); that shape runs eagerly",
+                            tuple(x.shape), e)
+                torch.cuda.synchronize(self.device)
+                return False
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
@@ -293,12 +297,13 @@ class HolisticGPU:
         with self._timing_lock:
             ln = self._lanes.get(lane)
             if ln is None:
-                ln = self._lanes[lane] = SimpleNamespace(stream=None, pinned=None, graphs={})
+                ln = self._lanes[lane] = SimpleNamespace(stream=None, capture=None, pinned=None, graphs={})
         self._local.lane = ln
         if self.device.type != "cuda":
             return self._process(states, frames, timestamps_us)
-        if ln.stream is None:
+        if ln.stream is None:  # kept for the lane's life: torch hands out streams from a small ring
             ln.stream = torch.cuda.Stream(self.device)
+            ln.capture = torch.cuda.Stream(self.device)
         with torch.cuda.stream(ln.stream):
             return self._process(states, frames, timestamps_us)
 

@@ -122,8 +122,11 @@ class GpuPool:
 
             slot_bytes = s.task.width * s.task.height * 3
             folder = shm_dir(SLOTS * slot_bytes)
-            if folder is not None:
-                s.ring = FrameRing(folder, SLOTS, slot_bytes)
+            try:
+                s.ring = FrameRing(folder, SLOTS, slot_bytes) if folder is not None else None
+            except OSError as e:
+                log.info("no frame ring for %s (%s)", s.task.path, e)
+            if s.ring is not None:
                 with self._stats_lock:  # the receiver may hear of the stream before start() returns
                     s.sid = self._procs.start(s.task, s.ring)
                     self._by_sid[s.sid] = s
@@ -132,14 +135,19 @@ class GpuPool:
         threading.Thread(target=self._decode, args=(s,), daemon=True).start()
 
     def _on_frame(self, sid: int, slot: int, ordinal: int, pts: int, ts: Any, shape: tuple[int, ...]) -> None:
-        with self._stats_lock:
-            s = self._by_sid[sid]
-        s.frames.put((ordinal, pts, s.ring.view(slot, shape), ts))
+        with self._stats_lock:  # a stream already given up on (and its ring closed) drops its late frames
+            s = self._by_sid.get(sid)
+            if s is None:
+                return
+            view = s.ring.view(slot, shape)
+        s.frames.put((ordinal, pts, view, ts))
         self._wake.set()
 
     def _on_end(self, sid: int, err: BaseException | None, report: Any) -> None:
         with self._stats_lock:
-            s = self._by_sid[sid]
+            s = self._by_sid.get(sid)
+        if s is None:
+            return
         if err is not None:
             s.error = err
         s.acc.report = report
@@ -244,7 +252,7 @@ class GpuPool:
         if s.ring is not None:
             with self._stats_lock:
                 self._by_sid.pop(s.sid, None)
-            s.ring.close()
+                s.ring.close()
         if s.error is not None:
             s.future.set_exception(s.error)
         else:
