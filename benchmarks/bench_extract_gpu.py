@@ -410,13 +410,14 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
                  # one pass over the first copies: CUDA graphs are captured once per process, cuDNN loaded
                  (f"warm_up_streams{first}", lambda: whole_path(inputs[: len(clips)], tmp / "warm", 0.0, device,
                                                                 first, precision, loops[0]))]
-        for k, lp in enumerate(loops):  # the first is the default the later parts run with
-            steps.append((f"whole_path_fps0_streams{first}" + (f"_loops{lp}" if k else ""),
+        steps.append((f"whole_path_fps0_streams{first}",
+                      lambda: whole_path(inputs, tmp / f"o0-{first}", 0.0, device, first, precision, loops[0])))
+        steps.append(("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first, precision,
+                                                             loops[0])))
+        for lp in loops[1:]:  # the first is the default every other part runs with
+            steps.append((f"whole_path_fps0_streams{first}_loops{lp}",
                           lambda lp=lp: whole_path(inputs, tmp / f"o0-{first}-{lp}", 0.0, device, first, precision, lp)))
-        steps += [
-            ("whole_path_fps15", lambda: whole_path(inputs, tmp / "o15", 15.0, device, first, precision, loops[0])),
-            ("decode_only_fps0", lambda: decode_only(inputs, 0.0, first)),
-        ]
+        steps.append(("decode_only_fps0", lambda: decode_only(inputs, 0.0, first)))
         for s in rest:
             steps.append((f"whole_path_fps0_streams{s}",
                           lambda s=s: whole_path(inputs, tmp / f"o0-{s}", 0.0, device, s, precision, loops[0])))
