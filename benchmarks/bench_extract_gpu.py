@@ -275,7 +275,7 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
     model precision, with the models launched op by op and replayed as CUDA graphs (the extractor's default)."""
     import torch
 
-    from signbridge.extract import gpu_holistic
+    from signbridge.extract import gpu_lanes
     from signbridge.extract.decode import DecodeReport
     from signbridge.extract.gpu_pool import engine
     from signbridge.extract.chunks import chunk_frames
@@ -309,7 +309,7 @@ def engine_only(paths: list[Path], device: str, batches: list[int], steps: int, 
                     "ms_per_step": round(1000 * wall / steps, 2), "phases_s": timing})
         print(f"  engine {precision} graphs={eng.graphs!s:5} batch {b:4d}: {n / wall:8.1f} frames/s, "
               f"{1000 * wall / steps:6.1f} ms/step {timing}", flush=True)
-        eng.graphs = gpu_holistic.USE_CUDA_GRAPHS and eng.device.type == "cuda"
+        eng.graphs = gpu_lanes.USE_CUDA_GRAPHS and eng.device.type == "cuda"
     prof = os.environ.get("GPU_PROFILE_TXT")
     if prof:
         out.append(profile_engine(clips, device, precisions[-1], min(128, len(clips)), Path(prof)))
@@ -383,9 +383,9 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
     t_start = time.perf_counter()
     clips = sorted(clips_dir.glob("*.mp4"))
     eng = engine(device, True, precision)
-    from signbridge.extract import gpu_holistic
+    from signbridge.extract import gpu_lanes
 
-    report: dict = {"cuda_graphs": gpu_holistic.USE_CUDA_GRAPHS, "gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
+    report: dict = {"cuda_graphs": gpu_lanes.USE_CUDA_GRAPHS, "gpu": eng.describe(), "device": device, "cpu_cores": os.cpu_count(), "clips": len(clips),
                     "copies": copies, "long_video": video.name if video else None, "precision": precision,
                     "parts": {}}
 

@@ -299,6 +299,7 @@ def test_two_loops_and_decoder_processes_give_each_chunk_what_one_threaded_loop_
     bad = prepare(str(gone), settings, key=9).tasks[0]
     gone.unlink()
     rings_before = set(glob.glob("/dev/shm/signbridge-frames-*"))
+    children_before = {c.pid for c in psutil.Process().children(recursive=True)}  # servers the suite runs
     got, failed = {}, {}
     for loops, procs in ((1, False), (2, True)):
         with GpuPool("cpu", streams=4, loops=loops, decoder_processes=procs) as pool:
@@ -307,7 +308,7 @@ def test_two_loops_and_decoder_processes_give_each_chunk_what_one_threaded_loop_
             failed[loops] = got[loops].pop()
         assert pool.loops == loops and len(pool._loop_threads) == loops
         assert (pool._procs is not None) == procs
-    left = [c for c in psutil.Process().children(recursive=True) if c.is_running()
+    left = [c for c in psutil.Process().children(recursive=True) if c.pid not in children_before and c.is_running()
             and c.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(c.cmdline())]
     assert not left, [c.cmdline() for c in left]  # multiprocessing's resource tracker lives as long as we do
     assert set(glob.glob("/dev/shm/signbridge-frames-*")) == rings_before

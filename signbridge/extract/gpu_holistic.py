@@ -15,10 +15,8 @@ padded uint8 canvas on the device. Geometry between the models is vectorised num
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from types import SimpleNamespace
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,15 +24,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from signbridge.extract import gpu_lanes
+from signbridge.extract.gpu_lanes import Lane
 from signbridge.extract.gpu_geometry import (OneEuro, alignment_rect, bbox_rect, face_rect_from_landmarks,
                                              hand_rect_from_landmarks, project, rotation, ssd_anchors, track,
                                              transform_rect)
 from signbridge.torch_device import torch_device
 
 VERSION = "1"
-log = logging.getLogger(__name__)
-USE_CUDA_GRAPHS = True  # models replayed as CUDA graphs on a GPU (the speed benchmark turns it off to compare)
-_CAPTURE_LOCK = threading.Lock()
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}  # bf16 measured: loses hand detections
 
 POSE_DET, POSE_LM = "pose_detection/pose_detection.tflite", "pose_landmark/pose_landmark_full.tflite"
@@ -100,7 +97,7 @@ class HolisticGPU:
         # channels-last on a GPU, the layout tensor-core convolutions read without a transpose
         self.dtype = PRECISIONS[precision]
         self.channels_last = self.dtype != torch.float32 and self.device.type == "cuda"
-        self.graphs = self.device.type == "cuda" and USE_CUDA_GRAPHS
+        self.graphs = self.device.type == "cuda" and gpu_lanes.USE_CUDA_GRAPHS
         root = models_dir()
 
         def load(name: str, outputs: list[str] | None = None):
@@ -116,7 +113,7 @@ class HolisticGPU:
             self.face_lm = load(FACE_LM)
         # a lane per concurrent caller (the pool's loops): its CUDA stream, page-locked buffer and CUDA graphs;
         # each thread notes the lane of the step it is running
-        self._lanes: dict[int, SimpleNamespace] = {}
+        self._lanes: dict[int, Lane] = {}
         self._local = threading.local()
         self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
         self._timing_lock = threading.Lock()
@@ -169,49 +166,9 @@ class HolisticGPU:
             x = x.to(self.dtype)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-        ys = self._replay(model, x) if self.graphs else model(x, layout="nchw")
+        ys = self._local.lane.replay(model, x) if self.graphs else model(x, layout="nchw")
         ys = [y[:n] for y in ys]
         return ys if self.dtype == torch.float32 else [y.float() for y in ys]
-
-    def _replay(self, model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-        """The model as a CUDA graph, one per model, padded batch size and lane: a step launches a few
-        hundred small kernels per model, and launching them one by one from Python costs more than running them.
-        The outputs are the graph's own buffers, valid until this lane replays the same graph again (the next
-        step). A shape that fails to capture runs eagerly."""
-        graphs = self._local.lane.graphs
-        key = (id(model), tuple(x.shape), x.dtype)
-        g = graphs.get(key)
-        if g is None:
-            g = graphs[key] = self._capture(model, x)
-        if g is False:
-            return model(x, layout="nchw")
-        graph, static_x, static_y = g
-        static_x.copy_(x)
-        graph.replay()
-        return static_y
-
-    def _capture(self, model: torch.nn.Module, x: torch.Tensor):
-        """One capture at a time in the process (entering a capture frees cached memory, which another capture
-        under way forbids), on the lane's own capture stream; the other lane goes on running its steps."""
-        cur = torch.cuda.current_stream(self.device)
-        side = self._local.lane.capture
-        with _CAPTURE_LOCK:
-            try:
-                static_x = x.clone()
-                side.wait_stream(cur)
-                with torch.cuda.stream(side):  # warm-up outside the capture: cuDNN picks its kernels here
-                    model(static_x, layout="nchw")
-                cur.wait_stream(side)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
-                    static_y = model(static_x, layout="nchw")
-                cur.wait_stream(side)
-                return graph, static_x, static_y
-            except Exception as e:  # noqa: BLE001 — a graph is an optimisation: run eagerly instead
-                log.warning("GPU extractor: no CUDA graph for batch %s (%s); that shape runs eagerly",
-                            tuple(x.shape), e)
-                torch.cuda.synchronize(self.device)
-                return False
 
     # ---- crops -------------------------------------------------------------------------------------
     def _crop(self, canvas: torch.Tensor, sizes: torch.Tensor, img: np.ndarray, rects: np.ndarray, out: int,
@@ -297,13 +254,10 @@ class HolisticGPU:
         with self._timing_lock:
             ln = self._lanes.get(lane)
             if ln is None:
-                ln = self._lanes[lane] = SimpleNamespace(stream=None, capture=None, pinned=None, graphs={})
+                ln = self._lanes[lane] = Lane(self.device)
         self._local.lane = ln
         if self.device.type != "cuda":
             return self._process(states, frames, timestamps_us)
-        if ln.stream is None:  # kept for the lane's life: torch hands out streams from a small ring
-            ln.stream = torch.cuda.Stream(self.device)
-            ln.capture = torch.cuda.Stream(self.device)
         with torch.cuda.stream(ln.stream):
             return self._process(states, frames, timestamps_us)
 
