@@ -27,6 +27,8 @@ def rules(gloss: str) -> str:
     ("YESTERDAY IX-1p GO STORE", "Yesterday I went to the store."),
     ("IX-1p FINISH EAT", "I ate."),
     ("YESTERDAY I MEET FRIEND", "Yesterday I met friend."),  # the pronoun is capital mid-sentence too
+    ("MONDAY IX-1p GO CHINA", "Monday I go to China."),  # names take a capital and no article
+    ("ASL IX-1p LEARN", "I learn ASL."),
     # WILL / FUTURE / future time word -> will
     ("TOMORROW IX-1p GO SCHOOL", "Tomorrow I will go to the school."),
     ("fs-JOHN FUTURE BUY CAR", "John will buy car."),

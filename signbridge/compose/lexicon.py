@@ -203,6 +203,13 @@ already also not very now so even still just only again always never often soon 
 however therefore thus perhaps maybe indeed rather quite almost enough ever yet instead moreover further
 """.split())
 
+# names in the recogniser's vocabulary that English writes with a capital (MARCH and MAY stay out: verbs too)
+PROPER_NOUNS: dict[str, str] = {w.lower(): w for w in (
+    "Africa America Australia California Canada Chicago China England Europe France Germany India Italy Japan "
+    "Mexico Philadelphia Russia Spain English French German Spanish Catholic Christian Jewish God Jesus Bible "
+    "Christmas Easter Halloween Thanksgiving Monday Tuesday Wednesday Thursday Friday Saturday Sunday January "
+    "February April June July August September October November December ASL").split()}
+
 # verbs of motion that take "to" before a destination (IX-1p GO STORE -> I went to the store)
 MOTION_VERBS: frozenset[str] = frozenset("go come walk drive fly move travel return run ride hurry".split())
 

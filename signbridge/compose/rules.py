@@ -245,7 +245,7 @@ def compose_rules(labels: list[str], confidences: list[float] | None = None, *, 
             emit(UNCLEAR)
         else:
             if (articles and r == "word" and words and words[-1] in lx.PREPOSITIONS
-                    and t.words and t.words[0] not in lx.FUNCTION_WORDS):
+                    and t.words and t.words[0] not in lx.FUNCTION_WORDS and t.words[0] not in lx.PROPER_NOUNS):
                 emit("the")
             emit(*t.words)
         prev = t
@@ -285,6 +285,7 @@ def _tidy(text: str) -> str:
         text = text.replace(f" {p}", p)
     text = text.replace(" 's", "'s")
     text = re.sub(r"\bi\b", "I", text)  # the pronoun, wherever it falls (a plain I gloss reads as "i")
+    text = re.sub(r"\b[a-z]+\b", lambda m: lx.PROPER_NOUNS.get(m.group(0), m.group(0)), text)  # China, Monday
     while "  " in text:
         text = text.replace("  ", " ")
     return text.strip().strip(",").strip()
