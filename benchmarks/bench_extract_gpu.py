@@ -229,39 +229,34 @@ def decode_only(paths: list[Path], fps: float, streams: int) -> dict:
     decoding alone gives."""
     import threading
 
-    from signbridge.extract.decode_procs import SLOTS, DecoderProcesses, FrameRing, shm_dir
+    from signbridge.extract.decode_procs import DecoderProcesses
     from signbridge.extract.gpu_pool import decoder_process_count
 
     tasks, _ = _tasks(paths, fps, "gpu", "cpu", streams)
     room = threading.Semaphore(streams)
-    done = threading.Event()
-    left = [len(tasks)]
-    frames = [0]
-    rings: dict[int, FrameRing] = {}
-    box: list = []
+    left, frames, done = [len(tasks)], [0], threading.Event()
+    sids: dict[int, int] = {}  # task index -> stream id
+    started = threading.Lock()  # a stream's first frame may come before start() has returned its id
 
-    def on_frame(sid, slot, *_):
+    def on_frame(k, *_):
         frames[0] += 1
-        box[0].free({sid: 1})
+        with started:
+            procs.free([sids[k]])
 
-    lock = threading.Lock()
-
-    def on_end(sid, err, report):
-        with lock:  # start() may not have returned yet
-            rings.pop(sid).close()
+    def on_end(k, err, report):
+        with started:
+            procs.release(sids[k])
         room.release()
         left[0] -= 1
         if not left[0]:
             done.set()
 
     procs = DecoderProcesses(decoder_process_count(streams), on_frame, on_end)
-    box.append(procs)
     t0 = time.perf_counter()
-    for t in tasks:
+    for k, t in enumerate(tasks):
         room.acquire()
-        ring = FrameRing(shm_dir(0) or "/tmp", SLOTS, t.width * t.height * 3)
-        with lock:
-            rings[procs.start(t, ring)] = ring
+        with started:
+            sids[k] = procs.start(t, k)
     done.wait()
     wall = time.perf_counter() - t0
     procs.close()
@@ -453,102 +448,6 @@ def speed(clips_dir: Path, video: Path | None, copies: int, device: str, streams
     return report
 
 
-# ------------------------------------------------------------------------------------------------ GIL
-def _host_steps(seconds: float, stop: "threading.Event | None" = None) -> dict:
-    """A stand-in for an engine step's host side, as a GPU sees it: six waits for the device (GIL released, as a
-    copy back from the GPU releases it) each followed by a little Python and numpy work (ROIs, tracking)."""
-    import numpy as np
-
-    a = np.random.default_rng(0).random((128, 39, 3))
-    waits, steps, t0 = [], 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds and not (stop and stop.is_set()):
-        for _ in range(6):
-            t = time.perf_counter()
-            time.sleep(0.0005)
-            waits.append(time.perf_counter() - t - 0.0005)
-            (a * 1.0001 + 0.5).sum(axis=1)
-        steps += 1
-    wall = time.perf_counter() - t0
-    w = np.array(waits) * 1000
-    return {"steps_per_s": round(steps / wall, 1), "extra_wait_ms_p50": round(float(np.median(w)), 3),
-            "extra_wait_ms_p95": round(float(np.percentile(w, 95)), 3)}
-
-
-def gil(paths: list[Path], streams: int, seconds: float) -> dict:
-    """The host loop alone, then beside ``streams`` clips decoded by reader threads in its process (the GPU pool
-    before decoder processes), then beside the same decoding in decoder processes: how long the loop waits to get
-    the GIL back after each device wait, and how many frames the decoders deliver meanwhile."""
-    import threading
-
-    from signbridge.extract.chunks import chunk_frames
-    from signbridge.extract.decode import DecodeReport
-    from signbridge.extract.decode_procs import SLOTS, DecoderProcesses, FrameRing, shm_dir
-    from signbridge.extract.gpu_pool import decoder_process_count
-
-    tasks, _ = _tasks(paths, 0.0, "gpu", "cpu", streams)
-    out = {"alone": _host_steps(seconds)}
-
-    stop = threading.Event()
-    frames = [0]
-
-    def reader(k: int) -> None:
-        while not stop.is_set():
-            for _ in chunk_frames(tasks[k % len(tasks)], DecodeReport()):
-                frames[0] += 1
-                if stop.is_set():
-                    break
-
-    threads = [threading.Thread(target=reader, args=(k,), daemon=True) for k in range(streams)]
-    for t in threads:
-        t.start()
-    time.sleep(1.0)
-    f0 = frames[0]
-    out["reader_threads"] = _host_steps(seconds)
-    out["reader_threads"]["decoded_frames_per_s"] = round((frames[0] - f0) / seconds, 1)
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
-
-    stop.clear()
-    frames[0] = 0
-    lock = threading.Lock()
-    rings: dict[int, tuple[FrameRing, int]] = {}
-    box: list = []
-
-    def start(k: int) -> None:
-        ring = FrameRing(shm_dir(0) or "/tmp", SLOTS, tasks[k % len(tasks)].width * tasks[k % len(tasks)].height * 3)
-        with lock:
-            rings[box[0].start(tasks[k % len(tasks)], ring)] = (ring, k)
-
-    def on_frame(sid, *_):
-        frames[0] += 1
-        box[0].free({sid: 1})
-
-    def on_end(sid, err, report):
-        with lock:
-            ring, k = rings.pop(sid)
-        ring.close()
-        if not stop.is_set():
-            start(k + streams)
-
-    procs = DecoderProcesses(decoder_process_count(streams), on_frame, on_end)
-    box.append(procs)
-    for k in range(streams):
-        start(k)
-    time.sleep(1.0)
-    f0 = frames[0]
-    out["decoder_processes"] = _host_steps(seconds)
-    out["decoder_processes"]["decoded_frames_per_s"] = round((frames[0] - f0) / seconds, 1)
-    stop.set()
-    procs.close()
-    for ring, _ in rings.values():
-        ring.close()
-    for k, v in out.items():
-        print(f"  {k:18s} {v}", flush=True)
-    return {"streams": streams, "seconds": seconds, "decoder_processes": decoder_process_count(streams),
-            "clips": len(paths), **out}
-
-
 # ------------------------------------------------------------------------------------------------ CPU baseline
 def cpu_baseline(n_clips: int, workers: int) -> dict:
     """The CPU extractor and pose-format on the same clips, every frame, in one run on this machine."""
@@ -617,11 +516,6 @@ def main() -> None:
     s.add_argument("--loops", default="2,1", help="batching loops of the whole-path runs (the first for all; the "
                    "others at the first stream count too)")
     s.add_argument("--results", type=Path, default=RESULTS / "extract_gpu.json")
-    g = sub.add_parser("gil", help="a host loop's GIL waits beside reader threads and beside decoder processes")
-    g.add_argument("--clips", type=int, default=16)
-    g.add_argument("--streams", type=int, default=32)
-    g.add_argument("--seconds", type=float, default=10)
-    g.add_argument("--results", type=Path, default=RESULTS / "extract_gpu_gil.json")
     c = sub.add_parser("cpu")
     c.add_argument("--clips", type=int, default=40)
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -633,8 +527,6 @@ def main() -> None:
         speed(a.clips_dir, a.video, a.copies, a.device, [int(x) for x in a.streams.split(",")], a.budget_s, a.results,
               [int(x) for x in a.batches.split(",")], a.precision, a.sweep.split(","),
               [int(x) for x in a.loops.split(",")])
-    elif a.cmd == "gil":
-        write(a.results, gil(pick_clips(a.clips), a.streams, a.seconds))
     else:
         write(a.results, cpu_baseline(a.clips, a.workers))
 

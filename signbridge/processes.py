@@ -16,6 +16,14 @@ import psutil
 _SAME_START_S = 0.05  # psutil computes the create time from clock ticks (1/100 s): equal within that
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, as a container's CPU set limits it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def create_time(pid: int | None) -> float | None:
     """When ``pid`` started (seconds since the epoch); None when there is no such process."""
     try:

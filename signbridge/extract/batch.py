@@ -172,7 +172,7 @@ def run_batch(refs: list[InputVideo], settings, *, workers: int | None = None, p
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from signbridge.extract.video import usable_cores
+    from signbridge.processes import usable_cores
 
     preparing: deque = deque()
     todo = iter(enumerate(refs))

@@ -19,6 +19,7 @@ import signal
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -43,35 +44,48 @@ def shm_dir(need: int) -> str | None:
 
 
 class FrameRing:
-    """``slots`` frames of up to ``slot_bytes`` each, in a file under a memory-backed folder, mapped by both sides."""
+    """``slots`` frames of up to ``slot_bytes`` each in one file, mapped by both sides: created by the pool
+    (``path=None``), attached to by the decoder process (``path`` given)."""
 
-    def __init__(self, folder: str, slots: int, slot_bytes: int) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="signbridge-frames-", dir=folder)
+    def __init__(self, folder: str, slots: int, slot_bytes: int, path: str | None = None) -> None:
+        self.slots, self.slot_bytes = slots, slot_bytes
+        self.owner = path is None
+        if self.owner:
+            fd, self.path = tempfile.mkstemp(prefix="signbridge-frames-", dir=folder)
+        else:
+            self.path, fd = path, os.open(path, os.O_RDWR)
         try:
-            # allocated now, not on first write: a full tmpfs is then an OSError here (the pool reads this
-            # stream in a thread instead), not a SIGBUS that kills the decoder process mid-frame
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, slots * slot_bytes)
-            else:
-                os.ftruncate(fd, slots * slot_bytes)
+            if self.owner:
+                # allocated now, not on first write: a full tmpfs is then an OSError here (the pool reads this
+                # stream in a thread instead), not a SIGBUS that kills the decoder process mid-frame
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, 0, slots * slot_bytes)
+                else:
+                    os.ftruncate(fd, slots * slot_bytes)
             self._mm = mmap.mmap(fd, slots * slot_bytes)
         except OSError:
-            os.close(fd)
-            os.unlink(self.path)
+            if self.owner:
+                os.unlink(self.path)
             raise
-        os.close(fd)
-        self.slots, self.slot_bytes = slots, slot_bytes
+        finally:
+            os.close(fd)
         self._buf = np.frombuffer(self._mm, dtype=np.uint8)
 
     def view(self, slot: int, shape: tuple[int, ...]) -> np.ndarray:
         n = int(np.prod(shape))
         return self._buf[slot * self.slot_bytes: slot * self.slot_bytes + n].reshape(shape)
 
+    def write(self, slot: int, frame: np.ndarray) -> None:
+        if frame.nbytes > self.slot_bytes:
+            raise RuntimeError(f"frame of {frame.shape} does not fit a {self.slot_bytes}-byte slot")
+        self.view(slot, frame.shape)[...] = frame
+
     def close(self) -> None:
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        if self.owner:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
         self._buf = None  # type: ignore[assignment]
         try:
             self._mm.close()
@@ -99,35 +113,23 @@ def _decode_one(sid: int, task: Any, path: str, slots: int, slot_bytes: int, st:
 
     report = DecodeReport()
     err: BaseException | None = None
-    mm = buf = None
+    ring = None
     frames = chunk_frames(task, report)
     try:
-        fd = os.open(path, os.O_RDWR)
-        try:
-            mm = mmap.mmap(fd, slots * slot_bytes)
-        finally:
-            os.close(fd)
-        buf = np.frombuffer(mm, dtype=np.uint8)
+        ring = FrameRing("", slots, slot_bytes, path=path)
         for k, (ordinal, pts, rgb, ts) in enumerate(frames):
             if k >= slots:
                 st.free.acquire()  # the engine has copied the frame this slot held
             if st.stop:
                 break
-            slot = k % slots
-            if rgb.nbytes > slot_bytes:
-                raise RuntimeError(f"frame of {rgb.shape} does not fit a {slot_bytes}-byte slot")
-            buf[slot * slot_bytes: slot * slot_bytes + rgb.nbytes] = rgb.reshape(-1)
-            outbox.put(("frame", sid, slot, ordinal, pts, ts, rgb.shape))
+            ring.write(k % slots, rgb)
+            outbox.put(("frame", sid, k % slots, ordinal, pts, ts, rgb.shape))
     except BaseException as e:  # noqa: BLE001 — handed to the chunk's future by the pool
         err = _portable(e)
     finally:
         frames.close()  # stops ffmpeg now if we left early
-        buf = None
-        if mm is not None:
-            try:
-                mm.close()
-            except BufferError:
-                pass
+        if ring is not None:
+            ring.close()
         outbox.put(("end", sid, err, report))
 
 
@@ -166,9 +168,18 @@ def _worker_main(inbox: Any, outbox: Any) -> None:
         t.join(timeout=10)
 
 
+@dataclass
+class _Entry:
+    key: Any  # the caller's handle for the stream, given back in the callbacks
+    ring: FrameRing
+    worker: int
+    ended: bool = False
+
+
 class DecoderProcesses:
-    """``workers`` decoder processes; ``on_frame(sid, slot, ordinal, pts, ts, shape)`` and
-    ``on_end(sid, error, report)`` are called from one receiver thread, in each stream's order."""
+    """``workers`` decoder processes and the rings their streams' frames cross in. ``on_frame(key, ordinal, pts,
+    frame, ts)`` and ``on_end(key, error, report)`` are called from one receiver thread, in each stream's order;
+    ``frame`` is a view into the ring, valid until the caller frees its slot."""
 
     def __init__(self, workers: int, on_frame: Callable[..., None], on_end: Callable[..., None]) -> None:
         ctx = mp.get_context("spawn")
@@ -179,7 +190,7 @@ class DecoderProcesses:
                                    name=f"signbridge-decoder-{k}") for k, q in enumerate(self._inboxes)]
         for p in self._procs:
             p.start()
-        self._where: dict[int, int] = {}  # stream -> worker
+        self._streams: dict[int, _Entry] = {}
         self._load = [0] * workers
         self._lock = threading.Lock()
         self._ids = itertools.count()
@@ -187,38 +198,68 @@ class DecoderProcesses:
         self._receiver = threading.Thread(target=self._receive, name="signbridge-decoder-receiver", daemon=True)
         self._receiver.start()
 
-    def start(self, task: Any, ring: FrameRing) -> int:
-        with self._lock:
+    def start(self, task: Any, key: Any) -> int | None:
+        """Decode ``task`` in a worker; its stream id, or None where no ring fits (read it in a thread then)."""
+        slot_bytes = task.width * task.height * 3
+        folder = shm_dir(SLOTS * slot_bytes)
+        if folder is None:
+            return None
+        try:
+            ring = FrameRing(folder, SLOTS, slot_bytes)
+        except OSError as e:
+            log.info("no frame ring for %s (%s): read in a thread", task.path, e)
+            return None
+        with self._lock:  # registered before the worker hears of it: its first frame may come at once
             sid = next(self._ids)
             w = min(range(len(self._load)), key=self._load.__getitem__)
             self._load[w] += 1
-            self._where[sid] = w
-        self._inboxes[w].put(("start", sid, task, ring.path, ring.slots, ring.slot_bytes))
+            self._streams[sid] = _Entry(key, ring, w)
+        self._inboxes[w].put(("start", sid, task, ring.path, SLOTS, slot_bytes))
         return sid
 
-    def free(self, counts: dict[int, int]) -> None:
-        by_worker: dict[int, dict[int, int]] = {}
+    def _live(self, sids) -> dict[int, list[int]]:
+        """The workers of the streams still decoding, with those streams."""
+        by_worker: dict[int, list[int]] = {}
         with self._lock:
-            for sid, n in counts.items():
-                if sid in self._where:
-                    by_worker.setdefault(self._where[sid], {})[sid] = n
-        for w, c in by_worker.items():
-            self._inboxes[w].put(("free", c))
+            for sid in sids:
+                e = self._streams.get(sid)
+                if e is not None and not e.ended:
+                    by_worker.setdefault(e.worker, []).append(sid)
+        return by_worker
+
+    def free(self, sids: list[int]) -> None:
+        """One slot of each of these streams is copied: its decoder may refill it."""
+        for w, ss in self._live(sids).items():
+            self._inboxes[w].put(("free", {sid: ss.count(sid) for sid in ss}))
 
     def stop(self, sid: int) -> None:
-        with self._lock:
-            w = self._where.get(sid)
-        if w is not None:
+        for w, ss in self._live([sid]).items():
             self._inboxes[w].put(("stop", sid))
+
+    def release(self, sid: int) -> None:
+        """The caller is done with the stream: its ring goes, and late messages for it are dropped."""
+        with self._lock:
+            e = self._streams.pop(sid, None)
+            if e is not None:
+                e.ring.close()
 
     def _ended(self, sid: int, err: BaseException | None, report: Any) -> None:
         with self._lock:
-            w = self._where.pop(sid, None)
-            if w is not None:
-                self._load[w] -= 1
-        if w is not None:
-            self._inboxes[w].put(("forget", sid))
-            self._on_end(sid, err, report)
+            e = self._streams.get(sid)
+            if e is None or e.ended:
+                return
+            e.ended = True
+            self._load[e.worker] -= 1
+        self._inboxes[e.worker].put(("forget", sid))
+        self._on_end(e.key, err, report)
+
+    def _frame(self, sid: int, slot: int, ordinal: int, pts: int, ts: Any, shape: tuple[int, ...]) -> None:
+        with self._lock:  # a stream released meanwhile (its ring closed) drops its late frames
+            e = self._streams.get(sid)
+            if e is None:
+                return
+            view = e.ring.view(slot, shape)
+        self._on_frame(e.key, ordinal, pts, view, ts)
 
     def _check_workers(self) -> None:
         """A dead worker ends its streams with an error (else their chunks would wait for frames forever)."""
@@ -227,7 +268,7 @@ class DecoderProcesses:
         for w, p in enumerate(self._procs):
             if not p.is_alive():
                 with self._lock:
-                    lost = [sid for sid, ww in self._where.items() if ww == w]
+                    lost = [sid for sid, e in self._streams.items() if e.worker == w and not e.ended]
                 for sid in lost:
                     self._ended(sid, RuntimeError(
                         f"the decoder process died (exit code {p.exitcode}) while reading this video"), DecodeReport())
@@ -248,7 +289,7 @@ class DecoderProcesses:
                 continue
             try:
                 if msg[0] == "frame":
-                    self._on_frame(*msg[1:])
+                    self._frame(*msg[1:])
                 else:
                     self._ended(*msg[1:])
             except Exception:  # noqa: BLE001 — one stream's message must not stop every other stream's frames
@@ -268,3 +309,5 @@ class DecoderProcesses:
         for q in (*self._inboxes, self._outbox):
             q.close()
             q.join_thread()
+        for sid in list(self._streams):
+            self.release(sid)

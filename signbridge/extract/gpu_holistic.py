@@ -116,7 +116,7 @@ class HolisticGPU:
         self._lanes: dict[int, Lane] = {}
         self._local = threading.local()
         self.timing: dict[str, float] = {}  # seconds per phase (each ends with a copy to the host), for benchmarks
-        self._timing_lock = threading.Lock()
+        self._lock = threading.Lock()
         self.pose_anchors = torch.from_numpy(ssd_anchors(224, (8, 16, 32, 32, 32))).to(self.device)
         self.face_anchors = torch.from_numpy(ssd_anchors(128, (8, 16, 16, 16))).to(self.device)
 
@@ -251,7 +251,7 @@ class HolisticGPU:
         """One frame of each stream. Threads may call it at once, each with its own ``lane`` (the models are
         read-only): on a GPU each lane runs on its own CUDA stream, and its step's copies back to the host wait
         for that stream only."""
-        with self._timing_lock:
+        with self._lock:
             ln = self._lanes.get(lane)
             if ln is None:
                 ln = self._lanes[lane] = Lane(self.device)
@@ -304,7 +304,7 @@ class HolisticGPU:
         if len(ok) and self.face:
             self._face(states, canvas, sizes, wh, ok, pose33, out)
         t4 = clock()
-        with self._timing_lock:
+        with self._lock:
             for k, v in (("upload_and_pose_detection", t1 - t0), ("pose_landmarks", t2 - t1), ("hands", t3 - t2),
                          ("face", t4 - t3), ("steps", 1), ("frames", n)):
                 self.timing[k] = self.timing.get(k, 0) + v

@@ -12,7 +12,6 @@ ffmpeg pipes run in processes of their own (:mod:`signbridge.extract.decode_proc
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from signbridge.extract.chunks import ChunkAccumulator, ChunkResult, ChunkTask, chunk_frames, drain_queue
+from signbridge.processes import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,7 @@ class _Stream:
     error: BaseException | None = None
     ended: bool = False
     stop: bool = False  # the loop gave up on this stream: its decoder ends
-    ring: Any = None  # its frames' shared-memory ring when a decoder process reads it
-    sid: int = -1
+    sid: int | None = None  # its id with the decoder processes when one reads it (else a thread does)
 
 
 class GpuPool:
@@ -51,7 +50,7 @@ class GpuPool:
                  max_batch: int | None = None, precision: str = "fp32", loops: int | None = None,
                  decoder_processes: bool | None = None) -> None:
         self.engine = engine(device, face, precision)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
         on_gpu = self.engine.device.type == "cuda"
         # on a GPU: enough streams to fill a batch, decoders spread over the cores; on a CPU: one per core
         self.streams = int(streams or (max(32, 8 * cores) if on_gpu else max(2, cores)))
@@ -65,7 +64,6 @@ class GpuPool:
         self.stats = {"batches": 0, "frames": 0, "gpu_s": 0.0, "idle_s": 0.0}  # seconds summed over the loops
         self._stats_lock = threading.Lock()
         self._procs = None
-        self._by_sid: dict[int, _Stream] = {}
         if decoder_processes if decoder_processes is not None else (DECODER_PROCESSES and on_gpu):
             from signbridge.extract.decode_procs import DecoderProcesses
 
@@ -118,36 +116,16 @@ class GpuPool:
     # -- decoding ----------------------------------------------------------------------------------
     def _start_decoder(self, s: _Stream) -> None:
         if self._procs is not None:
-            from signbridge.extract.decode_procs import SLOTS, FrameRing, shm_dir
-
-            slot_bytes = s.task.width * s.task.height * 3
-            folder = shm_dir(SLOTS * slot_bytes)
-            try:
-                s.ring = FrameRing(folder, SLOTS, slot_bytes) if folder is not None else None
-            except OSError as e:
-                log.info("no frame ring for %s (%s)", s.task.path, e)
-            if s.ring is not None:
-                with self._stats_lock:  # the receiver may hear of the stream before start() returns
-                    s.sid = self._procs.start(s.task, s.ring)
-                    self._by_sid[s.sid] = s
+            s.sid = self._procs.start(s.task, s)
+            if s.sid is not None:
                 return
-            log.info("no room in shared memory for %s: its frames are read in a thread", s.task.path)
         threading.Thread(target=self._decode, args=(s,), daemon=True).start()
 
-    def _on_frame(self, sid: int, slot: int, ordinal: int, pts: int, ts: Any, shape: tuple[int, ...]) -> None:
-        with self._stats_lock:  # a stream already given up on (and its ring closed) drops its late frames
-            s = self._by_sid.get(sid)
-            if s is None:
-                return
-            view = s.ring.view(slot, shape)
-        s.frames.put((ordinal, pts, view, ts))
+    def _on_frame(self, s: _Stream, ordinal: int, pts: int, frame: Any, ts: Any) -> None:
+        s.frames.put((ordinal, pts, frame, ts))
         self._wake.set()
 
-    def _on_end(self, sid: int, err: BaseException | None, report: Any) -> None:
-        with self._stats_lock:
-            s = self._by_sid.get(sid)
-        if s is None:
-            return
+    def _on_end(self, s: _Stream, err: BaseException | None, report: Any) -> None:
         if err is not None:
             s.error = err
         s.acc.report = report
@@ -226,7 +204,7 @@ class GpuPool:
                 results = None
             self._count(gpu_s=time.perf_counter() - t, batches=1, frames=len(batch) if results is not None else 0)
             if self._procs is not None:  # the step has copied its frames: their slots may be refilled
-                self._procs.free({s.sid: 1 for s in batch if s.ring is not None})
+                self._procs.free([s.sid for s in batch if s.sid is not None])
             if results is None:
                 for s in batch:
                     active.remove(s)
@@ -239,7 +217,7 @@ class GpuPool:
     def _drain_stream(self, s: _Stream) -> None:
         """Stop a failed stream's decoder: it blocks on a full queue until the queue is emptied."""
         s.stop = True
-        if s.ring is not None:
+        if s.sid is not None:
             self._procs.stop(s.sid)
         while True:
             try:
@@ -249,10 +227,8 @@ class GpuPool:
                 return
 
     def _settle(self, s: _Stream) -> None:
-        if s.ring is not None:
-            with self._stats_lock:
-                self._by_sid.pop(s.sid, None)
-                s.ring.close()
+        if s.sid is not None:
+            self._procs.release(s.sid)
         if s.error is not None:
             s.future.set_exception(s.error)
         else:
@@ -261,8 +237,7 @@ class GpuPool:
 
 def decoder_process_count(streams: int) -> int:
     """Half the cores, at most 8: each reads many pipes, and the ffmpeg decoders need the other cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(streams, cores // 2, 8))
+    return max(1, min(streams, usable_cores() // 2, 8))
 
 
 _engines: dict[tuple[str, bool, str], Any] = {}

@@ -27,6 +27,7 @@ from signbridge.extract.holistic import (MODEL_COMPLEXITY, init_worker, mediapip
                                          run_chunk_in_worker)
 from signbridge.extract.timeline import Timeline, plan_chunks, probe_video, select_expr
 from signbridge.media import MediaInfo
+from signbridge.processes import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ class VideoJob:
     max_side: int
     expected_frames: int
     started: float = field(default_factory=time.perf_counter)
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def resolve_workers(workers: int | None, settings) -> int:
